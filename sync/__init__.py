@@ -1,0 +1,1 @@
+"""kontaktsync.sync: caseload sources, plan-to-calendar mapping, state, targets, daemon, CLI."""

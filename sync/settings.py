@@ -1,0 +1,113 @@
+"""One settings model for the whole service (pydantic-settings).
+
+Sections: source, policy, target (caldav | exchange), items, privacy, sync, schedule,
+observability. Loading order and `config check`/`config show` live with the service code;
+this module only declares what can be set and validates it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SourceSettings(BaseModel):
+    cases: Path = Field(description="cases CSV/XLSX file, or a folder holding cases/measures/contacts")
+    measures: Path | None = None
+    contacts: Path | None = None
+    header_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="maps a column header of the export to a canonical column name",
+    )
+
+
+class CalDAVSettings(BaseModel):
+    url: str = Field(
+        description="calendar URL template, e.g. https://dav.example/{counsellor}/kontaktdichte/",
+    )
+    calendars: dict[str, str] = Field(
+        default_factory=dict, description="explicit counsellor -> calendar URL table (wins over url)"
+    )
+    username: str | None = None
+    password: SecretStr | None = None
+    verify_tls: bool | Path = True
+    create_calendars: bool = True
+    timeout_seconds: float = 30.0
+
+
+class ExchangeSettings(BaseModel):
+    endpoint: str | None = Field(default=None, description="EWS URL, e.g. https://mail.example/EWS/Exchange.asmx")
+    autodiscover: bool = False
+    auth: Literal["ntlm", "basic", "oauth2"] = "ntlm"
+    username: str | None = None
+    password: SecretStr | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    tenant_id: str | None = None
+    access: Literal["impersonation", "delegate"] = "impersonation"
+    mailbox: str = Field(default="{counsellor}", description="mailbox address template")
+    mailboxes: dict[str, str] = Field(default_factory=dict, description="explicit counsellor -> mailbox")
+    timezone: str = "Europe/Berlin"
+    verify_tls: bool | Path = True
+    max_throttle_wait_seconds: float = 300.0
+
+
+class TargetSettings(BaseModel):
+    kind: Literal["caldav", "exchange"] = "caldav"
+    caldav: CalDAVSettings | None = None
+    exchange: ExchangeSettings | None = None
+
+
+class ItemSettings(BaseModel):
+    appointments: Literal["none", "marker", "slot"] = "none"
+    first_talk_minutes: int = 60
+    follow_up_minutes: int = 30
+    interpreter_minutes: int = 60
+    opening_hours: str = "08:00-16:00"
+    talks_per_day: int = 5
+    talks_per_week: int = 25
+
+
+class PrivacySettings(BaseModel):
+    show_names: bool = False
+    pseudonymize: bool = False
+    pseudonym_key: SecretStr | None = None
+
+
+class SyncSettings(BaseModel):
+    namespace: str = Field(default="kontaktsync", description="keeps UIDs of two deployments apart")
+    state_path: Path = Path("kontaktsync-state.sqlite3")
+    on_case_left: Literal["delete", "complete", "keep"] = "delete"
+    mass_delete_share: float = Field(default=0.3, ge=0, le=1)
+    retries: int = 3
+
+
+class ScheduleSettings(BaseModel):
+    interval_minutes: float | None = 15
+    cron: str | None = None
+
+
+class ObservabilitySettings(BaseModel):
+    listen: str = "127.0.0.1:9464"
+    healthy_within_minutes: float = 60
+    log_format: Literal["auto", "json", "text"] = "auto"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="KONTAKTSYNC_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    source: SourceSettings
+    policy: str = "coburg-2016"
+    target: TargetSettings = Field(default_factory=TargetSettings)
+    items: ItemSettings = Field(default_factory=ItemSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    sync: SyncSettings = Field(default_factory=SyncSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
