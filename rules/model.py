@@ -76,7 +76,7 @@ class Duration:
     @property
     def tag(self) -> str:
         """`2M` -> `2MM`, `6W` -> `6WM`, `10D` -> `10TM` (policies.md, Tags)."""
-        return f"{self.n}{ {'M': 'MM', 'W': 'WM', 'D': 'TM'}[self.unit]}"
+        return f"{self.n}{ {'M': 'MM', 'W': 'WM', 'D': 'TM'}[self.unit] }"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,336 @@
+"""The policy file format: one YAML file per contact-density policy, validated with pydantic.
+
+A Jobcenter copies a built-in policy (`kontaktsync policies show coburg-2016 > mine.yaml`),
+changes it and passes the path to `--policy`. `policy_json_schema()` publishes the format as
+JSON Schema (shipped as `policy.schema.json`) so editors can check such a file as it is typed.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from kontaktsync.rules.dates import parse_duration, parse_offset
+from kontaktsync.rules.model import Channel, Profile, Status, Team
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+BUILTIN_IDS = (
+    "coburg-2016",
+    "euskirchen-2011",
+    "berlin-lichtenberg-2013",
+    "hamburg-absolventenmanagement",
+    "ams-betreuungsplan",
+)
+
+# Profile groups as the BA uses them (policies.md, Common rules).
+DEFAULT_PROFILE_GROUPS: dict[str, list[Profile]] = {
+    "market_near": [
+        Profile.MARKTPROFIL,
+        Profile.AKTIVIERUNGSPROFIL,
+        Profile.FOERDERPROFIL,
+        Profile.MARKTNAH,
+    ],
+    "complex": [
+        Profile.ENTWICKLUNGSPROFIL,
+        Profile.STABILISIERUNGSPROFIL,
+        Profile.UNTERSTUETZUNGSPROFIL,
+        Profile.NICHT_MARKTNAH,
+    ],
+}
+
+CaseDateField = Literal[
+    "registration_date",
+    "last_contact",
+    "non_activation_end",
+    "profile_since",
+    "care_plan_created",
+    "care_plan_valid_until",
+    "birth_date",
+]
+CaseField = Literal[
+    "registration_date",
+    "last_contact",
+    "non_activation_end",
+    "profile_since",
+    "care_plan_created",
+    "care_plan_valid_until",
+    "birth_date",
+    "individual_interval",
+    "extension_months",
+]
+MeasureDateBase = Literal["start", "end", "completion", "last_third"]
+MeasureFlag = Literal["qualifying", "follow_up_measure", "job_start"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _check_duration(v: str | None) -> str | None:
+    if v is not None:
+        parse_duration(v)
+    return v
+
+
+def _check_offset(v: str | None) -> str | None:
+    if v is not None:
+        parse_offset(v)
+    return v
+
+
+class AgeRange(_Strict):
+    """Whole years on the as-of date, both ends included: U25 is `max: 24`, Ü25 is `min: 25`."""
+
+    min: int | None = Field(default=None, ge=0)
+    max: int | None = Field(default=None, ge=0)
+
+
+class Condition(_Strict):
+    """All given parts must hold. A rule with an `age` part never matches a case without a
+    birth date."""
+
+    age: AgeRange | None = None
+    status: list[Status] | None = None
+    profile: list[Profile] | None = None
+    profile_group: list[str] | None = Field(
+        default=None, description="names from the policy's profile_groups, e.g. market_near"
+    )
+    team: list[Team] | None = None
+    buergerarbeit: bool | None = None
+    umschueler: bool | None = None
+    needs_interpreter: bool | None = None
+    active_measure: bool | None = Field(
+        default=None, description="a measure is active on the as-of date"
+    )
+    known: list[CaseField] | None = Field(default=None, description="these fields are filled")
+    unknown: list[CaseField] | None = Field(default=None, description="these fields are empty")
+    any_of: list[Condition] | None = Field(default=None, description="at least one of these holds")
+
+
+class DateSpec(_Strict):
+    """A date computed from a case or measure field, or the latest/earliest of several.
+
+    `from` names the base date; `plus` adds a signed offset (`-3M`, `14D`, `1W`);
+    `working_days_after` then takes the n-th working day after it. In `latest_of` and
+    `earliest_of`, parts whose base is unknown are left out.
+    """
+
+    from_: CaseDateField | MeasureDateBase | None = Field(default=None, alias="from")
+    plus: str | None = None
+    working_days_after: int | None = Field(default=None, ge=1)
+    latest_of: list[DateSpec] | None = None
+    earliest_of: list[DateSpec] | None = None
+
+    _plus = field_validator("plus")(_check_offset)
+
+    @model_validator(mode="after")
+    def _one_base(self) -> DateSpec:
+        given = [x for x in (self.from_, self.latest_of, self.earliest_of) if x is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'from', 'latest_of', 'earliest_of'")
+        return self
+
+
+class ContactRule(_Strict):
+    """One row of a contact-density table. First match wins."""
+
+    id: str
+    title: str | None = Field(default=None, description="the document's wording, for explain")
+    when: Condition = Condition()
+    interval: str | None = Field(default=None, description="fixed interval: 1M, 6W, 14D")
+    interval_field: Literal["individual_interval"] | None = Field(
+        default=None, description="take the interval from this case field"
+    )
+    unmatched_without_interval: str | None = Field(
+        default=None,
+        description="with interval_field: the reason given when the case has no interval",
+    )
+    tag: str | None = Field(default=None, description="defaults to the interval's tag (2M -> 2MM)")
+    no_later_than: DateSpec | None = Field(
+        default=None,
+        description="due is at most this date, where it is known and lies after the anchor",
+    )
+    unmatched: str | None = Field(
+        default=None, description="a matching case is listed as unmatched with this reason"
+    )
+
+    _interval = field_validator("interval")(_check_duration)
+
+    @model_validator(mode="after")
+    def _one_outcome(self) -> ContactRule:
+        outcomes = [x for x in (self.interval, self.interval_field, self.unmatched) if x]
+        if len(outcomes) != 1:
+            raise ValueError("give exactly one of 'interval', 'interval_field', 'unmatched'")
+        return self
+
+
+class MeasureCondition(_Strict):
+    qualifying: bool | None = None
+    lasts_at_least: str | None = Field(
+        default=None, description="E >= start + n - 1 day (policies.md, Measure length)"
+    )
+    lasts_less_than: str | None = None
+    min_length_days: int | None = Field(
+        default=None, description="left out when length (both ends counted) is shorter"
+    )
+    min_length_unless: list[MeasureFlag] = Field(
+        default_factory=list, description="flags that waive min_length_days"
+    )
+    skip_if: list[MeasureFlag] = Field(default_factory=list, description="left out when set")
+
+    _a = field_validator("lasts_at_least", "lasts_less_than")(_check_duration)
+
+
+class MeasureRule(_Strict):
+    """A talk around a measure's end; applied to every measure of a case."""
+
+    id: str
+    title: str | None = None
+    kind: Literal["measure_window", "measure_before_end", "measure_after_end"]
+    tag: str
+    when: MeasureCondition = MeasureCondition()
+    window_start: DateSpec | None = None
+    due: DateSpec
+    guidance: list[str] = Field(
+        default_factory=list, description="the document's guiding questions"
+    )
+
+
+class CaseRule(_Strict):
+    """A one-off obligation of a case: the care plan, its review, a profile review."""
+
+    id: str
+    title: str | None = None
+    kind: Literal["care_plan", "care_plan_review", "profile_review"]
+    tag: str
+    when: Condition = Condition()
+    window_start: DateSpec | None = None
+    due: DateSpec
+    unmatched_if_unknown: str | None = Field(
+        default=None, description="reason listed as unmatched when the due date cannot be computed"
+    )
+    guidance: list[str] = Field(default_factory=list)
+
+
+class Region(_Strict):
+    country: str = Field(description="ISO country code as the holidays package knows it: DE, AT")
+    subdivision: str | None = Field(default=None, description="e.g. BY, NW, BE, HH")
+
+
+class Policy(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    title: str
+    source: str | None = Field(default=None, description="the document this policy reads")
+    region: Region
+    timezone: str = "Europe/Berlin"
+    counting_channels: list[Channel]
+    max_extension_months: int = Field(default=0, ge=0, le=24)
+    unmatched_when_no_rule: bool = Field(
+        default=True, description="list a case as unmatched when no contact rule matches it"
+    )
+    measure_horizon: str = Field(
+        default="6M", description="measures that ended longer ago than this produce nothing"
+    )
+    profile_groups: dict[str, list[Profile]] = Field(
+        default_factory=lambda: {k: list(v) for k, v in DEFAULT_PROFILE_GROUPS.items()}
+    )
+    contact_rules: list[ContactRule] = Field(default_factory=list)
+    measure_rules: list[MeasureRule] = Field(default_factory=list)
+    case_rules: list[CaseRule] = Field(default_factory=list)
+
+    _h = field_validator("measure_horizon")(_check_duration)
+
+    @model_validator(mode="after")
+    def _references(self) -> Policy:
+        ids = [r.id for r in [*self.contact_rules, *self.measure_rules, *self.case_rules]]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"rule ids must be unique; repeated: {', '.join(dupes)}")
+
+        def groups(c: Condition) -> list[str]:
+            own = list(c.profile_group or [])
+            for sub in c.any_of or []:
+                own += groups(sub)
+            return own
+
+        for rule in [*self.contact_rules, *self.case_rules]:
+            for g in groups(rule.when):
+                if g not in self.profile_groups:
+                    raise ValueError(
+                        f"rule {rule.id}: unknown profile_group '{g}' "
+                        f"(known: {', '.join(self.profile_groups)})"
+                    )
+        return self
+
+
+class PolicyError(Exception):
+    """A policy that cannot be found or does not validate; the message says where and why."""
+
+
+def _describe(err: ValidationError, source: str) -> str:
+    lines = [f"{source} is not a valid policy:"]
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        lines.append(f"  {where}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def parse_policy(text: str, source: str) -> Policy:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{source} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise PolicyError(f"{source} does not hold a policy (expected a mapping at the top)")
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        raise PolicyError(_describe(exc, source)) from None
+
+
+def builtin_policy_text(policy_id: str) -> str:
+    if policy_id not in BUILTIN_IDS:
+        raise PolicyError(
+            f"unknown policy '{policy_id}': give a built-in id ({', '.join(BUILTIN_IDS)}) "
+            "or the path of a policy file"
+        )
+    return (
+        resources.files("kontaktsync.rules")
+        .joinpath(f"policies/{policy_id}.yaml")
+        .read_text(encoding="utf-8")
+    )
+
+
+@cache
+def _builtin(policy_id: str) -> Policy:
+    return parse_policy(builtin_policy_text(policy_id), f"built-in policy {policy_id}")
+
+
+def load_policy(ref: str | Path) -> Policy:
+    """A built-in policy by id, or a policy file by path."""
+    ref_s = str(ref)
+    if ref_s in BUILTIN_IDS:
+        return _builtin(ref_s)
+    path = Path(ref_s)
+    if path.suffix.lower() in {".yaml", ".yml", ".json"} or path.exists():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise PolicyError(f"cannot read policy file {path}: {exc.strerror}") from None
+        return parse_policy(text, str(path))
+    return _builtin(ref_s)  # raises with the list of built-ins
+
+
+def policy_json_schema() -> dict[str, Any]:
+    schema = Policy.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "kontaktsync contact-density policy"
+    return schema
+
+
+def policy_json_schema_text() -> str:
+    return json.dumps(policy_json_schema(), indent=2, ensure_ascii=False) + "\n"
