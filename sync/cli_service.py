@@ -1,7 +1,289 @@
+"""`kontaktsync config check`, `kontaktsync config show` and `kontaktsync daemon`."""
+
 from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
+from kontaktsync.sync.config_loading import (
+    ConfigError,
+    load_settings,
+    masked_dump,
+    resolve_files,
+    secret_values,
+    to_toml,
+)
+from kontaktsync.sync.settings import Settings
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="TOML configuration (default: $KONTAKTSYNC_CONFIG, ./kontaktsync.toml, "
+        "/etc/kontaktsync/kontaktsync.toml)",
+        show_default=False,
+    ),
+]
+SecretsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--secrets-dir",
+        help="folder with one file per secret (default: $KONTAKTSYNC_SECRETS_DIR, /run/secrets)",
+        show_default=False,
+    ),
+]
+
+EXIT_CONFIG = 2
+
+
+def _load(config: Path | None, secrets_dir: Path | None, **kwargs: Any) -> Settings:
+    try:
+        return load_settings(config, secrets_dir=secrets_dir, **kwargs)
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+
 
 def register(app: typer.Typer) -> None:
-    """Placeholder until the commands of this group land."""
+    config_app = typer.Typer(
+        help="Check or show the configuration.", no_args_is_help=True, add_completion=False
+    )
+    app.add_typer(config_app, name="config")
+
+    @config_app.command("show")
+    def config_show(
+        config: ConfigOption = None,
+        secrets_dir: SecretsOption = None,
+        format: Annotated[str, typer.Option("--format", help="toml or json")] = "toml",
+    ) -> None:
+        """Print the effective configuration (all sources merged), secrets masked."""
+        settings = _load(config, secrets_dir, require_target=False)
+        data = masked_dump(settings)
+        if format == "json":
+            typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+            return
+        files = resolve_files(config, secrets_dir=secrets_dir)
+        typer.echo("# effective kontaktsync configuration; secrets are masked")
+        typer.echo(f"# config file: {files.toml or '(none)'}")
+        typer.echo(f"# .env file:   {files.env_file or '(none)'}")
+        typer.echo(f"# secrets dir: {files.secrets_dir or '(none)'}")
+        typer.echo("# precedence: environment > .env > secrets dir > config file > defaults\n")
+        typer.echo(to_toml(data), nl=False)
+
+    @config_app.command("check")
+    def config_check(config: ConfigOption = None, secrets_dir: SecretsOption = None) -> None:
+        """Validate the configuration, read the caseload, connect to the target read-only."""
+        settings = _load(config, secrets_dir)
+        files = resolve_files(config, secrets_dir=secrets_dir)
+        typer.echo(f"configuration: ok (config file {files.toml or 'none'})")
+        ok, counsellors = _check_source(settings)
+        ok = _check_target(settings, counsellors) and ok
+        typer.echo("result: ok" if ok else "result: problems found (see above)")
+        raise typer.Exit(0 if ok else 1)
+
+    @app.command("daemon")
+    def daemon(config: ConfigOption = None, secrets_dir: SecretsOption = None) -> None:
+        """Sync on a schedule, serve /healthz and /metrics, stop cleanly on SIGTERM."""
+        from kontaktsync.sync.daemon import run_daemon
+        from kontaktsync.sync.observability import setup_logging
+
+        settings = _load(config, secrets_dir)
+        obs = settings.observability
+        setup_logging(obs.log_format, obs.log_level, secret_values(settings))
+        raise typer.Exit(run_daemon(settings))
+
+
+def _masked(settings: Settings, text: str) -> str:
+    for secret in secret_values(settings):
+        text = text.replace(secret, "********")
+    return text
+
+
+# --- config check: source -----------------------------------------------------------------
+
+
+def _check_source(settings: Settings) -> tuple[bool, list[str]]:
+    """Read the caseload (and plan it, when the planner is there); report sizes, never names."""
+    from kontaktsync.sync.caseload import SourceError
+
+    src = settings.source
+    try:
+        try:
+            from kontaktsync.sync.planning import make_plan
+        except ImportError:
+            make_plan = None  # type: ignore[assignment]
+        if make_plan is not None:
+            plan = make_plan(settings)
+            counsellors = sorted({facts.counsellor for facts in plan.cases.values()})
+            due = len(plan.obligations)
+            overdue = sum(1 for o in plan.obligations if o.overdue)
+            typer.echo(
+                f"source: ok — {len(plan.cases)} cases, {len(counsellors)} counsellors, "
+                f"{due} obligations ({overdue} overdue) under policy {plan.policy}"
+            )
+            errors: Iterable[Any] = plan.errors
+        else:
+            from kontaktsync.sync.caseload import read_caseload
+
+            caseload = read_caseload(src.cases, src.measures, src.contacts, src.header_map)
+            counsellors = sorted({case.counsellor for case in caseload.cases})
+            typer.echo(
+                f"source: ok — {len(caseload.cases)} cases, {len(counsellors)} counsellors"
+            )
+            errors = caseload.errors
+    except SourceError as exc:
+        typer.echo(f"source: FAILED — {exc}\n    fix: check source.cases ({src.cases})")
+        return False, []
+    except Exception as exc:  # the policy may be unknown, a file unreadable, ...
+        typer.echo(_masked(settings, f"source: FAILED — {type(exc).__name__}: {exc}"))
+        return False, []
+    errors = list(errors)
+    if errors:
+        typer.echo(f"source: {len(errors)} rows left out:")
+        for error in errors[:10]:
+            typer.echo(f"    {error}")
+        if len(errors) > 10:
+            typer.echo(f"    … and {len(errors) - 10} more")
+    return True, counsellors
+
+
+# --- config check: target -----------------------------------------------------------------
+
+
+@dataclass
+class Probe:
+    url: str
+    ok: bool
+    detail: str
+
+
+_PROPFIND = b"""<?xml version="1.0" encoding="utf-8"?>
+<d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">
+  <d:prop><d:resourcetype/><d:displayname/><c:supported-calendar-component-set/></d:prop>
+</d:propfind>"""
+
+
+def propfind(
+    url: str,
+    username: str | None,
+    password: str | None,
+    verify: bool | str,
+    timeout: float,
+    create_calendars: bool = True,
+) -> Probe:
+    """PROPFIND one calendar URL (Depth 0): read-only, says what is there."""
+    import xml.etree.ElementTree as ET
+
+    import requests
+    from requests.auth import HTTPBasicAuth, HTTPDigestAuth
+
+    headers = {"Depth": "0", "Content-Type": "application/xml; charset=utf-8"}
+    auth: Any = HTTPBasicAuth(username, password or "") if username else None
+    try:
+        resp = requests.request(
+            "PROPFIND", url, data=_PROPFIND, headers=headers, auth=auth, verify=verify,
+            timeout=timeout,
+        )
+        challenge = resp.headers.get("WWW-Authenticate", "").lower()
+        if resp.status_code == 401 and username and challenge.startswith("digest"):
+            resp = requests.request(
+                "PROPFIND", url, data=_PROPFIND, headers=headers,
+                auth=HTTPDigestAuth(username, password or ""), verify=verify, timeout=timeout,
+            )
+    except requests.RequestException as exc:
+        reason = type(exc).__name__
+        return Probe(url, False, f"unreachable ({reason}); check target.caldav.url and the network")
+    code = resp.status_code
+    if code in (401, 403):
+        return Probe(
+            url, False,
+            f"HTTP {code}: access refused; check target.caldav.username and the password secret",
+        )
+    if code == 404:
+        if create_calendars:
+            return Probe(url, True, "not there yet; will be created at the first sync")
+        return Probe(url, False, "HTTP 404; create the calendar or set create_calendars = true")
+    if code != 207:
+        return Probe(url, False, f"HTTP {code} to PROPFIND; is this a CalDAV URL?")
+    try:
+        root = ET.fromstring(resp.content)
+    except ET.ParseError:
+        return Probe(url, False, "answer is not WebDAV XML; is this a CalDAV URL?")
+    ns = {"d": "DAV:", "c": "urn:ietf:params:xml:ns:caldav"}
+    is_calendar = root.find(".//d:resourcetype/c:calendar", ns) is not None
+    name = (root.findtext(".//d:displayname", default="", namespaces=ns) or "").strip()
+    comps = [c.get("name", "") for c in root.findall(".//c:comp", ns)]
+    if not is_calendar:
+        return Probe(url, False, "exists but is not a calendar collection")
+    what = "calendar" + (f" '{name}'" if name else "")
+    if comps:
+        what += f" ({', '.join(comps)})"
+    if comps and "VTODO" not in comps:
+        return Probe(url, False, what + ": does not take tasks (VTODO)")
+    return Probe(url, True, what)
+
+
+def _calendar_urls(settings: Settings, counsellors: list[str]) -> dict[str, str]:
+    caldav = settings.target.caldav
+    assert caldav is not None
+    urls: dict[str, str] = {}
+    for who in counsellors:
+        urls[who] = caldav.calendars.get(who) or caldav.url.format(counsellor=who)
+    for who, url in caldav.calendars.items():
+        urls.setdefault(who, url)
+    if not urls:
+        # No caseload to name counsellors: at least reach the server and try the credentials.
+        base = caldav.url.split("{", 1)[0]
+        urls["(server)"] = base
+    return urls
+
+
+def _check_target(settings: Settings, counsellors: list[str]) -> bool:
+    if settings.target.kind == "caldav":
+        caldav = settings.target.caldav
+        assert caldav is not None
+        password = caldav.password.get_secret_value() if caldav.password else None
+        verify = str(caldav.verify_tls) if isinstance(caldav.verify_tls, Path) else caldav.verify_tls
+        ok = True
+        urls = _calendar_urls(settings, counsellors)
+        typer.echo(f"target: CalDAV, {len(urls)} calendar(s), read-only PROPFIND")
+        for who, url in urls.items():
+            probe = propfind(
+                url, caldav.username, password, verify, caldav.timeout_seconds,
+                caldav.create_calendars,
+            )
+            mark = "ok" if probe.ok else "FAILED"
+            typer.echo(f"    {who}: {mark} — {probe.detail}  <{url}>")
+            ok = ok and probe.ok
+        return ok
+    return _check_exchange(settings, counsellors)
+
+
+def _check_exchange(settings: Settings, counsellors: list[str]) -> bool:
+    """Exchange: the Exchange target may offer `check(settings, counsellors)`, read-only,
+    yielding (label, ok, detail) for each mailbox; without it the target is not probed."""
+    try:
+        from kontaktsync.sync import exchange_target
+    except ImportError:
+        exchange_target = None  # type: ignore[assignment]
+    check = getattr(exchange_target, "check", None)
+    if check is None:
+        typer.echo("target: Exchange — no read-only check available in this build; not probed")
+        return True
+    ok = True
+    typer.echo("target: Exchange, read-only check")
+    try:
+        for label, good, detail in check(settings, counsellors):
+            typer.echo(f"    {label}: {'ok' if good else 'FAILED'} — {detail}")
+            ok = ok and bool(good)
+    except Exception as exc:
+        typer.echo(_masked(settings, f"    FAILED — {type(exc).__name__}: {exc}"))
+        return False
+    return ok
+

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
 class SourceSettings(BaseModel):
@@ -86,14 +86,44 @@ class SyncSettings(BaseModel):
 
 
 class ScheduleSettings(BaseModel):
-    interval_minutes: float | None = 15
-    cron: str | None = None
+    interval_minutes: float | None = Field(
+        default=15, gt=0, description="minutes between runs (fractions allowed), e.g. 15"
+    )
+    cron: str | None = Field(
+        default=None, description="a cron expression in local time, e.g. '*/15 7-18 * * 1-5'"
+    )
+    run_at_start: bool = Field(default=True, description="run once right after the daemon starts")
+
+    @field_validator("cron")
+    @classmethod
+    def _cron_is_valid(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from croniter import croniter
+
+        if not croniter.is_valid(value):
+            raise ValueError(f"{value!r} is not a cron expression such as '*/15 7-18 * * 1-5'")
+        return value
 
 
 class ObservabilitySettings(BaseModel):
-    listen: str = "127.0.0.1:9464"
-    healthy_within_minutes: float = 60
+    listen: str = Field(
+        default="127.0.0.1:9464", description="host:port for /healthz and /metrics, '' = off"
+    )
+    healthy_within_minutes: float = Field(default=60, gt=0)
     log_format: Literal["auto", "json", "text"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("listen")
+    @classmethod
+    def _listen_is_host_port(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            return value
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"{value!r} is not host:port such as '127.0.0.1:9464'")
+        return value
 
 
 class Settings(BaseSettings):
@@ -102,6 +132,22 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         extra="forbid",
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Order and files of the sources: see kontaktsync.sync.config_loading."""
+        from kontaktsync.sync.config_loading import customise_sources
+
+        return customise_sources(
+            settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+        )
 
     source: SourceSettings
     policy: str = "coburg-2016"
