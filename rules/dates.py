@@ -16,6 +16,8 @@ import holidays
 from dateutil.relativedelta import relativedelta
 from kontaktsync.rules.model import Duration
 
+# Ten years at most: longer intervals are typing errors, and would overflow date arithmetic.
+_MAX = {"M": 120, "W": 522, "D": 3653}
 _DURATION = re.compile(r"^\s*([+-]?)\s*(\d{1,4})\s*([MWDmwd])\s*$")
 
 
@@ -27,7 +29,10 @@ def parse_duration(text: str) -> Duration:
     n = int(m.group(2))
     if n == 0:
         raise ValueError(f"'{text}' is an empty interval")
-    return Duration(n, m.group(3).upper())
+    unit = m.group(3).upper()
+    if n > _MAX[unit]:
+        raise ValueError(f"'{text}' is longer than ten years")
+    return Duration(n, unit)
 
 
 def parse_offset(text: str) -> tuple[int, str]:
@@ -35,8 +40,10 @@ def parse_offset(text: str) -> tuple[int, str]:
     m = _DURATION.match(text)
     if not m:
         raise ValueError(f"'{text}' is not an offset like -3M, 14D or 1W")
-    n = int(m.group(2))
-    return (-n if m.group(1) == "-" else n), m.group(3).upper()
+    n, unit = int(m.group(2)), m.group(3).upper()
+    if n > _MAX[unit]:
+        raise ValueError(f"'{text}' is longer than ten years")
+    return (-n if m.group(1) == "-" else n), unit
 
 
 def age_on(birth: date, day: date) -> int:
@@ -52,7 +59,7 @@ class Calendar:
     subdivision: str | None = None
     _holidays: holidays.HolidayBase = field(init=False, repr=False)
     _working: dict[date, bool] = field(default_factory=dict, init=False, repr=False)
-    _months: dict[tuple[date, int], date] = field(default_factory=dict, init=False, repr=False)
+    _months: dict[int, dict[date, date]] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._holidays = holidays.country_holidays(self.country, subdiv=self.subdivision)
@@ -85,11 +92,12 @@ class Calendar:
         return day
 
     def add_months(self, day: date, months: int) -> date:
-        key = (day, months)
-        hit = self._months.get(key)
+        table = self._months.get(months)
+        if table is None:
+            table = self._months[months] = {}
+        hit = table.get(day)
         if hit is None:
-            hit = day + relativedelta(months=months)
-            self._months[key] = hit
+            hit = table[day] = day + relativedelta(months=months)
         return hit
 
     def add(self, day: date, n: int, unit: str) -> date:

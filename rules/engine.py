@@ -8,15 +8,16 @@ trace list that every decision writes a line to, so what `explain` shows is exac
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import cache
+from operator import attrgetter
 
-from kontaktsync.rules.dates import Calendar, age_on, parse_duration, parse_offset
+from kontaktsync.rules.dates import Calendar, parse_duration, parse_offset
 from kontaktsync.rules.model import (
     Case,
     CaseFacts,
     Caseload,
-    Channel,
     Duration,
     Measure,
     Obligation,
@@ -47,114 +48,114 @@ class CaseView:
     last_counting: date | None
     counting_contacts: tuple[date, ...]
     active_measure: bool
+    status: str
+    profile: str
+    team: str
 
 
-Check = Callable[[CaseView], str | None]  # None: holds; else why not
+_offset = cache(parse_offset)
+_duration = cache(parse_duration)
+
+Pred = Callable[[CaseView], bool]
+Why = Callable[[CaseView], str]
+
+
+@dataclass(frozen=True, slots=True)
+class Test:
+    """A compiled condition: `holds` is the fast path `plan` takes; `why_not` words the first
+    failing part for `explain` (it is only called there, so the plan never formats strings)."""
+
+    parts: tuple[tuple[Pred, Why], ...]
+    holds: Pred = field(init=False)
+
+    def __post_init__(self) -> None:
+        preds = [p for p, _ in self.parts]
+        # one closure per rule: the engine's hot loop makes a single call per rule tried
+        if not preds:
+            combined: Pred = lambda v: True  # noqa: E731
+        elif len(preds) == 1:
+            combined = preds[0]
+        elif len(preds) == 2:
+            a, b = preds
+            combined = lambda v: a(v) and b(v)  # noqa: E731
+        elif len(preds) == 3:
+            a, b, c = preds
+            combined = lambda v: a(v) and b(v) and c(v)  # noqa: E731
+        else:
+            combined = lambda v: all(p(v) for p in preds)  # noqa: E731
+        object.__setattr__(self, "holds", combined)
+
+    def why_not(self, v: CaseView) -> str | None:
+        for pred, why in self.parts:
+            if not pred(v):
+                return why(v)
+        return None
 
 
 def _fmt(values: list) -> str:
     return ", ".join(str(v) for v in values)
 
 
-def _compile(cond: Condition, groups: dict[str, list]) -> list[Check]:
-    checks: list[Check] = []
+def _compile(cond: Condition, groups: dict[str, list]) -> Test:
+    parts: list[tuple[Pred, Why]] = []
     if cond.age is not None:
-        lo, hi = cond.age.min, cond.age.max
+        lo = cond.age.min if cond.age.min is not None else -1
+        hi = cond.age.max if cond.age.max is not None else 10_000
 
-        def age_check(v: CaseView) -> str | None:
+        def age_why(v: CaseView) -> str:
             if v.age is None:
                 return "needs the age, but birth_date is empty"
-            if lo is not None and v.age < lo:
-                return f"age {v.age} is below {lo}"
-            if hi is not None and v.age > hi:
-                return f"age {v.age} is above {hi}"
-            return None
+            return f"age {v.age} is below {lo}" if v.age < lo else f"age {v.age} is above {hi}"
 
-        checks.append(age_check)
+        parts.append((lambda v: v.age is not None and lo <= v.age <= hi, age_why))
     if cond.status is not None:
-        statuses = frozenset(cond.status)
-        checks.append(
-            lambda v: (
-                None
-                if v.case.status in statuses
-                else f"status {v.case.status} is not {_fmt(cond.status)}"
-            )
-        )
+        statuses, s_text = frozenset(cond.status), _fmt(cond.status)
+        parts.append((lambda v: v.status in statuses, lambda v: f"status {v.case.status} is not {s_text}"))
     if cond.profile is not None:
-        profiles = frozenset(cond.profile)
-        checks.append(
-            lambda v: (
-                None
-                if v.case.profile in profiles
-                else f"profile {v.case.profile} is not {_fmt(cond.profile)}"
-            )
-        )
+        profiles, p_text = frozenset(cond.profile), _fmt(cond.profile)
+        parts.append((lambda v: v.profile in profiles, lambda v: f"profile {v.case.profile} is not {p_text}"))
     if cond.profile_group is not None:
         members = frozenset(p for g in cond.profile_group for p in groups[g])
-        names = _fmt(cond.profile_group)
-        checks.append(
-            lambda v: (
-                None
-                if v.case.profile in members
-                else f"profile {v.case.profile} is not in group {names}"
+        g_text = _fmt(cond.profile_group)
+        parts.append(
+            (
+                lambda v: v.profile in members,
+                lambda v: f"profile {v.case.profile} is not in group {g_text}",
             )
         )
     if cond.team is not None:
-        teams = frozenset(cond.team)
-        checks.append(
-            lambda v: (
-                None if v.case.team in teams else f"team {v.case.team} is not {_fmt(cond.team)}"
-            )
-        )
+        teams, t_text = frozenset(cond.team), _fmt(cond.team)
+        parts.append((lambda v: v.team in teams, lambda v: f"team {v.case.team} is not {t_text}"))
     for flag in ("buergerarbeit", "umschueler", "needs_interpreter"):
         want = getattr(cond, flag)
         if want is not None:
-            checks.append(
-                lambda v, flag=flag, want=want: (
-                    None
-                    if getattr(v.case, flag) == want
-                    else f"{flag} is {'not ' if want else ''}set"
+            parts.append(
+                (
+                    lambda v, flag=flag, want=want: getattr(v.case, flag) == want,
+                    lambda v, flag=flag, want=want: f"{flag} is {'not ' if want else ''}set",
                 )
             )
     if cond.active_measure is not None:
         want_active = cond.active_measure
-        checks.append(
-            lambda v: (
-                None
-                if v.active_measure == want_active
-                else (
-                    "no measure is active on the as-of date"
-                    if want_active
-                    else "a measure is active"
-                )
+        parts.append(
+            (
+                lambda v: v.active_measure == want_active,
+                lambda v: "no measure is active on the as-of date" if want_active else "a measure is active",
             )
         )
     for name in cond.known or ():
-        checks.append(lambda v, n=name: None if getattr(v.case, n) is not None else f"{n} is empty")
+        parts.append((lambda v, n=name: getattr(v.case, n) is not None, lambda v, n=name: f"{n} is empty"))
     for name in cond.unknown or ():
-        checks.append(lambda v, n=name: None if getattr(v.case, n) is None else f"{n} is filled")
+        parts.append((lambda v, n=name: getattr(v.case, n) is None, lambda v, n=name: f"{n} is filled"))
     if cond.any_of:
         alternatives = [_compile(c, groups) for c in cond.any_of]
-
-        def any_check(v: CaseView) -> str | None:
-            reasons = []
-            for alt in alternatives:
-                why = _first_failure(alt, v)
-                if why is None:
-                    return None
-                reasons.append(why)
-            return "none of: " + "; ".join(reasons)
-
-        checks.append(any_check)
-    return checks
-
-
-def _first_failure(checks: list[Check], v: CaseView) -> str | None:
-    for check in checks:
-        why = check(v)
-        if why is not None:
-            return why
-    return None
+        parts.append(
+            (
+                lambda v: any(alt.holds(v) for alt in alternatives),
+                lambda v: "none of: " + "; ".join(str(alt.why_not(v)) for alt in alternatives),
+            )
+        )
+    return Test(tuple(parts))
 
 
 def _uses_age(cond: Condition) -> bool:
@@ -164,14 +165,14 @@ def _uses_age(cond: Condition) -> bool:
 @dataclass
 class _CompiledContact:
     rule: ContactRule
-    checks: list[Check]
+    test: Test
     interval: Duration | None
 
 
 @dataclass
 class _CompiledCaseRule:
     rule: CaseRule
-    checks: list[Check]
+    test: Test
 
 
 @dataclass
@@ -189,9 +190,7 @@ class Engine:
         self._counting = frozenset(p.counting_channels)
         groups = p.profile_groups
         self._contact = [
-            _CompiledContact(
-                r, _compile(r.when, groups), parse_duration(r.interval) if r.interval else None
-            )
+            _CompiledContact(r, _compile(r.when, groups), parse_duration(r.interval) if r.interval else None)
             for r in p.contact_rules
         ]
         self._case_rules = [_CompiledCaseRule(r, _compile(r.when, groups)) for r in p.case_rules]
@@ -203,6 +202,17 @@ class Engine:
 
     def view(self, case: Case, errors: list[RowError], trace: Trace = None) -> CaseView:
         T = self.as_of
+        b = case.birth_date
+        age = None if b is None else T.year - b.year - ((T.month, T.day) < (b.month, b.day))
+        active = False
+        for m in case.measures:
+            if m.start <= T <= (m.actual_end or m.end):
+                active = True
+                break
+        lc = case.last_contact
+        if not case.contacts and (lc is None or lc <= T):
+            only = () if lc is None else (lc,)
+            return CaseView(case, age, lc, only, active, case.status, case.profile, case.team)
         counting: list[date] = []
         if case.last_contact is not None:
             if case.last_contact > T:
@@ -244,9 +254,8 @@ class Engine:
             if counts:
                 counting.append(c.date)
         counting.sort()
-        age = age_on(case.birth_date, T) if case.birth_date is not None else None
-        active = any(m.active_on(T) for m in case.measures)
-        return CaseView(case, age, counting[-1] if counting else None, tuple(counting), active)
+        last = counting[-1] if counting else None
+        return CaseView(case, age, last, tuple(counting), active, case.status, case.profile, case.team)
 
     # -- dates -------------------------------------------------------------------------------
 
@@ -261,7 +270,7 @@ class Engine:
         if base is None:
             return None
         if spec.plus:
-            n, unit = parse_offset(spec.plus)
+            n, unit = _offset(spec.plus)
             base = self.calendar.add(base, n, unit)
         if spec.working_days_after:
             base = self.calendar.working_days_after(base, spec.working_days_after)
@@ -312,11 +321,7 @@ class Engine:
         this policy (an extension beyond the maximum) gets an error and nothing else."""
         p = self.policy
         if case.extension_months and case.extension_months > p.max_extension_months:
-            allowed = (
-                f"at most {p.max_extension_months} months"
-                if p.max_extension_months
-                else "no extension"
-            )
+            allowed = f"at most {p.max_extension_months} months" if p.max_extension_months else "no extension"
             errors.append(
                 RowError(
                     self.files.get("cases", "cases"),
@@ -343,16 +348,13 @@ class Engine:
     ) -> None:
         case, p, T = v.case, self.policy, self.as_of
         for cr in self._contact:
-            why = _first_failure(cr.checks, v)
-            if why is not None:
+            if not cr.test.holds(v):
                 if trace is not None:
-                    trace.append(f"rule {cr.rule.id}: does not match, {why}")
+                    trace.append(f"rule {cr.rule.id}: does not match, {cr.test.why_not(v)}")
                 continue
             rule = cr.rule
             if trace is not None:
-                trace.append(
-                    f"rule {rule.id}: matches" + (f" ({rule.title})" if rule.title else "")
-                )
+                trace.append(f"rule {rule.id}: matches" + (f" ({rule.title})" if rule.title else ""))
             if rule.unmatched:
                 unmatched.append(rule.unmatched)
                 return
@@ -369,9 +371,7 @@ class Engine:
             if anchor is None:
                 due = T
                 if trace is not None:
-                    trace.append(
-                        "no counting contact and no registration date: due now (as-of date)"
-                    )
+                    trace.append("no counting contact and no registration date: due now (as-of date)")
             else:
                 if trace is not None:
                     src = "last counting contact" if v.last_counting else "registration date"
@@ -426,9 +426,7 @@ class Engine:
             if trace is not None:
                 trace.append(f"no contact rule matches: {reason}")
 
-    def _measure_obligations(
-        self, v: CaseView, m: Measure, out: list[Obligation], trace: Trace
-    ) -> None:
+    def _measure_obligations(self, v: CaseView, m: Measure, out: list[Obligation], trace: Trace) -> None:
         p, T = self.policy, self.as_of
         E = m.effective_end
         label = f"measure {m.key}" + (f" ({m.kind})" if m.kind else "")
@@ -436,9 +434,7 @@ class Engine:
             return
         if self._horizon > E:
             if trace is not None:
-                trace.append(
-                    f"{label}: ended {E}, more than {p.measure_horizon} before the as-of date"
-                )
+                trace.append(f"{label}: ended {E}, more than {p.measure_horizon} before the as-of date")
             return
         length = (E - m.start).days + 1
         for rule in p.measure_rules:
@@ -487,7 +483,7 @@ class Engine:
         if w.qualifying is not None and m.qualifying != w.qualifying:
             return "qualifying measure" if m.qualifying else "not a qualifying measure"
         if w.lasts_at_least or w.lasts_less_than:
-            d = parse_duration(w.lasts_at_least or w.lasts_less_than)
+            d = _duration(w.lasts_at_least or w.lasts_less_than)
             lasts = m.effective_end >= self.calendar.add_duration(m.start, d) - timedelta(days=1)
             if w.lasts_at_least and not lasts:
                 return f"lasts less than {d} ({length} days)"
@@ -511,27 +507,22 @@ class Engine:
         trace: Trace,
     ) -> None:
         rule, p, T = cr.rule, self.policy, self.as_of
-        why = _first_failure(cr.checks, v)
-        if why is not None:
+        if not cr.test.holds(v):
             if trace is not None:
-                trace.append(f"rule {rule.id}: does not apply, {why}")
+                trace.append(f"rule {rule.id}: does not apply, {cr.test.why_not(v)}")
             return
         due_raw = self.eval_date(rule.due, v.case)
         if due_raw is None:
             if rule.unmatched_if_unknown:
                 unmatched.append(rule.unmatched_if_unknown)
             if trace is not None:
-                trace.append(
-                    f"rule {rule.id}: no date can be computed (the fields it needs are empty)"
-                )
+                trace.append(f"rule {rule.id}: no date can be computed (the fields it needs are empty)")
             return
         due = self.shift_due(due_raw, trace)
         ws_raw = self.eval_date(rule.window_start, v.case) if rule.window_start else None
         ws = self.shift_start(ws_raw, trace) if ws_raw is not None else None
         if trace is not None:
-            trace.append(
-                f"rule {rule.id}: {rule.tag} due {due}" + (f", window from {ws}" if ws else "")
-            )
+            trace.append(f"rule {rule.id}: {rule.tag} due {due}" + (f", window from {ws}" if ws else ""))
         out.append(
             Obligation(
                 case_id=v.case.case_id,
@@ -572,7 +563,7 @@ def plan(caseload: Caseload, policy: Policy, as_of: date) -> Plan:
             needs_interpreter=case.needs_interpreter,
             first_talk=v.last_counting is None,
         )
-    obligations.sort(key=lambda o: (o.due, o.case_id, o.kind))
+    obligations.sort(key=attrgetter("due", "case_id", "kind"))
     order = {name: i for i, name in enumerate(("cases", "measures", "contacts"))}
     file_rank = {f: order.get(t, 9) for t, f in caseload.files.items()}
     errors.sort(key=lambda e: (file_rank.get(e.file, 9), e.file, e.row))
@@ -591,9 +582,7 @@ class Explanation:
     errors: list[RowError]
 
 
-def explain(
-    case: Case, policy: Policy, as_of: date, files: dict[str, str] | None = None
-) -> Explanation:
+def explain(case: Case, policy: Policy, as_of: date, files: dict[str, str] | None = None) -> Explanation:
     engine = Engine(policy, as_of, files=files or {})
     trace: list[str] = []
     errors: list[RowError] = []
@@ -602,4 +591,4 @@ def explain(
     return Explanation(case, policy, as_of, trace, obs, reasons, errors)
 
 
-__all__ = ["CaseView", "Channel", "Engine", "Explanation", "explain", "plan", "replace"]
+__all__ = ["CaseView", "Engine", "Explanation", "Test", "explain", "plan"]

@@ -103,9 +103,7 @@ class Condition(_Strict):
     buergerarbeit: bool | None = None
     umschueler: bool | None = None
     needs_interpreter: bool | None = None
-    active_measure: bool | None = Field(
-        default=None, description="a measure is active on the as-of date"
-    )
+    active_measure: bool | None = Field(default=None, description="a measure is active on the as-of date")
     known: list[CaseField] | None = Field(default=None, description="these fields are filled")
     unknown: list[CaseField] | None = Field(default=None, description="these fields are empty")
     any_of: list[Condition] | None = Field(default=None, description="at least one of these holds")
@@ -195,9 +193,7 @@ class MeasureRule(_Strict):
     when: MeasureCondition = MeasureCondition()
     window_start: DateSpec | None = None
     due: DateSpec
-    guidance: list[str] = Field(
-        default_factory=list, description="the document's guiding questions"
-    )
+    guidance: list[str] = Field(default_factory=list, description="the document's guiding questions")
 
 
 class CaseRule(_Strict):

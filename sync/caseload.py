@@ -15,6 +15,7 @@ import io
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import cache
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,12 @@ class SourceError(Exception):
 
 
 # -- value converters ------------------------------------------------------------------------
+
+
+class Blank(ValueError):
+    """A cell holding only white space: read as empty."""
+
+
 # Each takes the raw cell (str, or a native value from Excel) and returns the value or raises
 # ValueError with the message for the counsellor.
 
@@ -68,9 +75,7 @@ _STATUS = _enum_table(
         "ohne status": "ohne_status",
     },
 )
-_PROFILE = _enum_table(
-    Profile, {"nicht marktnah": "nicht_marktnah", "i": "I", "z": "Z", "integriert": "I"}
-)
+_PROFILE = _enum_table(Profile, {"nicht marktnah": "nicht_marktnah", "i": "I", "z": "Z", "integriert": "I"})
 _TEAM = _enum_table(
     Team,
     {
@@ -94,13 +99,21 @@ def _lookup(table: dict[str, Any], what: str) -> Callable[[Any], Any]:
         hit = cache.get(raw)
         if hit is not None:
             return hit
-        value = table.get(_norm_key(str(raw)))
+        key = _norm_key(str(raw))
+        value = table.get(key)
         if value is None:
-            raise ValueError(f"unknown {what} '{raw}'")
+            if not key:
+                raise Blank
+            raise ValueError(f"unknown {what} '{str(raw).strip()}'")
         cache[raw] = value
         return value
 
     return conv
+
+
+# Dates outside this range are typing errors (2062 for 2026) and would overflow the arithmetic.
+EARLIEST = date(1900, 1, 1)
+LATEST = date(2199, 12, 31)
 
 
 def _date_converter() -> Callable[[Any], date]:
@@ -116,6 +129,8 @@ def _date_converter() -> Callable[[Any], date]:
             value = raw
         else:
             s = str(raw).strip()
+            if not s:
+                raise Blank
             try:
                 if len(s) == 10 and s[4] == "-":
                     value = date.fromisoformat(s)
@@ -128,6 +143,8 @@ def _date_converter() -> Callable[[Any], date]:
                 if re.match(r"^\d{4}-\d{2}-\d{2}$|^\d{1,2}\.\d{1,2}\.\d{4}$", s):
                     raise ValueError(f"'{s}' is not a date that exists") from None
                 raise ValueError(f"'{s}' is not a date (write YYYY-MM-DD or DD.MM.YYYY)") from None
+        if not EARLIEST <= value <= LATEST:
+            raise ValueError(f"{value:%d.%m.%Y} lies outside {EARLIEST.year}-{LATEST.year}; is it mistyped?")
         cache[raw] = value
         return value
 
@@ -146,20 +163,35 @@ def _to_bool(raw: Any) -> bool:
             return True
         if s in _FALSE:
             return False
+        if not s:
+            raise Blank
     raise ValueError(f"'{raw}' is not yes or no (write true/false, ja/nein, 1/0 or x)")
 
 
 def _to_text(raw: Any) -> str:
+    if type(raw) is str:
+        s = raw.strip()
+        if s:
+            return s
+        raise Blank
     if isinstance(raw, float) and raw.is_integer():
         return str(int(raw))
-    return str(raw).strip()
+    s = str(raw).strip()
+    if not s:
+        raise Blank
+    return s
 
 
+@cache
 def _to_duration(raw: Any) -> Duration:
+    if not str(raw).strip():
+        raise Blank
     return parse_duration(str(raw))
 
 
 def _to_months(raw: Any) -> int:
+    if not str(raw).strip():
+        raise Blank
     try:
         value = float(str(raw).strip().replace(",", "."))
     except ValueError:
@@ -288,9 +320,7 @@ def _xlsx_sheet(path: Path, sheet: str, required: bool) -> RawTable | None:
     if name is None:
         wb.close()
         if required:
-            raise SourceError(
-                f"{path}: no sheet named '{sheet}' (sheets: {', '.join(wb.sheetnames)})"
-            )
+            raise SourceError(f"{path}: no sheet named '{sheet}' (sheets: {', '.join(wb.sheetnames)})")
         return None
     it = wb[name].iter_rows(values_only=True)
     header_row = next(it, None)
@@ -302,6 +332,8 @@ def _xlsx_sheet(path: Path, sheet: str, required: bool) -> RawTable | None:
 
     def rows() -> Iterator[tuple[int, list[Any]]]:
         for n, record in enumerate(it, start=2):
+            if all(c is None or (isinstance(c, str) and not c.strip()) for c in record):
+                continue  # blank row
             yield n, ["" if c is None else c for c in record]
         wb.close()
 
@@ -332,12 +364,13 @@ def _header_index(
             found[key] = i
     if "case_id" not in found:
         hint = " (map your export's column with header_map)" if header_map is not None else ""
-        raise SourceError(
-            f"{raw.label}: no case_id column{hint}; columns are: {', '.join(raw.header)}"
-        )
+        raise SourceError(f"{raw.label}: no case_id column{hint}; columns are: {', '.join(raw.header)}")
     return [(found[c.name], c) for c in columns if c.name in found] + [
-        (-1, c) for c in columns if c.required and c.name not in found
+        (_ABSENT, c) for c in columns if c.required and c.name not in found
     ]
+
+
+_ABSENT = 1 << 30  # column index of a required column the file lacks: never inside a row
 
 
 def _read_rows(
@@ -349,34 +382,34 @@ def _read_rows(
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """Converted rows as dicts; a row with any bad cell is reported (each cell) and skipped.
     The case ids of skipped rows go to `bad_ids`."""
-    index = _header_index(raw, columns, header_map)
+    index = [(i, c.name, c.convert, c.required) for i, c in _header_index(raw, columns, header_map)]
     label = raw.label
     width = len(raw.header)
     for n, cells in raw.rows:
-        if not cells or all(c == "" or (isinstance(c, str) and not c.strip()) for c in cells):
+        if not any(cells):
             continue  # blank line
         values: dict[str, Any] = {}
         bad = False
-        for i, col in index:
-            cell = cells[i] if 0 <= i < len(cells) else ""
-            if cell == "" or (isinstance(cell, str) and not cell.strip()):
-                if col.required:
-                    missing = "is missing" if i >= 0 else "is missing (the file has no such column)"
-                    errors.append(
-                        RowError(label, n, col.name, f"required value {col.name} {missing}")
-                    )
+        length = len(cells)
+        for i, name, convert, required in index:
+            cell = cells[i] if i < length else ""
+            if cell != "":
+                try:
+                    values[name] = convert(cell)
+                    continue
+                except Blank:
+                    pass
+                except ValueError as exc:
+                    errors.append(RowError(label, n, name, str(exc)))
                     bad = True
-                continue
-            try:
-                values[col.name] = col.convert(cell)
-            except ValueError as exc:
-                errors.append(RowError(label, n, col.name, str(exc)))
+                    continue
+            if required:
+                missing = "is missing" if i != _ABSENT else "is missing (the file has no such column)"
+                errors.append(RowError(label, n, name, f"required value {name} {missing}"))
                 bad = True
         if len(cells) > width and any(str(c).strip() for c in cells[width:]):
             errors.append(
-                RowError(
-                    label, n, raw.header[-1] or "?", f"row has {len(cells)} cells, header {width}"
-                )
+                RowError(label, n, raw.header[-1] or "?", f"row has {len(cells)} cells, header {width}")
             )
             bad = True
         if not bad:
@@ -462,9 +495,7 @@ def read_caseload(
             cid = v["case_id"]
             if cid not in case_rows:
                 if cid not in bad_ids:
-                    errors.append(
-                        RowError(sheet.label, n, "case_id", f"no case {cid} in {raw.label}")
-                    )
+                    errors.append(RowError(sheet.label, n, "case_id", f"no case {cid} in {raw.label}"))
                 continue
             item = _measure(n, v, sheet.label, errors) if t == "measures" else _contact(n, v)
             if item is not None:
@@ -485,9 +516,7 @@ def _measure(n: int, v: dict[str, Any], label: str, errors: list[RowError]) -> M
         return None
     ae = v.get("actual_end")
     if ae is not None and ae < v["start"]:
-        errors.append(
-            RowError(label, n, "actual_end", f"actual_end {ae} lies before start {v['start']}")
-        )
+        errors.append(RowError(label, n, "actual_end", f"actual_end {ae} lies before start {v['start']}"))
         return None
     return Measure(row=n, **v)
 

@@ -77,6 +77,8 @@ def _inputs(
         raise _fail(str(exc)) from None
     try:
         day = date.fromisoformat(as_of) if as_of else today_in(policy)
+        if not date(1900, 1, 1) <= day <= date(2199, 12, 31):
+            raise ValueError
     except ValueError:
         raise _fail(f"--as-of '{as_of}' is not a date like 2026-11-22") from None
     header_map: dict[str, str] = {}
