@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-
 from kontaktsync.sync.config_loading import (
     ConfigError,
     load_settings,
@@ -133,9 +132,7 @@ def _check_source(settings: Settings) -> tuple[bool, list[str]]:
 
             caseload = read_caseload(src.cases, src.measures, src.contacts, src.header_map)
             counsellors = sorted({case.counsellor for case in caseload.cases})
-            typer.echo(
-                f"source: ok — {len(caseload.cases)} cases, {len(counsellors)} counsellors"
-            )
+            typer.echo(f"source: ok — {len(caseload.cases)} cases, {len(counsellors)} counsellors")
             errors = caseload.errors
     except SourceError as exc:
         typer.echo(f"source: FAILED — {exc}\n    fix: check source.cases ({src.cases})")
@@ -187,14 +184,24 @@ def propfind(
     auth: Any = HTTPBasicAuth(username, password or "") if username else None
     try:
         resp = requests.request(
-            "PROPFIND", url, data=_PROPFIND, headers=headers, auth=auth, verify=verify,
+            "PROPFIND",
+            url,
+            data=_PROPFIND,
+            headers=headers,
+            auth=auth,
+            verify=verify,
             timeout=timeout,
         )
         challenge = resp.headers.get("WWW-Authenticate", "").lower()
         if resp.status_code == 401 and username and challenge.startswith("digest"):
             resp = requests.request(
-                "PROPFIND", url, data=_PROPFIND, headers=headers,
-                auth=HTTPDigestAuth(username, password or ""), verify=verify, timeout=timeout,
+                "PROPFIND",
+                url,
+                data=_PROPFIND,
+                headers=headers,
+                auth=HTTPDigestAuth(username, password or ""),
+                verify=verify,
+                timeout=timeout,
             )
     except requests.RequestException as exc:
         reason = type(exc).__name__
@@ -202,7 +209,8 @@ def propfind(
     code = resp.status_code
     if code in (401, 403):
         return Probe(
-            url, False,
+            url,
+            False,
             f"HTTP {code}: access refused; check target.caldav.username and the password secret",
         )
     if code == 404:
@@ -255,7 +263,11 @@ def _check_target(settings: Settings, counsellors: list[str]) -> bool:
         typer.echo(f"target: CalDAV, {len(urls)} calendar(s), read-only PROPFIND")
         for who, url in urls.items():
             probe = propfind(
-                url, caldav.username, password, verify, caldav.timeout_seconds,
+                url,
+                caldav.username,
+                password,
+                verify,
+                caldav.timeout_seconds,
                 caldav.create_calendars,
             )
             mark = "ok" if probe.ok else "FAILED"
@@ -286,4 +298,3 @@ def _check_exchange(settings: Settings, counsellors: list[str]) -> bool:
         typer.echo(_masked(settings, f"    FAILED — {type(exc).__name__}: {exc}"))
         return False
     return ok
-

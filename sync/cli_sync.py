@@ -1,7 +1,130 @@
+"""`kontaktsync sync` and `kontaktsync demo`.
+
+Exit codes of `sync`: 0 all written, 1 some items failed (they are retried next run),
+2 configuration or caseload unreadable, 3 another run holds the lock, 4 mass-delete guard.
+"""
+
 from __future__ import annotations
 
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from kontaktsync.sync.runner import SyncReport
+
+EXIT_FAILED_ITEMS, EXIT_CONFIG, EXIT_LOCKED, EXIT_MASS_DELETE = 1, 2, 3, 4
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="TOML settings file", dir_okay=False)
+]
+AsOfOption = Annotated[
+    str | None, typer.Option("--as-of", help="plan as of this date (YYYY-MM-DD); default today")
+]
+
+
+def _as_of(value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date such as 2026-11-20") from None
+
+
+def print_report(report: SyncReport) -> None:
+    if report.dry_run:
+        typer.echo("Dry run: nothing was changed. Would do:")
+        current = None
+        for act in sorted(report.dry_run_actions, key=lambda a: (a.calendar, a.action, a.summary)):
+            if act.calendar != current:
+                current = act.calendar
+                typer.echo(f"  {current}:")
+            why = f" ({act.reason})" if act.reason else ""
+            typer.echo(f"    {act.action:<8} {act.summary}{why}")
+        if not report.dry_run_actions:
+            typer.echo("  nothing")
+    verb = "would be" if report.dry_run else ""
+    for cal, counts in sorted(report.per_calendar.items()):
+        shown = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+        typer.echo(f"{cal}: {shown or 'nothing to do'}")
+    typer.echo(
+        f"Summary{' (' + verb + ')' if verb else ''}: {report.created} created, "
+        f"{report.updated} updated, {report.completed} completed, {report.deleted} deleted, "
+        f"{report.unchanged} unchanged, {report.kept_person_edits} person edits kept, "
+        f"{report.failed} failed; {report.obligations_due} obligations "
+        f"({report.obligations_overdue} overdue); {report.requests} requests."
+    )
+    for err in report.errors:
+        typer.echo(f"error: {err}", err=True)
+
+
+def _load(config: Path | None):
+    from kontaktsync.sync.config_loading import ConfigError, load_settings
+
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+
+
+def sync(
+    config: ConfigOption = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="print what would change; change nothing")
+    ] = False,
+    allow_mass_delete: Annotated[
+        bool,
+        typer.Option("--allow-mass-delete", help="allow removing more than sync.mass_delete_share"),
+    ] = False,
+    as_of: AsOfOption = None,
+) -> None:
+    """Write the plan into the counsellors' calendars (tasks, optional markers)."""
+    from kontaktsync.sync.caseload import SourceError
+    from kontaktsync.sync.lock import LockHeld
+    from kontaktsync.sync.runner import MassDeleteRefused, run_sync
+
+    settings = _load(config)
+    try:
+        report = run_sync(
+            settings,
+            dry_run=dry_run,
+            allow_mass_delete=allow_mass_delete,
+            progress=True,
+            as_of=_as_of(as_of),
+        )
+    except SourceError as exc:
+        typer.echo(f"caseload unreadable: {exc}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+    except LockHeld as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(EXIT_LOCKED) from None
+    except MassDeleteRefused as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(EXIT_MASS_DELETE) from None
+    print_report(report)
+    if report.failed:
+        raise typer.Exit(EXIT_FAILED_ITEMS)
+
+
+def demo(
+    serve: Annotated[bool, typer.Option("--serve", help="keep Radicale running until Ctrl-C")] = False,
+    folder: Annotated[
+        Path | None,
+        typer.Option("--folder", help="keep the calendars in this folder (default: temporary)"),
+    ] = None,
+    port: Annotated[int, typer.Option("--port", help="port on 127.0.0.1 (default: a free one)")] = 0,
+    as_of: AsOfOption = None,
+) -> None:
+    """Start a local Radicale, sync the example caseload into it, show where to look."""
+    from kontaktsync.sync.demo import run_demo
+
+    report, _ = run_demo(serve=serve, folder=folder, port=port, as_of=_as_of(as_of))
+    if report.failed:
+        raise typer.Exit(EXIT_FAILED_ITEMS)
 
 
 def register(app: typer.Typer) -> None:
-    """Placeholder until the commands of this group land."""
+    app.command("sync")(sync)
+    app.command("demo")(demo)

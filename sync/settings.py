@@ -82,7 +82,13 @@ class SyncSettings(BaseModel):
     state_path: Path = Path("kontaktsync-state.sqlite3")
     on_case_left: Literal["delete", "complete", "keep"] = "delete"
     mass_delete_share: float = Field(default=0.3, ge=0, le=1)
+    mass_delete_min: int = Field(
+        default=10, ge=0, description="the mass-delete guard ignores calendars losing fewer items"
+    )
     retries: int = 3
+    retry_backoff_seconds: float = Field(
+        default=0.5, ge=0, description="first back-off of a retried request; doubles per retry"
+    )
 
 
 class ScheduleSettings(BaseModel):
@@ -107,9 +113,7 @@ class ScheduleSettings(BaseModel):
 
 
 class ObservabilitySettings(BaseModel):
-    listen: str = Field(
-        default="127.0.0.1:9464", description="host:port for /healthz and /metrics, '' = off"
-    )
+    listen: str = Field(default="127.0.0.1:9464", description="host:port for /healthz and /metrics, '' = off")
     healthy_within_minutes: float = Field(default=60, gt=0)
     log_format: Literal["auto", "json", "text"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
