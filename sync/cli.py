@@ -4,7 +4,6 @@ itself on the one Typer app, so the plan, sync and service commands stay apart."
 from __future__ import annotations
 
 import typer
-
 from kontaktsync.sync import cli_plan, cli_service, cli_sync
 
 app = typer.Typer(

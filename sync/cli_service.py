@@ -82,6 +82,7 @@ def register(app: typer.Typer) -> None:
         files = resolve_files(config, secrets_dir=secrets_dir)
         typer.echo(f"configuration: ok (config file {files.toml or 'none'})")
         ok, counsellors = _check_source(settings)
+        ok = _check_state(settings) and ok
         ok = _check_target(settings, counsellors) and ok
         typer.echo("result: ok" if ok else "result: problems found (see above)")
         raise typer.Exit(0 if ok else 1)
@@ -148,6 +149,25 @@ def _check_source(settings: Settings) -> tuple[bool, list[str]]:
         if len(errors) > 10:
             typer.echo(f"    … and {len(errors) - 10} more")
     return True, counsellors
+
+
+def _check_state(settings: Settings) -> bool:
+    """Where the state database lives, and whether the service may write there."""
+    import os
+
+    path = settings.sync.state_path.absolute()
+    folder = next((p for p in [path.parent, *path.parent.parents] if p.exists()), Path("/"))
+    if path.exists():
+        writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+        what = f"state: {path} exists"
+    else:
+        writable = os.access(folder, os.W_OK)
+        what = f"state: {path} will be created at the first sync"
+    if not writable:
+        typer.echo(f"{what} — FAILED: not writable by this user; fix sync.state_path or the permissions")
+        return False
+    typer.echo(f"{what} — ok")
+    return True
 
 
 # --- config check: target -----------------------------------------------------------------

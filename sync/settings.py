@@ -86,6 +86,9 @@ class SyncSettings(BaseModel):
         default=10, ge=0, description="the mass-delete guard ignores calendars losing fewer items"
     )
     retries: int = 3
+    workers: int = Field(
+        default=4, ge=1, le=32, description="calendars synced at once (targets that allow it)"
+    )
     retry_backoff_seconds: float = Field(
         default=0.5, ge=0, description="first back-off of a retried request; doubles per retry"
     )

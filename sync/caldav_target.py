@@ -1,0 +1,387 @@
+"""The CalDAV target: one calendar collection per counsellor (see target.py for the contract).
+
+Built on caldav 3.6's `DAVClient` (connection, authentication, TLS, proxies), but every
+request is sent through `DAVClient.request` with bodies and headers made here: caldav's
+object API (`Calendar.save_todo`, `CalendarObjectResource.save`) sends neither
+`If-None-Match: *` on create nor `If-Match` with a known ETag on update (its no_overwrite /
+no_create modes search first, which costs requests and races), and its sync-token API hides
+the multistatus so an expired token cannot be told from other failures. Here:
+
+- href = calendar URL + UID + ".ics"; create = PUT with `If-None-Match: *`, update, complete
+  and delete with `If-Match: <etag>`; a 412 is reported as `conflict` for the runner to
+  resolve (take over on create, keep a person's change on update);
+- listing = REPORT sync-collection (RFC 6578) with the stored token; with no token or a
+  refused one, sync-collection from scratch (one full listing that also yields a token);
+  servers without sync-collection get PROPFIND Depth 1 (ETag listing);
+- reads = REPORT calendar-multiget in batches;
+- 5xx, 429, time-outs and dropped connections are retried with exponential back-off
+  (`sync.retries`, `sync.retry_backoff_seconds`); after that the item fails alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import quote, unquote, urljoin, urlsplit
+
+import caldav
+from caldav.lib import error as caldav_error
+from caldav.lib.http_sync import requests as http
+from kontaktsync.sync import ical
+from kontaktsync.sync.items import DesiredItem, namespace_tag, uid_prefix
+from kontaktsync.sync.target import (
+    AuthError,
+    CalendarMissing,
+    Listing,
+    RemoteItem,
+    RemoteRef,
+    Result,
+    TargetError,
+    Write,
+)
+
+if TYPE_CHECKING:
+    from caldav.response import DAVResponse
+    from kontaktsync.sync.settings import Settings
+
+log = logging.getLogger(__name__)
+
+NS = {"d": "DAV:", "c": "urn:ietf:params:xml:ns:caldav"}
+MULTIGET_BATCH = 200
+TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504, 507})
+KEEP_PROPS = {"completion": ical.COMPLETION, "times": ical.TIMES}
+
+SYNC_BODY = (
+    '<?xml version="1.0" encoding="utf-8"?>'
+    '<d:sync-collection xmlns:d="DAV:"><d:sync-token>{token}</d:sync-token>'
+    "<d:sync-level>1</d:sync-level><d:prop><d:getetag/></d:prop></d:sync-collection>"
+)
+PROPFIND_BODY = (
+    '<?xml version="1.0" encoding="utf-8"?>'
+    '<d:propfind xmlns:d="DAV:"><d:prop><d:getetag/><d:resourcetype/></d:prop></d:propfind>'
+)
+MULTIGET_HEAD = (
+    '<?xml version="1.0" encoding="utf-8"?>'
+    '<c:calendar-multiget xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">'
+    "<d:prop><d:getetag/><c:calendar-data/></d:prop>"
+)
+MKCALENDAR_BODY = (
+    '<?xml version="1.0" encoding="utf-8"?>'
+    '<c:mkcalendar xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:set><d:prop>'
+    "<d:displayname>Kontaktdichte</d:displayname>"
+    '<c:supported-calendar-component-set><c:comp name="VTODO"/><c:comp name="VEVENT"/>'
+    "</c:supported-calendar-component-set></d:prop></d:set></c:mkcalendar>"
+)
+
+
+class TransientFailure(TargetError):
+    """The server kept failing (5xx, time-out, dropped connection) after all retries."""
+
+
+class CalDAVTarget:
+    kind = "caldav"
+    parallel_safe = True  # see target.py: the runner may sync calendars in threads
+
+    def __init__(self, settings: Settings, *, sleep: object = time.sleep) -> None:
+        cfg = settings.target.caldav
+        if cfg is None:
+            raise TargetError("target.caldav is not configured")
+        self.cfg = cfg
+        self.prefix = uid_prefix(settings)
+        self.ns_tag = namespace_tag(settings.sync.namespace)
+        self.retries = max(0, settings.sync.retries)
+        self.backoff = settings.sync.retry_backoff_seconds
+        self._sleep = sleep
+        parts = urlsplit(cfg.url)
+        verify = str(cfg.verify_tls) if isinstance(cfg.verify_tls, Path) else cfg.verify_tls
+        self._client_args = {
+            "url": f"{parts.scheme}://{parts.netloc}/",
+            "username": cfg.username,
+            "password": cfg.password.get_secret_value() if cfg.password else None,
+            "timeout": cfg.timeout_seconds,
+            "ssl_verify_cert": verify,
+            "enable_rfc6764": False,
+        }
+        self._local = threading.local()
+        self._clients: list[caldav.DAVClient] = []
+        self._lock = threading.Lock()
+        self.requests = 0
+
+    # --- plumbing -----------------------------------------------------------------------
+    @property
+    def client(self) -> caldav.DAVClient:
+        """One DAVClient (one HTTP session) per thread: calendars may be synced in parallel."""
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = caldav.DAVClient(**self._client_args)
+            self._local.client = client
+            with self._lock:
+                self._clients.append(client)
+        return client
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            client.close()
+
+    def address(self, calendar: str) -> str:
+        url = self.cfg.calendars.get(calendar) or self.cfg.url.format(counsellor=quote(calendar, safe=""))
+        return url if url.endswith("/") else url + "/"
+
+    def _request(
+        self, url: str, method: str, body: str = "", headers: Mapping[str, str] | None = None
+    ) -> DAVResponse:
+        """One request with retries for transient failures; raises TransientFailure."""
+        last = ""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                delay = self.backoff * (2 ** (attempt - 1))
+                self._sleep(delay * (0.5 + random.random()))  # type: ignore[operator]
+            with self._lock:
+                self.requests += 1
+            try:
+                resp = self.client.request(url, method, body, dict(headers or {}))
+            except caldav_error.AuthorizationError:
+                raise AuthError(f"{method} {_path(url)}: the server refused the credentials") from None
+            except caldav_error.RateLimitError:
+                last = "server busy (429/503)"
+                continue
+            except http.exceptions.RequestException as exc:
+                last = f"connection failed ({type(exc).__name__})"
+                continue
+            if resp.status in TRANSIENT_STATUS:
+                last = f"HTTP {resp.status}"
+                continue
+            return resp
+        raise TransientFailure(f"{method} {_path(url)}: {last} after {self.retries + 1} attempts")
+
+    def _href_uid(self, href: str) -> str | None:
+        name = unquote(href.rstrip("/").rsplit("/", 1)[-1])
+        if name.startswith(self.prefix) and name.endswith(".ics"):
+            return name[:-4]
+        return None
+
+    def _item_url(self, calendar: str, uid: str) -> str:
+        return self.address(calendar) + quote(uid) + ".ics"
+
+    # --- calendars ------------------------------------------------------------------------
+    def create_calendar(self, calendar: str) -> None:
+        url = self.address(calendar)
+        resp = self._request(url, "MKCALENDAR", MKCALENDAR_BODY)
+        if resp.status == 409:  # the parent collection is missing
+            parent = url.rstrip("/").rsplit("/", 1)[0] + "/"
+            made = self._request(parent, "MKCOL")
+            if made.status not in (200, 201, 405):
+                raise TargetError(f"cannot create {_path(parent)}: HTTP {made.status}")
+            resp = self._request(url, "MKCALENDAR", MKCALENDAR_BODY)
+        if resp.status not in (200, 201, 405):
+            raise TargetError(f"cannot create calendar {_path(url)}: HTTP {resp.status}")
+
+    def list_ours(self, calendar: str, token: str | None, known: Mapping[str, RemoteRef]) -> Listing:
+        url = self.address(calendar)
+        if token:
+            resp = self._request(url, "REPORT", SYNC_BODY.format(token=_xml(token)), {"Depth": "0"})
+            if resp.status == 207:
+                refs = dict(known)
+                new_token = self._apply_sync(resp.raw, refs)
+                return Listing(refs, new_token, full=False)
+            if resp.status == 404:
+                raise CalendarMissing(_path(url))
+            log.info("sync token for %s refused (HTTP %s): full listing", _path(url), resp.status)
+        resp = self._request(url, "REPORT", SYNC_BODY.format(token=""), {"Depth": "0"})
+        if resp.status == 207:
+            refs = {}
+            new_token = self._apply_sync(resp.raw, refs)
+            return Listing(refs, new_token, full=True)
+        if resp.status == 404:
+            raise CalendarMissing(_path(url))
+        resp = self._request(url, "PROPFIND", PROPFIND_BODY, {"Depth": "1"})
+        if resp.status == 404:
+            raise CalendarMissing(_path(url))
+        if resp.status != 207:
+            raise TargetError(f"cannot list {_path(url)}: HTTP {resp.status}")
+        refs = {}
+        for href, status, props in _multistatus(resp.raw):
+            uid = self._href_uid(href)
+            if uid and status < 300:
+                refs[uid] = RemoteRef(uid, href, props.get("getetag"))
+        return Listing(refs, None, full=True)
+
+    def _apply_sync(self, raw: str, refs: dict[str, RemoteRef]) -> str | None:
+        root = ET.fromstring(raw.encode() if isinstance(raw, str) else raw)
+        for href, status, props in _multistatus(root):
+            uid = self._href_uid(href)
+            if uid is None:
+                continue
+            if status == 404:
+                refs.pop(uid, None)
+            elif status < 300:
+                refs[uid] = RemoteRef(uid, href, props.get("getetag"))
+        tok = root.find("d:sync-token", NS)
+        return tok.text.strip() if tok is not None and tok.text else None
+
+    # --- reads ------------------------------------------------------------------------------
+    def fetch(self, calendar: str, refs: Sequence[RemoteRef]) -> dict[str, RemoteItem | Result]:
+        url = self.address(calendar)
+        out: dict[str, RemoteItem | Result] = {}
+        by_path = {_path(urljoin(url, r.ref)): r for r in refs}
+        refs = list(refs)
+        for i in range(0, len(refs), MULTIGET_BATCH):
+            batch = refs[i : i + MULTIGET_BATCH]
+            body = MULTIGET_HEAD + "".join(
+                f"<d:href>{_xml(_path(urljoin(url, r.ref)))}</d:href>" for r in batch
+            )
+            body += "</c:calendar-multiget>"
+            try:
+                resp = self._request(url, "REPORT", body, {"Depth": "1"})
+                if resp.status != 207:
+                    raise TargetError(f"HTTP {resp.status}")
+            except TargetError as exc:
+                for r in batch:
+                    out[r.uid] = Result(r.uid, False, ref=r, error=f"read failed: {exc}")
+                continue
+            for href, status, props in _multistatus(resp.raw):
+                ref = by_path.get(_path(urljoin(url, href)))
+                data = props.get("calendar-data")
+                if ref is None or status >= 300 or not data:
+                    continue
+                parsed = ical.parse(data)
+                if parsed is None:
+                    continue
+                version = props.get("getetag") or ref.version
+                out[ref.uid] = RemoteItem(
+                    ref=RemoteRef(ref.uid, ref.ref, version),
+                    item_type=parsed.item_type,
+                    fields=parsed.fields,
+                    marker=parsed.marker if parsed.marker.get("ns") == self.ns_tag else {},
+                    payload=data,
+                )
+        return out
+
+    # --- writes -------------------------------------------------------------------------------
+    def _put(
+        self,
+        calendar: str,
+        uid: str,
+        body: bytes,
+        headers: dict[str, str],
+        href: str | None,
+        written_hash: str,
+    ) -> Result:
+        url = urljoin(self.address(calendar), href) if href else self._item_url(calendar, uid)
+        headers = {"Content-Type": "text/calendar; charset=utf-8", **headers}
+        try:
+            resp = self._request(url, "PUT", body.decode("utf-8"), headers)
+        except TargetError as exc:
+            return Result(uid, False, error=str(exc))
+        ref = RemoteRef(uid, _path(url), resp.headers.get("ETag"))
+        if resp.status in (200, 201, 204):
+            return Result(uid, True, ref=ref, written_hash=written_hash)
+        if resp.status == 412:
+            return Result(uid, False, ref=RemoteRef(uid, _path(url), None), conflict=True)
+        if resp.status == 404:
+            return Result(uid, False, ref=ref, gone=True, error="gone")
+        return Result(uid, False, ref=ref, error=f"PUT {_path(url)}: HTTP {resp.status}")
+
+    def create(self, calendar: str, items: Sequence[DesiredItem]) -> Iterator[Result]:
+        for item in items:
+            body = ical.render(item, self.ns_tag)
+            yield self._put(calendar, item.uid, body, {"If-None-Match": "*"}, None, item.managed_hash)
+
+    def _conditional(self, ref: RemoteRef) -> dict[str, str]:
+        return {"If-Match": ref.version} if ref.version else {}
+
+    def update(self, calendar: str, writes: Sequence[Write]) -> Iterator[Result]:
+        for w in writes:
+            assert w.base is not None
+            keep = {p for facet in w.keep for p in KEEP_PROPS.get(facet, ())}
+            try:
+                body = ical.merge(w.base.payload, w.item, self.ns_tag, keep=keep)
+            except ValueError as exc:
+                yield Result(w.item.uid, False, ref=w.base.ref, error=f"unreadable item: {exc}")
+                continue
+            if body is None:
+                yield Result(
+                    w.item.uid, True, ref=w.base.ref, unchanged=True, written_hash=w.base.written_hash
+                )
+                continue
+            yield self._put(
+                calendar, w.item.uid, body, self._conditional(w.base.ref), w.base.ref.ref, w.item.managed_hash
+            )
+
+    def complete(self, calendar: str, bases: Sequence[RemoteItem]) -> Iterator[Result]:
+        for base in bases:
+            uid = base.ref.uid
+            body = ical.complete(base.payload)
+            if body is None:
+                yield Result(uid, True, ref=base.ref, unchanged=True, written_hash=base.written_hash)
+                continue
+            parsed = ical.parse(body)
+            written = parsed.written_hash if parsed else None
+            yield self._put(calendar, uid, body, self._conditional(base.ref), base.ref.ref, written or "")
+
+    def delete(self, calendar: str, refs: Sequence[RemoteRef]) -> Iterator[Result]:
+        for ref in refs:
+            url = urljoin(self.address(calendar), ref.ref)
+            try:
+                resp = self._request(url, "DELETE", "", self._conditional(ref))
+            except TargetError as exc:
+                yield Result(ref.uid, False, ref=ref, error=str(exc))
+                continue
+            if resp.status in (200, 204):
+                yield Result(ref.uid, True, ref=ref)
+            elif resp.status == 404:
+                yield Result(ref.uid, True, ref=ref, gone=True)
+            elif resp.status == 412:
+                yield Result(ref.uid, False, ref=ref, conflict=True)
+            else:
+                yield Result(ref.uid, False, ref=ref, error=f"DELETE {_path(url)}: HTTP {resp.status}")
+
+
+def _path(url: str) -> str:
+    """The path of a URL, for messages and comparisons (never user:password@host)."""
+    return urlsplit(url).path or "/"
+
+
+def _xml(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _multistatus(raw: str | bytes | ET.Element) -> Iterator[tuple[str, int, dict[str, str]]]:
+    """(href, status, {getetag, calendar-data}) per response of a multistatus."""
+    root = (
+        raw if isinstance(raw, ET.Element) else ET.fromstring(raw.encode() if isinstance(raw, str) else raw)
+    )
+    for resp in root.findall("d:response", NS):
+        href_el = resp.find("d:href", NS)
+        if href_el is None or not href_el.text:
+            continue
+        status = _status(resp.find("d:status", NS))
+        props: dict[str, str] = {}
+        for ps in resp.findall("d:propstat", NS):
+            ps_status = _status(ps.find("d:status", NS))
+            if ps_status >= 300:
+                continue
+            if status == 0:
+                status = ps_status
+            etag = ps.find("d:prop/d:getetag", NS)
+            if etag is not None and etag.text:
+                props["getetag"] = etag.text.strip()
+            data = ps.find("d:prop/c:calendar-data", NS)
+            if data is not None and data.text:
+                props["calendar-data"] = data.text
+        yield href_el.text.strip(), status or 200, props
+
+
+def _status(el: ET.Element | None) -> int:
+    if el is None or not el.text:
+        return 0
+    parts = el.text.split()
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0

@@ -1,0 +1,309 @@
+"""DesiredItem <-> iCalendar (VTODO for tasks, VEVENT for marker appointments).
+
+Three operations, all on bytes so the CalDAV target can PUT what it gets:
+
+- `render` builds a new object for an item;
+- `merge` writes an item's managed properties into an existing object (read from the server),
+  keeping every property and VALARM a client added, and returns None when nothing changed, so
+  SEQUENCE, DTSTAMP and LAST-MODIFIED are never bumped for a no-op;
+- `complete` marks a task done (STATUS, COMPLETED and PERCENT-COMPLETE:100 together).
+
+Every object the program writes carries `X-KONTAKTSYNC`, whose value (URL-encoded pairs)
+holds the namespace tag, the managed hash as written, and the identity of the obligation
+(case key, kind, cycle, window, due). `parse` reads it back, so a lost state database can be
+rebuilt from the server and a person's edit shows up as "managed hash now != hash written".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import icalendar
+from kontaktsync.sync.items import DesiredItem, hash_fields, marker_end
+
+MARKER = "X-KONTAKTSYNC"
+PRODID = "-//kontaktsync//kontaktsync 0.1//DE"
+# Properties the program owns; everything else in a component belongs to whoever added it.
+MANAGED = (
+    "SUMMARY",
+    "DESCRIPTION",
+    "CATEGORIES",
+    "PRIORITY",
+    "CLASS",
+    "DUE",
+    "DTSTART",
+    "DTEND",
+    "DURATION",
+    "TRANSP",
+    "STATUS",
+    "COMPLETED",
+    "PERCENT-COMPLETE",
+)
+COMPLETION = ("STATUS", "COMPLETED", "PERCENT-COMPLETE")
+TIMES = ("DTSTART", "DTEND", "DURATION")
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """One calendar object as read from a server."""
+
+    uid: str
+    item_type: str  # "task" | "marker" | "other"
+    fields: dict[str, Any]
+    marker: dict[str, str]  # empty when the object is not ours
+
+    @property
+    def ours(self) -> bool:
+        return bool(self.marker)
+
+    @property
+    def current_hash(self) -> str:
+        return hash_fields(self.fields)
+
+    @property
+    def written_hash(self) -> str | None:
+        return self.marker.get("h")
+
+    @property
+    def edited_by_person(self) -> bool:
+        return self.ours and self.written_hash != self.current_hash
+
+    @property
+    def completed(self) -> bool:
+        return self.fields.get("status") == "completed"
+
+
+def marker_value(item: DesiredItem, ns_tag: str) -> str:
+    pairs = {
+        "v": "1",
+        "ns": ns_tag,
+        "h": item.managed_hash,
+        "c": item.case_key,
+        "k": item.kind,
+        "y": item.cycle,
+        "t": item.item_type,
+        "d": item.due.isoformat(),
+        "w": item.window_start.isoformat() if item.window_start else "",
+        "m": item.measure_key or "",
+    }
+    return urlencode(pairs)
+
+
+def _component(cal: icalendar.Calendar) -> icalendar.cal.Component | None:
+    for comp in cal.subcomponents:
+        if comp.name in ("VTODO", "VEVENT") and "RECURRENCE-ID" not in comp:
+            return comp
+    return None
+
+
+def _set_managed(comp: icalendar.cal.Component, item: DesiredItem, keep: set[str]) -> None:
+    """Replace the managed properties of `comp` by the item's, except the kept ones."""
+    for name in MANAGED:
+        if name not in keep:
+            comp.pop(name, None)
+    add = {
+        "SUMMARY": item.summary,
+        "DESCRIPTION": item.description,
+        "CATEGORIES": list(item.categories),
+        "CLASS": "PRIVATE" if item.private else "PUBLIC",
+    }
+    if item.priority:
+        add["PRIORITY"] = item.priority
+    if item.item_type == "task":
+        add["DUE"] = item.due
+        if item.start:
+            add["DTSTART"] = item.start
+        if item.status == "completed":
+            add["STATUS"] = "COMPLETED"
+            add["PERCENT-COMPLETE"] = 100
+        else:
+            add["STATUS"] = "NEEDS-ACTION"
+    else:
+        add["DTSTART"] = item.start or item.due
+        add["DTEND"] = marker_end(item)
+        add["TRANSP"] = "TRANSPARENT"
+    for name, value in add.items():
+        if name not in keep:
+            comp.add(name, value)
+
+
+def _new_calendar() -> icalendar.Calendar:
+    cal = icalendar.Calendar()
+    cal.add("PRODID", PRODID)
+    cal.add("VERSION", "2.0")
+    return cal
+
+
+def render(item: DesiredItem, ns_tag: str, now: datetime | None = None) -> bytes:
+    now = now or datetime.now(UTC).replace(microsecond=0)
+    cal = _new_calendar()
+    comp = icalendar.Todo() if item.item_type == "task" else icalendar.Event()
+    comp.add("UID", item.uid)
+    comp.add("DTSTAMP", now)
+    comp.add("CREATED", now)
+    comp.add("LAST-MODIFIED", now)
+    comp.add("SEQUENCE", 0)
+    _set_managed(comp, item, set())
+    if item.status == "completed":
+        comp.add("COMPLETED", now)
+    comp.add(MARKER, marker_value(item, ns_tag))
+    cal.add_component(comp)
+    return cal.to_ical()
+
+
+def parse(body: bytes | str) -> Parsed | None:
+    """Read one object; None when it holds no VTODO/VEVENT."""
+    try:
+        cal = icalendar.Calendar.from_ical(body)
+    except ValueError:
+        return None
+    comp = _component(cal)
+    if comp is None:
+        return None
+    return Parsed(
+        uid=str(comp.get("UID", "")),
+        item_type={"VTODO": "task", "VEVENT": "marker"}[comp.name],
+        fields=fields_of(comp),
+        marker=_marker_of(comp),
+    )
+
+
+def _marker_of(comp: icalendar.cal.Component) -> dict[str, str]:
+    raw = comp.get(MARKER)
+    if raw is None:
+        return {}
+    if isinstance(raw, list):
+        raw = raw[0]
+    return dict(parse_qsl(str(raw), keep_blank_values=True))
+
+
+def _day(value: Any) -> str | None:
+    if value is None:
+        return None
+    dt = value.dt
+    if isinstance(dt, datetime):
+        dt = dt.date()
+    return dt.isoformat() if isinstance(dt, date) else None
+
+
+def _categories(comp: icalendar.cal.Component) -> list[str]:
+    raw = comp.get("CATEGORIES")
+    if raw is None:
+        return []
+    props = raw if isinstance(raw, list) else [raw]
+    out: list[str] = []
+    for prop in props:
+        out.extend(str(c) for c in getattr(prop, "cats", [prop]))
+    return out
+
+
+def fields_of(comp: icalendar.cal.Component) -> dict[str, Any]:
+    """The managed fields as `DesiredItem.fields` has them, read from a component."""
+    is_task = comp.name == "VTODO"
+    priority = comp.get("PRIORITY")
+    status = str(comp.get("STATUS", "")).upper()
+    done = status in ("COMPLETED", "CANCELLED") or (is_task and "COMPLETED" in comp)
+    start = _day(comp.get("DTSTART"))
+    return {
+        "type": "task" if is_task else "marker",
+        "summary": str(comp.get("SUMMARY", "")),
+        "description": str(comp.get("DESCRIPTION", "")),
+        "categories": _categories(comp),
+        "priority": int(priority) if priority not in (None, "", 0, "0") else None,
+        "private": str(comp.get("CLASS", "")).upper() == "PRIVATE",
+        "due": _day(comp.get("DUE")) if is_task else start,
+        "start": start,
+        "status": "completed" if (is_task and done) else "open",
+    }
+
+
+def merge(
+    existing: bytes | str,
+    item: DesiredItem,
+    ns_tag: str,
+    *,
+    keep: set[str] | frozenset[str] = frozenset(),
+    now: datetime | None = None,
+) -> bytes | None:
+    """Write `item` into an existing object; None when the result would equal `existing`.
+
+    `keep` names properties a person owns now (see COMPLETION, TIMES): they stay as they are.
+    Client-added properties and VALARMs are untouched. SEQUENCE and DTSTAMP move only on a
+    real change.
+    """
+    cal = icalendar.Calendar.from_ical(existing)
+    comp = _component(cal)
+    if comp is None:
+        return None
+    before = fields_of(comp)
+    before_marker = _marker_of(comp)
+    keep = set(keep)
+    _set_managed(comp, item, keep)
+    if item.item_type == "task" and item.status == "completed" and "COMPLETED" not in keep:
+        completed_at = (now or datetime.now(UTC)).replace(microsecond=0)
+        comp.add("COMPLETED", completed_at)
+    after = fields_of(comp)
+    # The hash written is what the program would write; kept person fields make the current
+    # hash differ from it, which is how the next run knows to keep keeping them.
+    new_marker = marker_value(item, ns_tag)
+    if after == before and dict(parse_qsl(new_marker, keep_blank_values=True)) == before_marker:
+        return None
+    comp.pop(MARKER, None)
+    comp.add(MARKER, new_marker)
+    _bump(comp, now)
+    return cal.to_ical()
+
+
+def complete(existing: bytes | str, now: datetime | None = None) -> bytes | None:
+    """Mark a task done because its obligation was fulfilled; None if it already is.
+
+    Sets STATUS, COMPLETED and PERCENT-COMPLETE:100 together, drops the overdue PRIORITY and
+    records the completed fields' hash in the marker (identity pairs stay as they were).
+    """
+    cal = icalendar.Calendar.from_ical(existing)
+    comp = _component(cal)
+    if comp is None or comp.name != "VTODO":
+        return None
+    if fields_of(comp)["status"] == "completed":
+        return None
+    now = (now or datetime.now(UTC)).replace(microsecond=0)
+    for name in (*COMPLETION, "PRIORITY"):
+        comp.pop(name, None)
+    comp.add("STATUS", "COMPLETED")
+    comp.add("COMPLETED", now)
+    comp.add("PERCENT-COMPLETE", 100)
+    marker = _marker_of(comp)
+    marker["h"] = hash_fields(fields_of(comp))
+    comp.pop(MARKER, None)
+    comp.add(MARKER, urlencode(marker))
+    _bump(comp, now)
+    return cal.to_ical()
+
+
+def _bump(comp: icalendar.cal.Component, now: datetime | None) -> None:
+    now = (now or datetime.now(UTC)).replace(microsecond=0)
+    seq = int(comp.get("SEQUENCE", 0) or 0)
+    for name in ("SEQUENCE", "DTSTAMP", "LAST-MODIFIED"):
+        comp.pop(name, None)
+    comp.add("SEQUENCE", seq + 1)
+    comp.add("DTSTAMP", now)
+    comp.add("LAST-MODIFIED", now)
+
+
+def item_from_marker(parsed: Parsed, calendar: str) -> Mapping[str, str]:
+    """Identity of an obligation as the marker recorded it (for state rebuilt from a server)."""
+    m = parsed.marker
+    return {
+        "calendar": calendar,
+        "case_key": m.get("c", ""),
+        "kind": m.get("k", ""),
+        "cycle": m.get("y", ""),
+        "item_type": m.get("t", parsed.item_type),
+        "due": m.get("d", ""),
+        "window_start": m.get("w", ""),
+        "measure_key": m.get("m", ""),
+    }

@@ -1,0 +1,274 @@
+"""Plan -> desired calendar items, independent of any target (calendar.md, Items).
+
+A `DesiredItem` holds exactly the fields the program manages, already rendered as text and
+dates; targets map it to a VTODO/VEVENT (CalDAV) or an Outlook task/appointment (Exchange).
+`managed_hash` over those fields is the "normalized content hash": a target computes the same
+hash from what it reads back (`hash_fields`), so a change by a person is visible without
+comparing serialized bodies.
+
+Privacy (§ 35 SGB I): an item names the case by its customer number only, or by a keyed
+pseudonym (HMAC-SHA256) when `privacy.pseudonymize` is on; names only with
+`privacy.show_names`. No birth date, profile or team ever reaches an item.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+
+from kontaktsync.rules.model import CaseFacts, Obligation, ObligationKind, Plan
+from kontaktsync.sync.settings import Settings
+
+ItemType = Literal["task", "marker"]
+CATEGORY = "Kontaktdichte"
+UID_PREFIX = "ks"
+
+SUBJECTS: dict[ObligationKind, str] = {
+    ObligationKind.CONTACT: "Kontakt fällig",
+    ObligationKind.MEASURE_WINDOW: "Gespräch zur Maßnahme",
+    ObligationKind.MEASURE_BEFORE_END: "Gespräch vor Maßnahmeende",
+    ObligationKind.MEASURE_AFTER_END: "Gespräch nach Maßnahmeende",
+    ObligationKind.CARE_PLAN: "Betreuungsplan erstellen",
+    ObligationKind.CARE_PLAN_REVIEW: "Betreuungsplan überprüfen",
+    ObligationKind.PROFILE_REVIEW: "Wiedervorlage Profil",
+}
+
+MEASURE_KINDS = frozenset(
+    {
+        ObligationKind.MEASURE_WINDOW,
+        ObligationKind.MEASURE_BEFORE_END,
+        ObligationKind.MEASURE_AFTER_END,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredItem:
+    """One item the plan wants in one calendar.
+
+    `calendar` is the counsellor id (targets map it to a URL or mailbox). The managed fields
+    are summary..status; the rest is bookkeeping for state and reconcile.
+    """
+
+    uid: str
+    calendar: str
+    item_type: ItemType
+    case_id: str
+    case_key: str
+    kind: str
+    cycle: str
+    measure_key: str | None
+    summary: str
+    description: str
+    categories: tuple[str, ...]
+    priority: int | None
+    private: bool
+    due: date
+    start: date | None
+    window_start: date | None
+    overdue: bool
+    status: str = "open"  # "open" | "completed"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def fields(self) -> dict[str, Any]:
+        """The managed fields, as `hash_fields` expects them."""
+        return {
+            "type": self.item_type,
+            "summary": self.summary,
+            "description": self.description,
+            "categories": list(self.categories),
+            "priority": self.priority,
+            "private": self.private,
+            "due": self.due.isoformat(),
+            "start": self.start.isoformat() if self.start else None,
+            "status": self.status,
+        }
+
+    @property
+    def managed_hash(self) -> str:
+        return hash_fields(self.fields())
+
+    def completed(self) -> DesiredItem:
+        """The same item as the program writes it when the obligation was fulfilled."""
+        return _replace(self, status="completed", priority=None)
+
+
+def _replace(item: DesiredItem, **changes: Any) -> DesiredItem:
+    from dataclasses import replace
+
+    return replace(item, **changes)
+
+
+def hash_fields(fields: Mapping[str, Any]) -> str:
+    """Stable hash of managed fields: whitespace at line ends and category order do not count."""
+    norm = dict(fields)
+    if isinstance(norm.get("description"), str):
+        norm["description"] = "\n".join(
+            line.rstrip() for line in norm["description"].replace("\r\n", "\n").strip().split("\n")
+        )
+    if isinstance(norm.get("summary"), str):
+        norm["summary"] = norm["summary"].strip()
+    norm["categories"] = sorted(norm.get("categories") or [])
+    blob = json.dumps(norm, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def _secret(settings: Settings) -> bytes | None:
+    key = settings.privacy.pseudonym_key
+    if settings.privacy.pseudonymize and key is not None:
+        return key.get_secret_value().encode()
+    return None
+
+
+def case_key(case_id: str, settings: Settings) -> str:
+    """What an item shows for the case: the customer number, or its keyed pseudonym."""
+    secret = _secret(settings)
+    if settings.privacy.pseudonymize:
+        if secret is None:
+            raise ValueError("privacy.pseudonymize needs privacy.pseudonym_key")
+        digest = hmac.new(secret, case_id.encode(), hashlib.sha256).hexdigest()
+        return "P" + digest[:10].upper()
+    return case_id
+
+
+def namespace_tag(namespace: str) -> str:
+    """Eight hex digits that keep two deployments' UIDs (and href prefixes) apart."""
+    return hashlib.sha256(namespace.encode()).hexdigest()[:8]
+
+
+def uid_prefix(settings: Settings) -> str:
+    return f"{UID_PREFIX}-{namespace_tag(settings.sync.namespace)}-"
+
+
+def make_uid(
+    settings: Settings,
+    case_id: str,
+    kind: str,
+    measure_key: str | None,
+    cycle: str,
+    item_type: ItemType,
+) -> str:
+    """Deterministic, href-safe UID per (namespace, case, kind, measure, cycle, item type).
+
+    Keyed with the pseudonym key when pseudonymizing, so a UID cannot be traced back to a
+    customer number by trying all numbers.
+    """
+    material = "\x1f".join(
+        [settings.sync.namespace, case_id, kind, measure_key or "", cycle, item_type]
+    ).encode()
+    secret = _secret(settings)
+    if secret is not None:
+        digest = hmac.new(secret, material, hashlib.sha256).hexdigest()
+    else:
+        digest = hashlib.sha256(material).hexdigest()
+    return uid_prefix(settings) + digest[:32]
+
+
+def _de(d: date | None) -> str:
+    return d.strftime("%d.%m.%Y") if d else "–"
+
+
+def summary_for(ob: Obligation, facts: CaseFacts | None, key: str, settings: Settings) -> str:
+    text = f"{ob.tag} {SUBJECTS.get(ob.kind, 'Kontakt fällig')} – Kd {key}"
+    if settings.privacy.show_names and facts is not None and facts.display_name:
+        text += f" ({facts.display_name})"
+    return text
+
+
+def description_for(ob: Obligation) -> str:
+    """Why the task exists. No run date in it: an unchanged obligation keeps its text."""
+    lines = [
+        f"Warum: Kontaktdichte nach {ob.policy}, Regel {ob.rule}"
+        + (f" (Intervall {ob.interval})" if ob.interval else "")
+        + ".",
+        f"Letzter zählender Kontakt: {_de(ob.last_contact)}",
+    ]
+    if ob.window_start:
+        lines.append(f"Zeitfenster: {_de(ob.window_start)} bis {_de(ob.due)}")
+    lines.append(f"Fällig: {_de(ob.due)}")
+    if ob.overdue:
+        lines.append("Überfällig.")
+    if ob.extension_months:
+        lines.append(f"Verlängert um {ob.extension_months} Monat(e).")
+    if ob.guidance:
+        lines.append("")
+        lines.append("Leitfragen:")
+        lines.extend(f"- {q}" for q in ob.guidance)
+    if ob.note:
+        lines.append("")
+        lines.append(f"Hinweis: {ob.note}")
+    lines.append("")
+    lines.append("Automatisch angelegt von kontaktsync.")
+    return "\n".join(lines)
+
+
+def desired_for(ob: Obligation, plan: Plan, settings: Settings) -> list[DesiredItem]:
+    """The task (and, if configured, the marker appointment) for one obligation."""
+    facts = plan.cases.get(ob.case_id)
+    key = case_key(ob.case_id, settings)
+    start = ob.window_start if ob.window_start and ob.window_start <= ob.due else None
+    common: dict[str, Any] = {
+        "calendar": ob.counsellor,
+        "case_id": ob.case_id,
+        "case_key": key,
+        "kind": str(ob.kind),
+        "cycle": ob.cycle,
+        "measure_key": ob.measure_key,
+        "summary": summary_for(ob, facts, key, settings),
+        "description": description_for(ob),
+        "categories": (CATEGORY, ob.tag),
+        "private": True,
+        "due": ob.due,
+        "window_start": ob.window_start,
+        "overdue": ob.overdue,
+    }
+    items = [
+        DesiredItem(
+            uid=make_uid(settings, ob.case_id, str(ob.kind), ob.measure_key, ob.cycle, "task"),
+            item_type="task",
+            priority=1 if ob.overdue else None,
+            start=start,
+            **common,
+        )
+    ]
+    if settings.items.appointments in ("marker", "slot"):
+        items.append(
+            DesiredItem(
+                uid=make_uid(settings, ob.case_id, str(ob.kind), ob.measure_key, ob.cycle, "marker"),
+                item_type="marker",
+                priority=None,
+                start=ob.due,
+                **common,
+            )
+        )
+    return items
+
+
+def desired_items(plan: Plan, settings: Settings) -> dict[str, dict[str, DesiredItem]]:
+    """calendar (counsellor) -> uid -> item, for every obligation of the plan."""
+    out: dict[str, dict[str, DesiredItem]] = {}
+    for ob in plan.obligations:
+        for item in desired_for(ob, plan, settings):
+            out.setdefault(item.calendar, {})[item.uid] = item
+    return out
+
+
+def marker_end(item: DesiredItem) -> date:
+    """All-day marker events end (exclusive) the day after they start."""
+    return (item.start or item.due) + timedelta(days=1)
+
+
+def case_keys(case_ids: Iterable[str], settings: Settings) -> dict[str, str]:
+    """case key -> case id, to map a key read from an item back to its case."""
+    return {case_key(cid, settings): cid for cid in case_ids}
+
+
+def utc_now() -> datetime:
+    from datetime import UTC
+
+    return datetime.now(UTC).replace(microsecond=0)

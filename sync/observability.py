@@ -1,0 +1,343 @@
+"""Logs, metrics and health of the running service.
+
+Logs: one JSON object per line when stderr is not a terminal (journald, containers), readable
+text otherwise. Records carry the run id, counts and durations as fields; they never carry
+customer names, and a filter on the handler replaces every known secret value with a mask,
+including inside tracebacks.
+
+HTTP: ``/healthz`` answers 200 while the last successful run is younger than
+``observability.healthy_within_minutes`` (and during that long a grace period after start),
+503 otherwise; ``/metrics`` is Prometheus text from a registry of its own, so nothing else in
+the process leaks into it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+LOGGER_NAME = "kontaktsync"
+MASK = "********"
+
+# Attributes every LogRecord has; anything else on a record is an `extra` field.
+_STANDARD_ATTRS = frozenset(
+    logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys() | {"message", "asctime", "taskName"}
+)
+
+
+# --- logging ------------------------------------------------------------------------------
+
+
+class SecretMaskFilter(logging.Filter):
+    """Replaces known secret values in a record's message, fields and traceback.
+
+    Sits on the handler, so it sees records of every logger (caldav, exchangelib, urllib3),
+    not only ours. The message is rendered once here and the arguments dropped, so a secret
+    passed as an argument is masked too.
+    """
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.secrets: list[str] = []
+        self.set_secrets(secrets)
+
+    def set_secrets(self, secrets: Iterable[str]) -> None:
+        # Longest first, so a secret containing another is masked whole; very short values
+        # would mask ordinary words, so they are left out.
+        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def mask(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, MASK)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string must not kill logging
+            message = str(record.msg)
+        record.msg = self.mask(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.mask(record.exc_text)
+            record.exc_info = None  # the masked text stands in for it
+        for key, value in list(record.__dict__.items()):
+            if key not in _STANDARD_ATTRS and isinstance(value, str):
+                setattr(record, key, self.mask(value))
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg, then the record's extra fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                out[key] = value
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            out["exc"] = record.exc_text
+        return json.dumps(out, default=str, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    """Readable lines for a terminal: time, level, message, then key=value fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+        extras = " ".join(
+            f"{k}={v}"
+            for k, v in record.__dict__.items()
+            if k not in _STANDARD_ATTRS and not k.startswith("_") and k != "event"
+        )
+        line = f"{stamp} {record.levelname:<7} {record.getMessage()}"
+        if extras:
+            line += f"  [{extras}]"
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            line += "\n" + record.exc_text
+        return line
+
+
+def setup_logging(
+    log_format: str = "auto",
+    level: str = "info",
+    secrets: Iterable[str] = (),
+    stream: Any = None,
+) -> SecretMaskFilter:
+    """Route all logging to stderr as JSON or text; returns the mask filter for later secrets."""
+    stream = stream if stream is not None else sys.stderr
+    if log_format == "auto":
+        log_format = "text" if getattr(stream, "isatty", lambda: False)() else "json"
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    mask = SecretMaskFilter(secrets)
+    handler.addFilter(mask)
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        if getattr(old, "_kontaktsync", False):
+            root.removeHandler(old)
+    handler._kontaktsync = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)  # libraries: warnings only
+    logging.getLogger(LOGGER_NAME).setLevel(level.upper())
+    return mask
+
+
+# --- metrics ------------------------------------------------------------------------------
+
+ITEM_ACTIONS = ("created", "updated", "completed", "deleted", "failed")
+OUTCOMES = ("success", "partial", "failed", "skipped_locked", "refused")
+# Runs that went through: "partial" ones had item failures, which are counted in
+# kontaktsync_items_total{action="failed"} and retried by the next run. Restarting the
+# service would not mend them, so they do not make /healthz fail.
+COMPLETED = frozenset({"success", "partial"})
+
+
+class Metrics:
+    """The service's Prometheus metrics, in a registry of their own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.runs = Counter("kontaktsync_runs", "Sync runs by outcome", ["outcome"], registry=r)
+        self.items = Counter("kontaktsync_items", "Calendar items written, by action", ["action"], registry=r)
+        self.duration = Histogram(
+            "kontaktsync_run_duration_seconds",
+            "Duration of sync runs",
+            buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800),
+            registry=r,
+        )
+        self.last_success = Gauge(
+            "kontaktsync_last_success_timestamp_seconds",
+            "Unix time of the end of the last successful run",
+            registry=r,
+        )
+        self.last_run = Gauge(
+            "kontaktsync_last_run_timestamp_seconds",
+            "Unix time of the end of the last run, whatever its outcome",
+            registry=r,
+        )
+        self.due = Gauge("kontaktsync_obligations_due", "Obligations due, last run", registry=r)
+        self.overdue = Gauge("kontaktsync_obligations_overdue", "Obligations overdue, last run", registry=r)
+        for outcome in OUTCOMES:
+            self.runs.labels(outcome=outcome)
+        for action in ITEM_ACTIONS:
+            self.items.labels(action=action)
+
+    def record_run(
+        self,
+        outcome: str,
+        duration_s: float,
+        counts: dict[str, int] | None = None,
+        due: int | None = None,
+        overdue: int | None = None,
+        now: float | None = None,
+    ) -> None:
+        now = time.time() if now is None else now
+        self.runs.labels(outcome=outcome).inc()
+        self.last_run.set(now)
+        if outcome in ("success", "partial", "failed"):
+            self.duration.observe(duration_s)
+        for action, n in (counts or {}).items():
+            if action in ITEM_ACTIONS and n:
+                self.items.labels(action=action).inc(n)
+        if due is not None:
+            self.due.set(due)
+        if overdue is not None:
+            self.overdue.set(overdue)
+        if outcome in COMPLETED:
+            self.last_success.set(now)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+# --- health -------------------------------------------------------------------------------
+
+
+@dataclass
+class Health:
+    """Whether the service did its job recently enough.
+
+    Unhealthy when no run has completed (outcome success or partial) for longer than
+    `healthy_within_s`. With a cron
+    schedule the age counts from the first scheduled run after the last success, so nights and
+    weekends without scheduled runs do not count as silence (`next_due` maps a time to the
+    first scheduled start at or after it; without it the age counts from the success itself).
+    Before the first success the daemon's start stands in for it.
+    """
+
+    healthy_within_s: float
+    next_due: Callable[[float], float] | None = None
+    started: float = field(default_factory=time.time)
+    last_success: float | None = None
+    last_outcome: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record(self, outcome: str, now: float | None = None) -> None:
+        with self.lock:
+            self.last_outcome = outcome
+            if outcome in COMPLETED:
+                self.last_success = time.time() if now is None else now
+
+    def status(self, now: float | None = None) -> tuple[bool, dict[str, Any]]:
+        now = time.time() if now is None else now
+        with self.lock:
+            since = self.last_success if self.last_success is not None else self.started
+            due = self.next_due(since) if self.next_due is not None else since
+            ok = now - due <= self.healthy_within_s
+            body: dict[str, Any] = {
+                "status": "ok" if ok else "stale",
+                "last_success": _iso(self.last_success),
+                "seconds_since_last_success": (
+                    None if self.last_success is None else round(now - self.last_success, 1)
+                ),
+                "healthy_within_seconds": self.healthy_within_s,
+                "last_outcome": self.last_outcome,
+            }
+        return ok, body
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+# --- HTTP ---------------------------------------------------------------------------------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    server_version = "kontaktsync"
+    sys_version = ""
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path == "/healthz":
+            ok, body = self.server.health.status()
+            self._send(200 if ok else 503, "application/json", json.dumps(body).encode() + b"\n")
+        elif path == "/metrics":
+            self._send(200, CONTENT_TYPE_LATEST, self.server.metrics.render())
+        else:
+            self._send(404, "text/plain; charset=utf-8", b"not found: try /healthz or /metrics\n")
+
+    def do_HEAD(self) -> None:
+        self.do_GET()
+
+    def _send(self, code: int, content_type: str, body: bytes) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logging.getLogger(f"{LOGGER_NAME}.http").debug("http " + format, *args)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], metrics: Metrics, health: Health) -> None:
+        self.metrics = metrics
+        self.health = health
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, _Handler)
+
+
+@dataclass
+class StatusServer:
+    """The /healthz and /metrics endpoint, served from a daemon thread."""
+
+    server: _Server
+    thread: threading.Thread
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self.server.server_address[:2]
+        return str(host), int(port)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def start_status_server(listen: str, metrics: Metrics, health: Health) -> StatusServer:
+    """Serve /healthz and /metrics on `host:port` (port 0 picks a free one)."""
+    server = _Server(parse_listen(listen), metrics, health)
+    thread = threading.Thread(target=server.serve_forever, name="kontaktsync-http", daemon=True)
+    thread.start()
+    return StatusServer(server, thread)

@@ -1,0 +1,144 @@
+"""What the program wrote, per item, in SQLite (WAL), written per action.
+
+One row per item (and calendar: a case moving to another counsellor briefly has its UID in
+two calendars) the program created or took over: where it lives (calendar, ref = href or
+item id), the version the server gave it (ETag / change key), the managed hash as written,
+the obligation it stands for, and its status (`open`, `completed` by the program,
+`kept` = a person completed or removed it). Each `put`/`drop` commits on its own, so a
+crash loses at most the item in flight; the deterministic UIDs make up for that.
+
+A second table keeps each calendar's change-tracking token (sync-token, SyncFolderItems
+state) so an unchanged calendar costs one request.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    uid TEXT NOT NULL,
+    calendar TEXT NOT NULL,
+    ref TEXT NOT NULL,
+    version TEXT,
+    hash TEXT NOT NULL,
+    case_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    item_type TEXT NOT NULL,
+    cycle TEXT NOT NULL,
+    window_start TEXT,
+    due TEXT,
+    status TEXT NOT NULL,
+    updated TEXT NOT NULL,
+    PRIMARY KEY (calendar, uid)
+);
+CREATE TABLE IF NOT EXISTS calendars (
+    calendar TEXT PRIMARY KEY,
+    address TEXT NOT NULL,
+    token TEXT,
+    updated TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRow:
+    uid: str
+    calendar: str
+    ref: str
+    version: str | None
+    hash: str
+    case_id: str
+    kind: str
+    item_type: str
+    cycle: str
+    window_start: str | None
+    due: str | None
+    status: str  # "open" | "completed" | "kept"
+
+
+_COLUMNS = [f.name for f in fields(ItemRow)]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class StateStore:
+    """SQLite store. `path=None` gives an in-memory store (dry runs without a state file)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(
+            str(path) if path else ":memory:", isolation_level=None, check_same_thread=False
+        )
+        self._lock = threading.RLock()  # one connection shared by the runner's threads
+        if path is not None:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # items -----------------------------------------------------------------------------
+    def items(self, calendar: str | None = None) -> dict[str, ItemRow]:
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM items"
+        args: tuple[str, ...] = ()
+        if calendar is not None:
+            sql += " WHERE calendar = ?"
+            args = (calendar,)
+        with self._lock:
+            return {row[0]: ItemRow(*row) for row in self._db.execute(sql, args)}
+
+    def calendars_with_items(self) -> set[str]:
+        with self._lock:
+            return {r[0] for r in self._db.execute("SELECT DISTINCT calendar FROM items")}
+
+    def put(self, row: ItemRow) -> None:
+        data = asdict(row)
+        cols = [*_COLUMNS, "updated"]
+        with self._lock:
+            self._db.execute(
+                f"INSERT OR REPLACE INTO items ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                [*(data[c] for c in _COLUMNS), _now()],
+            )
+
+    def drop(self, uid: str, calendar: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM items WHERE uid = ? AND calendar = ?", (uid, calendar))
+
+    def __iter__(self) -> Iterator[ItemRow]:
+        return iter(self.items().values())
+
+    # calendars -------------------------------------------------------------------------
+    def token(self, calendar: str, address: str) -> str | None:
+        """The stored token, or None when none is stored or the calendar moved elsewhere."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT address, token FROM calendars WHERE calendar = ?", (calendar,)
+            ).fetchone()
+        if row is None or row[0] != address:
+            return None
+        return row[1]
+
+    def set_token(self, calendar: str, address: str, token: str | None) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO calendars (calendar, address, token, updated) VALUES (?,?,?,?)",
+                (calendar, address, token, _now()),
+            )

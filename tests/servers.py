@@ -1,0 +1,197 @@
+"""Real CalDAV servers for tests: Radicale and Xandikos as subprocesses on 127.0.0.1.
+
+Each server gets a free port and its own temporary folder, is waited for until it answers
+HTTP, and is stopped at teardown. Nothing here talks to anything but loopback.
+
+Use in a test module::
+
+    from tests.servers import radicale_server, xandikos_server, dav_server  # noqa: F401
+
+`dav_server` is parametrized over both servers, so one test runs against each. A missing
+server fails the test with the package to install; it never skips.
+
+Both servers accept any user without a password: Radicale runs with `auth none` and rights
+`authenticated` (every calendar below `/<anyone>/` is writable), Xandikos has no auth at all.
+Calendars are created by the client (MKCALENDAR) where needed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+READY_TIMEOUT_S = 30.0
+
+
+@dataclass
+class DavServer:
+    """A running server: `url` ends with `/`, `folder` holds its data."""
+
+    name: str
+    url: str
+    host: str
+    port: int
+    folder: Path
+    proc: subprocess.Popen[bytes]
+
+    def calendar_url(self, counsellor: str, calendar: str = "kontaktdichte") -> str:
+        return f"{self.url}{counsellor}/{calendar}/"
+
+    @property
+    def url_template(self) -> str:
+        """A `CalDAVSettings.url` template with one calendar per counsellor on this server."""
+        return self.url + "{counsellor}/kontaktdichte/"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"server exited with {proc.returncode}: {log.read_text(errors='replace')[-2000:]}"
+            )
+        try:
+            req = urllib.request.Request(url, method="OPTIONS")
+            with urllib.request.urlopen(req, timeout=2):
+                return
+        except urllib.error.HTTPError:
+            return  # any HTTP answer means it is serving
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"server at {url} not ready after {READY_TIMEOUT_S}s")
+
+
+def _require_module(module: str, package: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        pytest.fail(f"{package} is not installed; install it with `pip install {package}`")
+
+
+def start_radicale(folder: Path, port: int | None = None) -> DavServer:
+    """Start Radicale (auth none, every authenticated-or-anonymous user may write)."""
+    _require_module("radicale", "radicale")
+    port = port or free_port()
+    data = folder / "collections"
+    data.mkdir(parents=True, exist_ok=True)
+    log = folder / "radicale.log"
+    cmd = [
+        sys.executable,
+        "-m",
+        "radicale",
+        "--config",
+        "",
+        "--server-hosts",
+        f"127.0.0.1:{port}",
+        "--storage-filesystem-folder",
+        str(data),
+        "--auth-type",
+        "none",
+        "--rights-type",
+        "authenticated",
+        "--web-type",
+        "none",
+        "--logging-level",
+        "warning",
+    ]
+    with log.open("wb") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=folder)
+    url = f"http://127.0.0.1:{port}/"
+    server = DavServer("radicale", url, "127.0.0.1", port, folder, proc)
+    try:
+        _wait_ready(url, proc, log)
+    except Exception:
+        stop(server)
+        raise
+    return server
+
+
+def start_xandikos(folder: Path, port: int | None = None) -> DavServer:
+    """Start Xandikos serving `folder/collections` with auto-created directories."""
+    _require_module("xandikos", "xandikos")
+    port = port or free_port()
+    data = folder / "collections"
+    data.mkdir(parents=True, exist_ok=True)
+    log = folder / "xandikos.log"
+    cmd = [
+        sys.executable,
+        "-m",
+        "xandikos",
+        "serve",
+        "-d",
+        str(data),
+        "--autocreate",
+        "-l",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "--no-detect-systemd",
+        "--state-dir",
+        str(folder / "state"),
+    ]
+    with log.open("wb") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=folder)
+    url = f"http://127.0.0.1:{port}/"
+    server = DavServer("xandikos", url, "127.0.0.1", port, folder, proc)
+    try:
+        _wait_ready(url, proc, log)
+    except Exception:
+        stop(server)
+        raise
+    return server
+
+
+def stop(server: DavServer) -> None:
+    if server.proc.poll() is None:
+        server.proc.terminate()
+        try:
+            server.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.proc.kill()
+            server.proc.wait(timeout=10)
+
+
+STARTERS = {"radicale": start_radicale, "xandikos": start_xandikos}
+
+
+def _serve(name: str, tmp: Path) -> Iterator[DavServer]:
+    server = STARTERS[name](tmp)
+    try:
+        yield server
+    finally:
+        stop(server)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def radicale_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DavServer]:
+    yield from _serve("radicale", tmp_path_factory.mktemp("radicale"))
+
+
+@pytest.fixture
+def xandikos_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DavServer]:
+    yield from _serve("xandikos", tmp_path_factory.mktemp("xandikos"))
+
+
+@pytest.fixture(params=["radicale", "xandikos"])
+def dav_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DavServer]:
+    """One test per server: parametrized over Radicale and Xandikos."""
+    yield from _serve(request.param, tmp_path_factory.mktemp(request.param))

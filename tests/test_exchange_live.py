@@ -1,0 +1,161 @@
+"""The Exchange target against a real Exchange server, when one is configured.
+
+Set, for a test mailbox you may write into (items are made in a namespace of their own and
+removed again at the end):
+
+    KONTAKTSYNC_EWS_ENDPOINT   https://mail.example/EWS/Exchange.asmx
+    KONTAKTSYNC_EWS_USERNAME   DOMAIN\\svc-kontaktsync (or svc@example)
+    KONTAKTSYNC_EWS_PASSWORD   ...
+    KONTAKTSYNC_EWS_MAILBOX    test.beraterin@example
+    KONTAKTSYNC_EWS_AUTH       ntlm | basic (default ntlm)
+    KONTAKTSYNC_EWS_ACCESS     impersonation | delegate (default impersonation)
+    KONTAKTSYNC_EWS_TIMEZONE   Europe/Berlin (default)
+    KONTAKTSYNC_EWS_VERIFY_TLS true | false | /path/to/ca.pem (default true)
+
+Without KONTAKTSYNC_EWS_ENDPOINT (and the other required variables) this module does not
+talk to any server: its one test passes and emits a PytestWarning "live Exchange tests not
+run: ...", which pytest lists in the warnings summary of every run, so a green run never
+hides that Exchange itself was not tested.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+import warnings
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from kontaktsync.sync.exchange_target import UID_FIELD, ExchangeTarget, forget_accounts
+from kontaktsync.sync.items import uid_prefix
+from kontaktsync.sync.runner import run_sync
+from kontaktsync.sync.settings import Settings
+
+from tests.exchange_helpers import AS_OF, make_plan
+
+REQUIRED = (
+    "KONTAKTSYNC_EWS_ENDPOINT",
+    "KONTAKTSYNC_EWS_USERNAME",
+    "KONTAKTSYNC_EWS_PASSWORD",
+    "KONTAKTSYNC_EWS_MAILBOX",
+)
+NOT_RUN = (
+    "live Exchange tests not run: set KONTAKTSYNC_EWS_ENDPOINT, KONTAKTSYNC_EWS_USERNAME, "
+    "KONTAKTSYNC_EWS_PASSWORD and KONTAKTSYNC_EWS_MAILBOX (see tests/test_exchange_live.py) "
+    "to run them against a real Exchange"
+)
+LIVE = all(os.environ.get(name) for name in REQUIRED)
+
+
+def _verify_tls() -> bool | str:
+    raw = os.environ.get("KONTAKTSYNC_EWS_VERIFY_TLS", "true").strip()
+    if raw.lower() in ("true", "1", "yes"):
+        return True
+    if raw.lower() in ("false", "0", "no"):
+        return False
+    return raw
+
+
+def _settings(tmp: Path, namespace: str, appointments: str = "none") -> Settings:
+    env = os.environ
+    return Settings(
+        source={"cases": tmp / "cases.csv"},
+        target={
+            "kind": "exchange",
+            "exchange": {
+                "endpoint": env["KONTAKTSYNC_EWS_ENDPOINT"],
+                "auth": env.get("KONTAKTSYNC_EWS_AUTH", "ntlm"),
+                "username": env["KONTAKTSYNC_EWS_USERNAME"],
+                "password": env["KONTAKTSYNC_EWS_PASSWORD"],
+                "access": env.get("KONTAKTSYNC_EWS_ACCESS", "impersonation"),
+                "mailboxes": {"live": env["KONTAKTSYNC_EWS_MAILBOX"]},
+                "timezone": env.get("KONTAKTSYNC_EWS_TIMEZONE", "Europe/Berlin"),
+                "verify_tls": _verify_tls(),
+                "max_throttle_wait_seconds": 120,
+            },
+        },
+        items={"appointments": appointments},
+        sync={"state_path": tmp / "state.sqlite3", "namespace": namespace},
+    )
+
+
+def test_live_exchange_configured_or_reported() -> None:
+    """Always runs: says loudly when the live tests below did not."""
+    if not LIVE:
+        warnings.warn(pytest.PytestWarning(NOT_RUN), stacklevel=1)
+        print(NOT_RUN)
+    else:
+        print("live Exchange tests run against", os.environ["KONTAKTSYNC_EWS_ENDPOINT"])
+
+
+if LIVE:
+
+    @pytest.fixture
+    def live(tmp_path: Path) -> Iterator[tuple[Settings, ExchangeTarget]]:
+        forget_accounts()
+        namespace = f"kontaktsync-live-{uuid.uuid4().hex[:8]}"
+        settings = _settings(tmp_path, namespace, appointments="marker")
+        target = ExchangeTarget(settings)
+        try:
+            yield settings, target
+        finally:
+            _remove_ours(settings, target)
+            target.close()
+
+    def _ours(settings: Settings, target: ExchangeTarget, which: str = "t") -> list:
+        folder = target.folder("live", which)
+        prefix = uid_prefix(settings)
+        items = folder.filter(**{f"{UID_FIELD}__exists": True}).only(UID_FIELD, "subject")
+        return [i for i in items if (getattr(i, UID_FIELD, "") or "").startswith(prefix)]
+
+    def _remove_ours(settings: Settings, target: ExchangeTarget) -> None:
+        acc = target.account("live")
+        for which in ("t", "c"):
+            items = _ours(settings, target, which)
+            if items:
+                acc.bulk_delete(items, delete_type="HardDelete")
+
+    def test_live_sync_is_idempotent_and_dates_stay_on_the_day(live) -> None:
+        settings, target = live
+        plan = make_plan(5, ("live",))
+        first = run_sync(settings, plan=plan, target=target)
+        assert first.failed == 0, first.errors
+        assert first.created == 10  # 5 tasks + 5 markers
+        # an independent read through exchangelib: the due date Exchange stored
+        acc = target.account("live")
+        due = {o.case_id: o.due for o in plan.obligations}
+        tasks = list(
+            target.folder("live", "t")
+            .filter(**{f"{UID_FIELD}__exists": True})
+            .only("subject", "due_date", "start_date", "sensitivity", UID_FIELD)
+        )
+        mine = [t for t in tasks if getattr(t, UID_FIELD, "").startswith(uid_prefix(settings))]
+        assert len(mine) == 5
+        for task in mine:
+            case = task.subject.rsplit("Kd ", 1)[1]
+            assert task.due_date == due[case], "Exchange shifted the due date"
+            assert task.sensitivity == "Private"
+        second = run_sync(settings, plan=plan, target=target)
+        assert second.writes == 0 and second.failed == 0, second.errors
+        assert acc.primary_smtp_address
+
+    def test_live_state_loss_and_completion(live, tmp_path: Path) -> None:
+        settings, target = live
+        plan = make_plan(3, ("live",))
+        assert run_sync(settings, plan=plan, target=target).created == 6
+        settings.sync.state_path.unlink()
+        again = run_sync(settings, plan=plan, target=target)
+        assert again.created == 0 and again.writes == 0, again.errors
+        done = make_plan(3, ("live",), new_contact={"100000": AS_OF - timedelta(days=1)})
+        report = run_sync(settings, plan=done, target=target)
+        assert report.completed == 1 and report.failed == 0, report.errors
+        completed = [
+            t
+            for t in target.folder("live", "t")
+            .filter(**{f"{UID_FIELD}__exists": True})
+            .only("status", "percent_complete", UID_FIELD)
+            if getattr(t, UID_FIELD, "").startswith(uid_prefix(settings)) and t.status == "Completed"
+        ]
+        assert len(completed) == 1 and completed[0].percent_complete == 100
