@@ -26,6 +26,7 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote, urljoin, urlsplit
@@ -78,6 +79,14 @@ MKCALENDAR_BODY = (
     '<c:supported-calendar-component-set><c:comp name="VTODO"/><c:comp name="VEVENT"/>'
     "</c:supported-calendar-component-set></d:prop></d:set></c:mkcalendar>"
 )
+
+
+@dataclass(frozen=True)
+class _Refused:
+    """A 403 answer that caldav turned into an exception, as a status again."""
+
+    status: int
+    raw: str = ""
 
 
 class TransientFailure(TargetError):
@@ -136,9 +145,20 @@ class CalDAVTarget:
         return url if url.endswith("/") else url + "/"
 
     def _request(
-        self, url: str, method: str, body: str = "", headers: Mapping[str, str] | None = None
-    ) -> DAVResponse:
-        """One request with retries for transient failures; raises TransientFailure."""
+        self,
+        url: str,
+        method: str,
+        body: str = "",
+        headers: Mapping[str, str] | None = None,
+        *,
+        refusal_ok: bool = False,
+    ) -> DAVResponse | _Refused:
+        """One request with retries for transient failures; raises TransientFailure.
+
+        caldav raises on every 401/403. With `refusal_ok` a 403 comes back as a status instead:
+        for sync-collection it means "token refused" or "not supported" (RFC 6578), not a
+        wrong password.
+        """
         last = ""
         for attempt in range(self.retries + 1):
             if attempt:
@@ -148,8 +168,11 @@ class CalDAVTarget:
                 self.requests += 1
             try:
                 resp = self.client.request(url, method, body, dict(headers or {}))
-            except caldav_error.AuthorizationError:
-                raise AuthError(f"{method} {_path(url)}: the server refused the credentials") from None
+            except caldav_error.AuthorizationError as exc:
+                if refusal_ok and exc.status == 403:
+                    return _Refused(403)
+                why = "permission denied" if exc.status == 403 else "the server refused the credentials"
+                raise AuthError(f"{method} {_path(url)}: {why}") from None
             except caldav_error.RateLimitError:
                 last = "server busy (429/503)"
                 continue
@@ -187,7 +210,9 @@ class CalDAVTarget:
     def list_ours(self, calendar: str, token: str | None, known: Mapping[str, RemoteRef]) -> Listing:
         url = self.address(calendar)
         if token:
-            resp = self._request(url, "REPORT", SYNC_BODY.format(token=_xml(token)), {"Depth": "0"})
+            resp = self._request(
+                url, "REPORT", SYNC_BODY.format(token=_xml(token)), {"Depth": "0"}, refusal_ok=True
+            )
             if resp.status == 207:
                 refs = dict(known)
                 new_token = self._apply_sync(resp.raw, refs)
@@ -195,7 +220,7 @@ class CalDAVTarget:
             if resp.status == 404:
                 raise CalendarMissing(_path(url))
             log.info("sync token for %s refused (HTTP %s): full listing", _path(url), resp.status)
-        resp = self._request(url, "REPORT", SYNC_BODY.format(token=""), {"Depth": "0"})
+        resp = self._request(url, "REPORT", SYNC_BODY.format(token=""), {"Depth": "0"}, refusal_ok=True)
         if resp.status == 207:
             refs = {}
             new_token = self._apply_sync(resp.raw, refs)
@@ -208,10 +233,15 @@ class CalDAVTarget:
         if resp.status != 207:
             raise TargetError(f"cannot list {_path(url)}: HTTP {resp.status}")
         refs = {}
+        found_self = False
         for href, status, props in _multistatus(resp.raw):
+            if _path(urljoin(url, href)).rstrip("/") == _path(url).rstrip("/"):
+                found_self = status < 300
             uid = self._href_uid(href)
             if uid and status < 300:
                 refs[uid] = RemoteRef(uid, href, props.get("getetag"))
+        if not found_self:  # some servers answer 207 with a 404 inside for a missing collection
+            raise CalendarMissing(_path(url))
         return Listing(refs, None, full=True)
 
     def _apply_sync(self, raw: str, refs: dict[str, RemoteRef]) -> str | None:
@@ -365,18 +395,21 @@ def _multistatus(raw: str | bytes | ET.Element) -> Iterator[tuple[str, int, dict
             continue
         status = _status(resp.find("d:status", NS))
         props: dict[str, str] = {}
+        seen: list[int] = []
         for ps in resp.findall("d:propstat", NS):
             ps_status = _status(ps.find("d:status", NS))
+            seen.append(ps_status)
             if ps_status >= 300:
                 continue
-            if status == 0:
-                status = ps_status
             etag = ps.find("d:prop/d:getetag", NS)
             if etag is not None and etag.text:
                 props["getetag"] = etag.text.strip()
             data = ps.find("d:prop/c:calendar-data", NS)
             if data is not None and data.text:
                 props["calendar-data"] = data.text
+        if status == 0 and seen:
+            ok = [x for x in seen if x < 300]
+            status = min(ok) if ok else min(seen)
         yield href_el.text.strip(), status or 200, props
 
 

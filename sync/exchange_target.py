@@ -69,6 +69,8 @@ from exchangelib.errors import (
     ErrorIrresolvableConflict,
     ErrorItemNotFound,
     ErrorNonExistentMailbox,
+    ErrorQueryFilterTooLong,
+    ErrorRestrictionTooComplex,
     ErrorServerBusy,
     ErrorTimeoutExpired,
     RateLimitError,
@@ -593,11 +595,20 @@ class ExchangeTarget:
                 yield from self._create_chunk(acc, folder, which, chunk)
 
     def _find_uids(self, folder: Folder, uids: Sequence[str]) -> dict[str, Any]:
-        """FindItem restricted to these UIDs (extended property): uid -> item."""
+        """FindItem restricted to these UIDs (extended property): uid -> item.
+
+        A server that finds the restriction too large gets it in halves."""
         found: dict[str, Any] = {}
         query = folder.filter(**{f"{UID_FIELD}__in": list(uids)}).only(UID_FIELD)
         query.page_size = max(len(uids), 1)
-        for item in query:
+        try:
+            items = list(query)
+        except (ErrorRestrictionTooComplex, ErrorQueryFilterTooLong):
+            if len(uids) < 2:
+                raise
+            half = len(uids) // 2
+            return self._find_uids(folder, uids[:half]) | self._find_uids(folder, uids[half:])
+        for item in items:
             uid = getattr(item, UID_FIELD, None)
             if uid:
                 found.setdefault(uid, item)

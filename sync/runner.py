@@ -220,6 +220,9 @@ def _survey(
                         raise
                     tgt.create_calendar(cal)
                 listing = Listing({}, None, full=True)
+                # A calendar that vanished took its items along; what the state remembers of
+                # them is void (else they would count as removed by a person, never rewritten).
+                rows = {}
             inp = CalendarInput(cal, want, rows, listing.refs)
             need = to_fetch(inp)
             inp.fetched = tgt.fetch(cal, need) if need else {}
@@ -499,7 +502,7 @@ class _Executor:
         refs = [a.ref for a in actions if a.ref is not None]
         for res in self._each(self.tgt.delete(cal, refs)):
             a = by_uid[res.uid]
-            if res.ok:
+            if res.ok or res.gone:  # already gone is as good as deleted
                 if not res.gone:
                     self.fault.wrote()
                 self.state.drop(res.uid, cal)

@@ -26,8 +26,9 @@ How to write a target (for the Exchange helper):
   `RemoteItem.fields` must hold the managed fields the way `DesiredItem.fields()` does, so
   that `items.hash_fields(fields)` compares with `DesiredItem.managed_hash` (the "content
   hash"). `RemoteItem.marker` is the parsed marker value (`ical.Parsed.marker` layout: keys
-  h = hash written, c = case key, k = kind, y = cycle, t = item type, d = due,
-  w = window start, m = measure key); empty when the item is not ours.
+  v = 1, ns = namespace tag (an item of another deployment is not ours), h = hash written,
+  c = case key, k = kind, y = cycle, t = item type, d = due, w = window start,
+  m = measure key); empty when the item is not ours.
 - `create`, `update`, `complete`, `delete` take a batch and *yield* one `Result` per item as
   soon as it is known (the runner writes state per result, so a crash loses at most the
   item in flight). One failed item never fails the others. Batching is up to the target
@@ -47,6 +48,7 @@ How to write a target (for the Exchange helper):
   the target; after the last retry the item's `Result.error` says what happened (never
   credentials).
 - `close()` releases connections.
+- The smallest complete implementation is `MemTarget` in tests/test_runner_memtarget.py.
 - `parallel_safe = True` (class attribute) lets the runner sync several calendars at once in
   threads (`sync.workers`); without it the runner goes calendar by calendar.
 """

@@ -7,8 +7,8 @@ Put it between a client and a DAV server on loopback::
         ... point the client at proxy.url ...
         proxy.count(method="PUT")
 
-`fault` gets a `Seen` request and returns None (forward), "503" (answer 503 without
-forwarding), "drop" (close the connection without an answer, before forwarding) or
+`fault` gets a `Seen` request and returns None (forward), a status such as "503" or "403"
+(answer it without forwarding), "drop" (close the connection without an answer, before forwarding) or
 "drop-after" (forward, then close the connection without passing the answer on, so the
 server did the work but the client never hears of it).
 """
@@ -125,9 +125,9 @@ class FaultProxy:
                     self.close_connection = True
                     self.connection.close()
                     return
-                if seen.action == "503":
+                if seen.action and seen.action.isdigit():
                     payload = b"injected fault"
-                    self.send_response(503)
+                    self.send_response(int(seen.action))
                     self.send_header("Content-Length", str(len(payload)))
                     self.send_header("Retry-After", "0")
                     self.end_headers()

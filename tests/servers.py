@@ -84,13 +84,24 @@ def _require_module(module: str, package: str) -> None:
         pytest.fail(f"{package} is not installed; install it with `pip install {package}`")
 
 
-def start_radicale(folder: Path, port: int | None = None) -> DavServer:
-    """Start Radicale (auth none, every authenticated-or-anonymous user may write)."""
+def start_radicale(folder: Path, port: int | None = None, users: dict[str, str] | None = None) -> DavServer:
+    """Start Radicale: without `users` anyone may write everywhere (auth none); with `users`
+    (name -> password) only those users, each everywhere (htpasswd, plain)."""
     _require_module("radicale", "radicale")
     port = port or free_port()
     data = folder / "collections"
     data.mkdir(parents=True, exist_ok=True)
     log = folder / "radicale.log"
+    auth = ["--auth-type", "none"]
+    if users:
+        htpasswd = folder / "htpasswd"
+        htpasswd.write_text("".join(f"{u}:{p}\n" for u, p in users.items()), encoding="utf-8")
+        auth = [
+            "--auth-type", "htpasswd",
+            "--auth-htpasswd-filename", str(htpasswd),
+            "--auth-htpasswd-encryption", "plain",
+            "--auth-delay", "0",
+        ]  # fmt: skip
     cmd = [
         sys.executable,
         "-m",
@@ -101,8 +112,7 @@ def start_radicale(folder: Path, port: int | None = None) -> DavServer:
         f"127.0.0.1:{port}",
         "--storage-filesystem-folder",
         str(data),
-        "--auth-type",
-        "none",
+        *auth,
         "--rights-type",
         "authenticated",
         "--web-type",

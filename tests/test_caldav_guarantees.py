@@ -340,3 +340,84 @@ def test_mass_delete_guard(dav_server, proxy, tmp_path):  # noqa: F811
     allowed = sync(s2, allow_mass_delete=True)
     assert allowed.deleted > 0 and allowed.failed == 0
     assert_exactly_desired(dav_server, s2)
+
+
+def test_expired_token_means_one_full_listing(dav_server, proxy, tmp_path):  # noqa: F811
+    s = settings_for(proxy.url, tmp_path, caseload(tmp_path / "src"))
+    first = sync(s)
+    sync(s)  # now every calendar has a token
+    from kontaktsync.sync.state import StateStore
+
+    with StateStore(s.sync.state_path) as st:
+        for cal in first.per_calendar:
+            address = s.target.caldav.url.format(counsellor=cal)
+            assert st.token(cal, address)
+            st.set_token(cal, address, "http://radicale.org/ns/sync/expired-0000")
+    proxy.reset()
+    again = sync(s)
+    assert again.failed == 0 and again.writes == 0 and proxy.writes() == 0
+    assert proxy.count("REPORT") == 2 * len(first.per_calendar)  # refused, then full
+
+
+def test_servers_without_sync_collection_get_an_etag_listing(dav_server, proxy, tmp_path):  # noqa: F811
+    proxy.fault = lambda req: "403" if req.method == "REPORT" and b"sync-collection" in req.body else None
+    s = settings_for(proxy.url, tmp_path, caseload(tmp_path / "src"))
+    first = sync(s)
+    assert first.failed == 0 and first.created > 0
+    proxy.reset()
+    again = sync(s)
+    assert again.writes == 0 and again.unchanged == first.created and proxy.writes() == 0
+    assert proxy.count("PROPFIND") == len(first.per_calendar)
+    assert_exactly_desired(dav_server, s)
+
+
+@pytest.mark.slow
+def test_crash_after_every_single_write(dav_server, tmp_path):  # noqa: F811
+    """A small caseload, crashed after the k-th write for every k, in each phase of its life:
+    creating, updating (names switched on), completing and deleting (a contact, a case gone)."""
+    ids = example_case_ids()
+    few = set(ids[:4])
+    gone = ids[0]
+    src = caseload(tmp_path / "src", keep=lambda r: r["case_id"] in few)
+    plan = make_plan(settings_for(dav_server.url, tmp_path, src), AS_OF)
+    fulfilled = next(o.case_id for o in plan.obligations if o.kind == "contact" and o.case_id != gone)
+    src_after = caseload(
+        tmp_path / "src-after",
+        keep=lambda r: r["case_id"] in few - {gone},
+        extra_contacts=[
+            {
+                "case_id": fulfilled,
+                "date": AS_OF.isoformat(),
+                "channel": "persoenlich",
+                "outcome": "erschienen",
+            }
+        ],
+    )
+    phases = [("create", src, False), ("update", src, True), ("remove", src_after, True)]
+    for k in range(1, 2 * len(plan.obligations) + 1):
+        world = tmp_path / f"k{k}"
+        world.mkdir()
+        url = f"{dav_server.url}k{k}-"
+        before: Settings | None = None
+        for phase, source, names in phases:
+            s = settings_for(url, world, source)
+            if names:
+                s = s.model_copy(update={"privacy": s.privacy.model_copy(update={"show_names": True})})
+            if before is not None:
+                assert sync(before).writes == 0  # the previous phase had converged
+            config = write_config(s, world / f"{phase}.toml")
+            # write_config does not carry privacy; names go in through the environment
+            env = {FAULT_ENV: str(k)} | ({"KONTAKTSYNC_PRIVACY__SHOW_NAMES": "true"} if names else {})
+            proc = run_cli(["sync", "--config", str(config), "--as-of", AS_OF.isoformat()], world, env)
+            assert proc.returncode in (0, FAULT_EXIT_CODE), proc.stderr
+            report = sync(s)
+            assert report.failed == 0, report.errors
+            want = set().union(*desired_uids(s).values())
+            comps = [c for who in desired_uids(s) for c in components(f"{url}{who}/kontaktdichte/")]
+            uids = [str(c["UID"]) for c in comps]
+            assert len(uids) == len(set(uids)), (phase, k, "duplicates")
+            assert want <= set(uids), (phase, k, "missing")
+            extra = [c for c in comps if str(c["UID"]) not in want]
+            assert all(str(c.get("STATUS")) == "COMPLETED" for c in extra), (phase, k)
+            assert (len(extra) > 0) == (phase == "remove"), (phase, k)
+            before = s

@@ -15,10 +15,10 @@ import icalendar
 import pytest
 import pytz
 from khal.khalendar.event import Event
-from todoman.model import Database
-
 from kontaktsync.sync.planning import make_plan
 from kontaktsync.sync.runner import run_sync
+from todoman.model import Database
+
 from tests.caldav_helpers import AS_OF, caseload, read_calendar, settings_for
 from tests.servers import dav_server  # noqa: F401
 

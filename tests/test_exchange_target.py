@@ -215,6 +215,16 @@ def test_a_lost_create_answer_is_adopted_not_repeated(fake_ews: FakeEWS, tmp_pat
     assert len(_ours(fake_ews, ANNA)) == 30
 
 
+def test_a_restriction_too_complex_for_the_server_is_split(tmp_path: Path) -> None:
+    with FakeEWS({SERVICE_USER: SERVICE_PASSWORD}, max_restriction_terms=16) as fake:
+        settings = exchange_settings(fake, tmp_path)
+        report = run(settings, make_plan(40))
+        assert (report.created, report.failed) == (40, 0)
+        outcomes = [r.outcome for r in fake.requests if r.operation == "FindItem"]
+        assert len(outcomes) == 1 + 2 + 4  # 40 -> 2 x 20 -> 4 x 10
+        assert len(_ours(fake, ANNA)) == 40
+
+
 def test_counsellor_edits_survive(fake_ews: FakeEWS, tmp_path: Path) -> None:
     settings = exchange_settings(fake_ews, tmp_path)
     plan = make_plan(20)

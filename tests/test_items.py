@@ -8,7 +8,6 @@ from pathlib import Path
 
 import icalendar
 import pytest
-
 from kontaktsync.rules.model import CaseFacts, Obligation, ObligationKind, Plan
 from kontaktsync.sync import ical
 from kontaktsync.sync.items import (
@@ -226,14 +225,14 @@ def _world(ob: Obligation, contacts: tuple[date, ...]):
 
 
 def test_unchanged_needs_no_read_and_no_write():
-    s, old, rows, refs, plan = _world(obligation(), (date(2026, 10, 2),))
+    _s, old, rows, refs, plan = _world(obligation(), (date(2026, 10, 2),))
     inp = CalendarInput("anna", old, rows, refs)
     assert to_fetch(inp) == []
     assert {a.kind for a in decide(inp, plan.cases, {})} == {"adopt"}
 
 
 def test_fulfilled_task_is_completed_marker_deleted():
-    s, old, rows, refs, plan = _world(obligation(), (date(2026, 10, 2), date(2026, 11, 19)))
+    _s, old, rows, refs, plan = _world(obligation(), (date(2026, 10, 2), date(2026, 11, 19)))
     inp = CalendarInput("anna", {}, rows, refs)
     need = to_fetch(inp)
     assert [r.uid for r in need] == [u for u, i in old.items() if i.item_type == "task"]
@@ -243,7 +242,7 @@ def test_fulfilled_task_is_completed_marker_deleted():
 
 
 def test_vanished_obligation_is_deleted_and_case_left_follows_setting():
-    s, old, rows, refs, plan = _world(obligation(), (date(2026, 10, 2),))
+    _s, old, rows, refs, plan = _world(obligation(), (date(2026, 10, 2),))
     inp = CalendarInput("anna", {}, rows, refs)
     inp.fetched = {u: _remote(i) for u, i in old.items()}
     assert {a.kind for a in decide(inp, plan.cases, {})} == {"delete"}
@@ -256,7 +255,7 @@ def test_vanished_obligation_is_deleted_and_case_left_follows_setting():
 
 
 def test_a_task_a_person_completed_is_never_deleted():
-    s, old, rows, refs, plan = _world(obligation(), (date(2026, 10, 2),))
+    _s, old, rows, refs, _plan = _world(obligation(), (date(2026, 10, 2),))
     task = next(i for i in old.values() if i.item_type == "task")
     body = ical.complete(ical.render(task, NS))
     refs[task.uid] = RemoteRef(task.uid, task.uid + ".ics", '"e2"')
@@ -267,7 +266,7 @@ def test_a_task_a_person_completed_is_never_deleted():
 
 
 def test_state_lost_items_are_taken_over_by_marker():
-    s, old, rows, refs, plan = _world(obligation(), (date(2026, 10, 2),))
+    _s, old, _rows, refs, plan = _world(obligation(), (date(2026, 10, 2),))
     inp = CalendarInput("anna", old, {}, refs)
     assert len(to_fetch(inp)) == len(old)
     inp.fetched = {u: _remote(i) for u, i in old.items()}
@@ -301,9 +300,8 @@ def test_state_round_trip_in_wal_mode(tmp_path):
 
 def test_lock_refuses_a_second_holder(tmp_path):
     state = tmp_path / "s.sqlite3"
-    with SyncLock(state):
-        with pytest.raises(LockHeld, match="another sync run"):
-            SyncLock(state).acquire()
+    with SyncLock(state), pytest.raises(LockHeld, match="another sync run"):
+        SyncLock(state).acquire()
     with SyncLock(state):
         pass
 
@@ -317,3 +315,20 @@ def test_make_target_caldav_and_unknown():
     s.target.kind = "nothing"  # type: ignore[assignment]
     with pytest.raises(TargetError):
         make_target(s)
+
+
+def test_explicit_calendar_table_wins_over_the_template():
+    s = Settings(
+        source={"cases": Path("cases.csv")},
+        target={
+            "kind": "caldav",
+            "caldav": {
+                "url": "https://dav.example/{counsellor}/kontaktdichte/",
+                "calendars": {"anna": "https://dav.example/shared/anna-kd"},
+            },
+        },
+    )
+    tgt = make_target(s)
+    assert tgt.address("anna") == "https://dav.example/shared/anna-kd/"
+    assert tgt.address("bernd") == "https://dav.example/bernd/kontaktdichte/"
+    tgt.close()

@@ -29,6 +29,7 @@ What it does:
 - fault injection (`inject`): ErrorServerBusy with BackOffMilliseconds (SOAP fault, HTTP 500),
   HTTP 503, a dropped connection before or after the request took effect, ErrorItemNotFound for
   single items, ErrorImpersonateUserDenied;
+- optionally (`max_restriction_terms`) ErrorRestrictionTooComplex for large restrictions;
 - a log of every SOAP request (`requests`, `count`) and the "person" side: a counsellor who
   completes, edits, moves or deletes an item in Outlook (`person_*`).
 
@@ -250,11 +251,13 @@ class FakeEWS:
         build: tuple[int, int, int, int] = (15, 1, 2507, 6),
         auth: tuple[str, ...] = ("basic",),
         task_dates: str = "offset",
+        max_restriction_terms: int | None = None,
         ntlm_domain: str = "JOBCENTER",
     ) -> None:
         self.users = users if users is not None else {"svc-kontaktsync": "secret"}
         self.auth = auth
         self.task_dates = task_dates
+        self.max_restriction_terms = max_restriction_terms
         self.ntlm_domain = ntlm_domain
         self._ntlm_file: str | None = None
         self._old_ntlm_env: str | None = None
@@ -1028,9 +1031,13 @@ class _Context:
         view = op.find(m("IndexedPageItemView"))
         limit = int(view.get("MaxEntriesReturned", "1000")) if view is not None else 1000
         offset = int(view.get("Offset", "0")) if view is not None else 0
+        terms = 0 if restriction is None else sum(1 for _ in restriction.iter(t("IsEqualTo")))
+        too_big = self.fake.max_restriction_terms is not None and terms > self.fake.max_restriction_terms
         for ref in list(op.find(m("ParentFolderIds")) or []):
             try:
                 name = self.folder_name(mbx, ref)
+                if too_big:
+                    raise ItemError("ErrorRestrictionTooComplex", "Restriction contains too many elements.")
             except ItemError as e:
                 self._message(messages, "FindItem", e)
                 continue

@@ -1,0 +1,198 @@
+"""The runner and reconciler against an in-memory target: races a real server rarely shows.
+
+`MemTarget` is also the smallest complete implementation of the Target protocol
+(kontaktsync.sync.target), kept simple on purpose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import date
+
+import icalendar
+from kontaktsync.sync import ical
+from kontaktsync.sync.items import DesiredItem, namespace_tag
+from kontaktsync.sync.runner import run_sync
+from kontaktsync.sync.target import (
+    CalendarMissing,
+    Listing,
+    RemoteItem,
+    RemoteRef,
+    Result,
+    Write,
+)
+
+from tests.test_items import obligation, plan_of, settings
+
+NS = namespace_tag("kontaktsync")
+
+
+class MemTarget:
+    kind = "mem"
+    parallel_safe = False
+
+    def __init__(self) -> None:
+        self.cals: dict[str, dict[str, tuple[int, bytes]]] = {}
+        self.before_update: Callable[[str, str], None] | None = None
+        self.writes = 0
+
+    def address(self, calendar: str) -> str:
+        return f"mem://{calendar}/"
+
+    def list_ours(self, calendar: str, token: str | None, known: Mapping[str, RemoteRef]) -> Listing:
+        if calendar not in self.cals:
+            raise CalendarMissing(calendar)
+        refs = {u: RemoteRef(u, u, str(v)) for u, (v, _) in self.cals[calendar].items()}
+        return Listing(refs, None, full=True)
+
+    def create_calendar(self, calendar: str) -> None:
+        self.cals[calendar] = {}
+
+    def fetch(self, calendar: str, refs: Sequence[RemoteRef]) -> dict[str, RemoteItem | Result]:
+        out: dict[str, RemoteItem | Result] = {}
+        for r in refs:
+            if r.uid in self.cals[calendar]:
+                v, body = self.cals[calendar][r.uid]
+                p = ical.parse(body)
+                assert p is not None
+                out[r.uid] = RemoteItem(
+                    RemoteRef(r.uid, r.uid, str(v)), p.item_type, p.fields, p.marker, body
+                )
+        return out
+
+    def _store(self, calendar: str, uid: str, body: bytes) -> Result:
+        v = self.cals[calendar].get(uid, (0, b""))[0] + 1
+        self.cals[calendar][uid] = (v, body)
+        self.writes += 1
+        return Result(uid, True, ref=RemoteRef(uid, uid, str(v)), written_hash=ical.parse(body).written_hash)
+
+    def create(self, calendar: str, items: Sequence[DesiredItem]) -> Iterator[Result]:
+        for item in items:
+            if item.uid in self.cals[calendar]:
+                yield Result(item.uid, False, ref=RemoteRef(item.uid, item.uid, None), conflict=True)
+            else:
+                yield self._store(calendar, item.uid, ical.render(item, NS))
+
+    def update(self, calendar: str, writes: Sequence[Write]) -> Iterator[Result]:
+        for w in writes:
+            assert w.base is not None
+            if self.before_update:
+                self.before_update(calendar, w.item.uid)
+            if str(self.cals[calendar][w.item.uid][0]) != w.base.ref.version:
+                yield Result(w.item.uid, False, ref=w.base.ref, conflict=True)
+                continue
+            keep = {p for f in w.keep for p in {"completion": ical.COMPLETION, "times": ical.TIMES}[f]}
+            body = ical.merge(w.base.payload, w.item, NS, keep=keep)
+            if body is None:
+                yield Result(w.item.uid, True, ref=w.base.ref, unchanged=True)
+            else:
+                yield self._store(calendar, w.item.uid, body)
+
+    def complete(self, calendar: str, bases: Sequence[RemoteItem]) -> Iterator[Result]:
+        for b in bases:
+            body = ical.complete(b.payload)
+            if body is None:
+                yield Result(b.ref.uid, True, ref=b.ref, unchanged=True)
+            else:
+                yield self._store(calendar, b.ref.uid, body)
+
+    def delete(self, calendar: str, refs: Sequence[RemoteRef]) -> Iterator[Result]:
+        for r in refs:
+            gone = self.cals[calendar].pop(r.uid, None) is None
+            yield Result(r.uid, True, ref=r, gone=gone)
+
+    def close(self) -> None:
+        pass
+
+
+def _settings(tmp_path, **privacy):
+    s = settings(**privacy)
+    return s.model_copy(update={"sync": s.sync.model_copy(update={"state_path": tmp_path / "st.sqlite3"})})
+
+
+def _complete_by_person(tgt: MemTarget, cal: str, uid: str) -> None:
+    v, body = tgt.cals[cal][uid]
+    c = icalendar.Calendar.from_ical(body)
+    todo = c.walk("VTODO")[0]
+    todo.pop("STATUS")
+    todo.add("STATUS", "COMPLETED")
+    todo.add("PERCENT-COMPLETE", 100)
+    tgt.cals[cal][uid] = (v + 1, c.to_ical())
+
+
+def test_a_person_completing_between_read_and_write_is_kept(tmp_path):
+    tgt = MemTarget()
+    plan = plan_of(obligation(), obligation("100235"))
+    first = run_sync(_settings(tmp_path), plan=plan, target=tgt)
+    assert first.created == 4 and tgt.writes == 4
+    task_uid = next(u for u, (_, b) in tgt.cals["anna"].items() if ical.parse(b).item_type == "task")
+    raced: list[str] = []
+
+    def race(cal: str, uid: str) -> None:
+        if uid == task_uid and not raced:
+            raced.append(uid)
+            _complete_by_person(tgt, cal, uid)
+
+    tgt.before_update = race
+    second = run_sync(_settings(tmp_path, show_names=True), plan=plan, target=tgt)
+    assert raced and second.failed == 0
+    assert second.updated == 4 and second.kept_person_edits == 1
+    after = ical.parse(tgt.cals["anna"][task_uid][1])
+    assert after.completed and "(Erika Mustermann)" in after.fields["summary"]
+    tgt.before_update = None
+    third = run_sync(_settings(tmp_path, show_names=True), plan=plan, target=tgt)
+    assert third.writes == 0 and third.failed == 0
+
+
+def test_take_over_after_a_crash_between_write_and_state(tmp_path):
+    """The item is on the server, the state does not know it: adopt it, write nothing."""
+    tgt = MemTarget()
+    plan = plan_of(obligation())
+    run_sync(_settings(tmp_path), plan=plan, target=tgt)
+    (tmp_path / "st.sqlite3").unlink()
+    writes = tgt.writes
+    report = run_sync(_settings(tmp_path), plan=plan, target=tgt)
+    assert report.created == 0 and report.unchanged == 2 and tgt.writes == writes
+
+
+def test_moved_due_date_in_the_same_cycle_updates_in_place(tmp_path):
+    tgt = MemTarget()
+    run_sync(_settings(tmp_path), plan=plan_of(obligation()), target=tgt)
+    uids = set(tgt.cals["anna"])
+    moved = plan_of(obligation(due=date(2027, 1, 4)))
+    report = run_sync(_settings(tmp_path), plan=moved, target=tgt)
+    assert report.updated == 2 and report.created == 0 and set(tgt.cals["anna"]) == uids
+
+
+def test_stop_event_ends_the_run_between_items(tmp_path):
+    import threading
+
+    tgt = MemTarget()
+    stop = threading.Event()
+    stop.set()
+    plan = plan_of(*(obligation(str(100300 + i)) for i in range(5)))
+    report = run_sync(_settings(tmp_path), plan=plan, target=tgt, stop=stop)
+    assert report.created <= 1 and any("stopped" in e for e in report.errors)
+    again = run_sync(_settings(tmp_path), plan=plan, target=tgt)
+    assert again.created + report.created == 10
+
+
+def test_a_vanished_calendar_is_recreated_and_refilled(tmp_path):
+    tgt = MemTarget()
+    plan = plan_of(obligation())
+    run_sync(_settings(tmp_path), plan=plan, target=tgt)
+    del tgt.cals["anna"]  # an administrator deleted the calendar
+    report = run_sync(_settings(tmp_path), plan=plan, target=tgt)
+    assert report.created == 2 and len(tgt.cals["anna"]) == 2
+    assert run_sync(_settings(tmp_path), plan=plan, target=tgt).writes == 0
+
+
+def test_an_item_a_person_deleted_stays_deleted(tmp_path):
+    tgt = MemTarget()
+    plan = plan_of(obligation())
+    run_sync(_settings(tmp_path), plan=plan, target=tgt)
+    uid = next(iter(tgt.cals["anna"]))
+    del tgt.cals["anna"][uid]
+    report = run_sync(_settings(tmp_path), plan=plan, target=tgt)
+    assert report.created == 0 and report.kept_person_edits == 1 and uid not in tgt.cals["anna"]
+    assert run_sync(_settings(tmp_path), plan=plan, target=tgt).kept_person_edits == 0
