@@ -47,14 +47,10 @@ CasesOpt = Annotated[
 ]
 MeasuresOpt = Annotated[Path | None, typer.Option("--measures", help="measures CSV")]
 ContactsOpt = Annotated[Path | None, typer.Option("--contacts", help="contacts CSV")]
-AsOfOpt = Annotated[
-    str | None, typer.Option("--as-of", help="plan for this day (YYYY-MM-DD); default today")
-]
+AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="plan for this day (YYYY-MM-DD); default today")]
 MapOpt = Annotated[
     list[str] | None,
-    typer.Option(
-        "--map", help="map an export's header to a canonical column: 'Kundennummer=case_id'"
-    ),
+    typer.Option("--map", help="map an export's header to a canonical column: 'Kundennummer=case_id'"),
 ]
 
 
@@ -128,9 +124,7 @@ def _write_csv(result: Plan) -> None:
     w.writerow(fields)
     for o in result.obligations:
         d = o.to_json()
-        w.writerow(
-            ["" if d[f] is None else str(d[f]).lower() if f == "overdue" else d[f] for f in fields]
-        )
+        w.writerow(["" if d[f] is None else str(d[f]).lower() if f == "overdue" else d[f] for f in fields])
     for e in result.errors:
         err.print(f"error {e}", soft_wrap=True, markup=False)
 
@@ -145,9 +139,7 @@ def plan_command(
         Format | None,
         typer.Option("--format", "-f", help="table (default on a terminal), json or csv"),
     ] = None,
-    strict: Annotated[
-        bool, typer.Option("--strict", help="exit 1 when any row had an error")
-    ] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="exit 1 when any row had an error")] = False,
     mapping: MapOpt = None,
 ) -> None:
     """Compute every due contact of a caseload under a policy."""
@@ -193,9 +185,7 @@ def explain_command(
         row_errors = [e for e in caseload.errors if e.file == caseload.files.get("cases")]
         hint = ""
         if row_errors:
-            hint = (
-                " (its row may be among the rows with errors: run `kontaktsync plan` to see them)"
-            )
+            hint = " (its row may be among the rows with errors: run `kontaktsync plan` to see them)"
         raise _fail(f"no case {case_id} in {caseload.files.get('cases', cases)}{hint}")
     ex = explain(case, pol, day, caseload.files)
     out = Console(highlight=False)
@@ -234,9 +224,7 @@ def explain_command(
         out.print("  nothing is due under this policy")
 
 
-policies_app = typer.Typer(
-    help="List, show and check contact-density policies.", no_args_is_help=False
-)
+policies_app = typer.Typer(help="List, show and check contact-density policies.", no_args_is_help=False)
 
 
 @policies_app.callback(invoke_without_command=True)

@@ -39,7 +39,9 @@ class CalDAVSettings(BaseModel):
 
 
 class ExchangeSettings(BaseModel):
-    endpoint: str | None = Field(default=None, description="EWS URL, e.g. https://mail.example/EWS/Exchange.asmx")
+    endpoint: str | None = Field(
+        default=None, description="EWS URL, e.g. https://mail.example/EWS/Exchange.asmx"
+    )
     autodiscover: bool = False
     auth: Literal["ntlm", "basic", "oauth2"] = "ntlm"
     username: str | None = None

@@ -69,7 +69,11 @@ def only(result: Plan, case_id: str = "1", kind: str | None = None) -> Obligatio
 def kontaktsync_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run the installed console script as a user would."""
     exe = Path(sys.executable).with_name("kontaktsync")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-c", "from kontaktsync.sync.cli import main; main()"]
+    cmd = (
+        [str(exe)]
+        if exe.exists()
+        else [sys.executable, "-c", "from kontaktsync.sync.cli import main; main()"]
+    )
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
     return subprocess.run(
         [*cmd, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=120, check=False

@@ -22,33 +22,66 @@ def test_semicolons_bom_german_dates_and_booleans(tmp_path):
     cl = read_caseload(p)
     assert cl.errors == []
     a, b = cl.cases
-    assert (a.case_id, a.status, a.profile, a.birth_date) == ("100234", Status.ARBEITSLOS, Profile.FOERDERPROFIL,
-                                                              date(1980, 3, 5))
+    assert (a.case_id, a.status, a.profile, a.birth_date) == (
+        "100234",
+        Status.ARBEITSLOS,
+        Profile.FOERDERPROFIL,
+        date(1980, 3, 5),
+    )
     assert (a.buergerarbeit, a.umschueler, a.needs_interpreter, a.team) == (True, True, False, Team.STANDARD)
-    assert (b.status, b.profile, b.buergerarbeit, b.team) == (Status.ARBEITSUCHEND, Profile.NICHT_MARKTNAH, True,
-                                                              Team.PLUS50)
+    assert (b.status, b.profile, b.buergerarbeit, b.team) == (
+        Status.ARBEITSUCHEND,
+        Profile.NICHT_MARKTNAH,
+        True,
+        Team.PLUS50,
+    )
 
 
 def test_every_bad_row_is_reported_with_file_row_column_and_the_rest_is_read(tmp_path):
-    cases = write_csv(tmp_path / "cases.csv", [
-        {"case_id": "1", "counsellor": "a", "status": "lo", "profile": "marktprofil", "birth_date": "1980-01-01"},
-        {"case_id": "2", "counsellor": "a", "status": "lo", "profile": "markt", "birth_date": "1980-01-01"},
-        {"case_id": "3", "counsellor": "", "status": "lo", "profile": "I", "birth_date": "1980-01-01"},
-        {"case_id": "4", "counsellor": "a", "status": "frei", "profile": "I", "birth_date": "1980-02-30"},
-        {"case_id": "1", "counsellor": "b", "status": "lo", "profile": "I", "birth_date": "1980-01-01"},
-        {"case_id": "5", "counsellor": "a", "status": "lo", "profile": "Z", "birth_date": "kein Datum"},
-        {"case_id": "6", "counsellor": "a", "status": "lo", "profile": "Z", "birth_date": ""},
-    ])
-    measures = write_csv(tmp_path / "measures.csv", [
-        {"case_id": "1", "start": "2026-01-01", "end": "2026-06-30"},
-        {"case_id": "99", "start": "2026-01-01", "end": "2026-06-30"},
-        {"case_id": "6", "start": "2026-07-01", "end": "2026-06-30"},
-        {"case_id": "2", "start": "2026-01-01", "end": "2026-06-30"},  # case 2 was left out: no second error
-    ])
-    contacts = write_csv(tmp_path / "contacts.csv", [
-        {"case_id": "6", "date": "2026-01-01", "channel": "brieftaube"},
-        {"case_id": "6", "date": "2026-01-02", "channel": "persönlich", "outcome": "abgesagt"},
-    ])
+    cases = write_csv(
+        tmp_path / "cases.csv",
+        [
+            {
+                "case_id": "1",
+                "counsellor": "a",
+                "status": "lo",
+                "profile": "marktprofil",
+                "birth_date": "1980-01-01",
+            },
+            {
+                "case_id": "2",
+                "counsellor": "a",
+                "status": "lo",
+                "profile": "markt",
+                "birth_date": "1980-01-01",
+            },
+            {"case_id": "3", "counsellor": "", "status": "lo", "profile": "I", "birth_date": "1980-01-01"},
+            {"case_id": "4", "counsellor": "a", "status": "frei", "profile": "I", "birth_date": "1980-02-30"},
+            {"case_id": "1", "counsellor": "b", "status": "lo", "profile": "I", "birth_date": "1980-01-01"},
+            {"case_id": "5", "counsellor": "a", "status": "lo", "profile": "Z", "birth_date": "kein Datum"},
+            {"case_id": "6", "counsellor": "a", "status": "lo", "profile": "Z", "birth_date": ""},
+        ],
+    )
+    measures = write_csv(
+        tmp_path / "measures.csv",
+        [
+            {"case_id": "1", "start": "2026-01-01", "end": "2026-06-30"},
+            {"case_id": "99", "start": "2026-01-01", "end": "2026-06-30"},
+            {"case_id": "6", "start": "2026-07-01", "end": "2026-06-30"},
+            {
+                "case_id": "2",
+                "start": "2026-01-01",
+                "end": "2026-06-30",
+            },  # case 2 was left out: no second error
+        ],
+    )
+    contacts = write_csv(
+        tmp_path / "contacts.csv",
+        [
+            {"case_id": "6", "date": "2026-01-01", "channel": "brieftaube"},
+            {"case_id": "6", "date": "2026-01-02", "channel": "persönlich", "outcome": "abgesagt"},
+        ],
+    )
     cl = read_caseload(cases, measures, contacts)
     got = [(e.file, e.row, e.column) for e in cl.errors]
     assert got == [
@@ -74,14 +107,35 @@ def test_every_bad_row_is_reported_with_file_row_column_and_the_rest_is_read(tmp
 
 
 def test_header_mapping_lets_an_export_be_read_unchanged(tmp_path):
-    p = write_csv(tmp_path / "export.csv", [
-        {"Kundennummer": "7", "Vermittler": "k.schmidt", "Status": "lo", "Profillage": "Marktprofil",
-         "Geburtsdatum": "01.02.1990", "Bemerkung": "ignored"},
-    ], delimiter=";")
-    cl = read_caseload(p, header_map={"Kundennummer": "case_id", "Vermittler": "counsellor",
-                                      "Profillage": "profile", "Geburtsdatum": "birth_date"})
+    p = write_csv(
+        tmp_path / "export.csv",
+        [
+            {
+                "Kundennummer": "7",
+                "Vermittler": "k.schmidt",
+                "Status": "lo",
+                "Profillage": "Marktprofil",
+                "Geburtsdatum": "01.02.1990",
+                "Bemerkung": "ignored",
+            },
+        ],
+        delimiter=";",
+    )
+    cl = read_caseload(
+        p,
+        header_map={
+            "Kundennummer": "case_id",
+            "Vermittler": "counsellor",
+            "Profillage": "profile",
+            "Geburtsdatum": "birth_date",
+        },
+    )
     assert cl.errors == []
-    assert (cl.cases[0].case_id, cl.cases[0].counsellor, cl.cases[0].birth_date) == ("7", "k.schmidt", date(1990, 2, 1))
+    assert (cl.cases[0].case_id, cl.cases[0].counsellor, cl.cases[0].birth_date) == (
+        "7",
+        "k.schmidt",
+        date(1990, 2, 1),
+    )
 
 
 def test_excel_workbook_with_three_sheets(tmp_path):
@@ -136,7 +190,7 @@ def test_unreadable_files_stop_the_run_with_a_clear_message(tmp_path, content, e
 def test_broken_workbook_and_missing_sheet(tmp_path):
     p = tmp_path / "cases.xlsx"
     p.write_bytes(b"PK\x03\x04 not really a zip")
-    with pytest.raises(SourceError, match="not a readable .xlsx"):
+    with pytest.raises(SourceError, match=r"not a readable \.xlsx"):
         read_caseload(p)
     wb = Workbook()
     wb.active.title = "Tabelle1"
@@ -150,15 +204,45 @@ def test_dates_far_outside_any_caseload_are_row_errors_not_crashes(tmp_path):
     from kontaktsync.rules.engine import plan
     from kontaktsync.rules.policy import load_policy
 
-    p = write_csv(tmp_path / "cases.csv", [
-        {"case_id": "1", "counsellor": "a", "status": "lo", "profile": "I", "registration_date": "9999-12-01"},
-        {"case_id": "2", "counsellor": "a", "status": "lo", "profile": "Z", "non_activation_end": "0001-02-01"},
-        {"case_id": "3", "counsellor": "a", "status": "lo", "profile": "I", "individual_interval": "9999M"},
-        {"case_id": "4", "counsellor": "a", "status": "lo", "profile": "I", "registration_date": "2199-12-31"},
-    ])
+    p = write_csv(
+        tmp_path / "cases.csv",
+        [
+            {
+                "case_id": "1",
+                "counsellor": "a",
+                "status": "lo",
+                "profile": "I",
+                "registration_date": "9999-12-01",
+            },
+            {
+                "case_id": "2",
+                "counsellor": "a",
+                "status": "lo",
+                "profile": "Z",
+                "non_activation_end": "0001-02-01",
+            },
+            {
+                "case_id": "3",
+                "counsellor": "a",
+                "status": "lo",
+                "profile": "I",
+                "individual_interval": "9999M",
+            },
+            {
+                "case_id": "4",
+                "counsellor": "a",
+                "status": "lo",
+                "profile": "I",
+                "registration_date": "2199-12-31",
+            },
+        ],
+    )
     cl = read_caseload(p)
-    assert [(e.row, e.column) for e in cl.errors] == [(2, "registration_date"), (3, "non_activation_end"),
-                                                      (4, "individual_interval")]
+    assert [(e.row, e.column) for e in cl.errors] == [
+        (2, "registration_date"),
+        (3, "non_activation_end"),
+        (4, "individual_interval"),
+    ]
     assert "mistyped" in cl.errors[0].message
     for pid in ("coburg-2016", "euskirchen-2011", "berlin-lichtenberg-2013", "ams-betreuungsplan"):
         plan(cl, load_policy(pid), date(2026, 11, 22))  # the latest accepted date still computes

@@ -12,11 +12,26 @@ from builders import kontaktsync_cli, write_caseload
 from kontaktsync.rules.policy import BUILTIN_IDS
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "sync" / "examples"
-EX_ARGS = ["--cases", str(EXAMPLES / "cases.csv"), "--measures", str(EXAMPLES / "measures.csv"),
-           "--contacts", str(EXAMPLES / "contacts.csv"), "--as-of", "2026-11-22"]
+EX_ARGS = [
+    "--cases",
+    str(EXAMPLES / "cases.csv"),
+    "--measures",
+    str(EXAMPLES / "measures.csv"),
+    "--contacts",
+    str(EXAMPLES / "contacts.csv"),
+    "--as-of",
+    "2026-11-22",
+]
 OBLIGATION_KEYS = ["case_id", "counsellor", "kind", "tag", "due", "window_start", "overdue", "rule"]
-KINDS = {"contact", "measure_window", "measure_before_end", "measure_after_end", "care_plan",
-         "care_plan_review", "profile_review"}
+KINDS = {
+    "contact",
+    "measure_window",
+    "measure_before_end",
+    "measure_after_end",
+    "care_plan",
+    "care_plan_review",
+    "profile_review",
+}
 
 
 @pytest.mark.parametrize("policy", BUILTIN_IDS)
@@ -40,17 +55,30 @@ def test_every_builtin_policy_plans_the_shipped_example_caseload(policy):
 
 
 def test_errors_in_json_and_strict_exit_code(tmp_path):
-    paths = write_caseload(tmp_path, [
-        {"case_id": "100234", "birth_date": "1980-01-01", "last_contact": "2026-10-01"},
-        {"case_id": "100235", "profile": "markt"},
-    ])
-    args = ["plan", "--policy", "coburg-2016", "--cases", str(paths["cases"]), "--as-of", "2026-11-23",
-            "--format", "json"]
+    paths = write_caseload(
+        tmp_path,
+        [
+            {"case_id": "100234", "birth_date": "1980-01-01", "last_contact": "2026-10-01"},
+            {"case_id": "100235", "profile": "markt"},
+        ],
+    )
+    args = [
+        "plan",
+        "--policy",
+        "coburg-2016",
+        "--cases",
+        str(paths["cases"]),
+        "--as-of",
+        "2026-11-23",
+        "--format",
+        "json",
+    ]
     r = kontaktsync_cli(*args)
     assert r.returncode == 0
     doc = json.loads(r.stdout)
-    assert doc["errors"] == [{"file": "cases.csv", "row": 3, "column": "profile",
-                              "message": "unknown profile 'markt'"}]
+    assert doc["errors"] == [
+        {"file": "cases.csv", "row": 3, "column": "profile", "message": "unknown profile 'markt'"}
+    ]
     assert [o["case_id"] for o in doc["obligations"]] == ["100234"]
     assert kontaktsync_cli(*args, "--strict").returncode == 1
 
@@ -72,7 +100,9 @@ def test_csv_and_table_formats(tmp_path):
     assert r.returncode == 0
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
     assert list(rows[0]) == OBLIGATION_KEYS and rows[0]["overdue"] in {"true", "false"}
-    as_json = json.loads(kontaktsync_cli("plan", "--policy", "euskirchen-2011", *EX_ARGS, "--format", "json").stdout)
+    as_json = json.loads(
+        kontaktsync_cli("plan", "--policy", "euskirchen-2011", *EX_ARGS, "--format", "json").stdout
+    )
     assert len(rows) == len(as_json["obligations"])
     table = kontaktsync_cli("plan", "--policy", "euskirchen-2011", *EX_ARGS, "--format", "table")
     assert table.returncode == 0 and "obligations" in table.stdout and "unmatched" in table.stdout
@@ -81,10 +111,21 @@ def test_csv_and_table_formats(tmp_path):
 def test_a_user_policy_file_and_the_schema(tmp_path):
     text = kontaktsync_cli("policies", "show", "coburg-2016").stdout
     mine = tmp_path / "mine.yaml"
-    mine.write_text(text.replace("id: coburg-2016", "id: coburg-local").replace("interval: 2M", "interval: 6W"))
+    mine.write_text(
+        text.replace("id: coburg-2016", "id: coburg-local").replace("interval: 2M", "interval: 6W")
+    )
     paths = write_caseload(tmp_path, [{"birth_date": "1980-01-01", "last_contact": "2026-11-02"}])
-    r = kontaktsync_cli("plan", "--policy", str(mine), "--cases", str(paths["cases"]), "--as-of", "2026-11-23",
-                        "--format", "json")
+    r = kontaktsync_cli(
+        "plan",
+        "--policy",
+        str(mine),
+        "--cases",
+        str(paths["cases"]),
+        "--as-of",
+        "2026-11-23",
+        "--format",
+        "json",
+    )
     (o,) = json.loads(r.stdout)["obligations"]
     assert (o["tag"], o["due"], o["rule"]) == ("6WM", "2026-12-14", "coburg-local/2mm-ue25-marktnah")
     bad = tmp_path / "bad.yaml"
@@ -107,12 +148,29 @@ def test_shipped_schema_file_is_current():
 def test_explain_traces_every_date(tmp_path):
     paths = write_caseload(
         tmp_path,
-        [{"case_id": "100234", "birth_date": "1980-05-05", "last_contact": "2026-10-15", "extension_months": "2",
-          "extension_reason": "Pflege"}],
+        [
+            {
+                "case_id": "100234",
+                "birth_date": "1980-05-05",
+                "last_contact": "2026-10-15",
+                "extension_months": "2",
+                "extension_reason": "Pflege",
+            }
+        ],
         contacts=[{"case_id": "100234", "date": "2026-11-02", "channel": "telefonisch"}],
     )
-    r = kontaktsync_cli("explain", "100234", "--policy", "coburg-2016", "--cases", str(paths["cases"]),
-                        "--contacts", str(paths["contacts"]), "--as-of", "2026-11-23")
+    r = kontaktsync_cli(
+        "explain",
+        "100234",
+        "--policy",
+        "coburg-2016",
+        "--cases",
+        str(paths["cases"]),
+        "--contacts",
+        str(paths["contacts"]),
+        "--as-of",
+        "2026-11-23",
+    )
     assert r.returncode == 0, r.stderr
     out = r.stdout
     for expected in [

@@ -17,8 +17,10 @@ def test_age_bands_on_birthday_edges(tmp_path):
         {"case_id": "24", "birth_date": "2001-11-24", **lc},
     ]
     r = plan_rows(tmp_path, "berlin-lichtenberg-2013", T, cases)
-    got = {c: (only(r, c).rule.split("/")[1], only(r, c).tag, only(r, c).due.isoformat()) for c in
-           ("40", "41", "55", "56", "24")}
+    got = {
+        c: (only(r, c).rule.split("/")[1], only(r, c).tag, only(r, c).due.isoformat())
+        for c in ("40", "41", "55", "56", "24")
+    }
     assert got == {
         "40": ("lo-25-40", "2MM", "2026-12-31"),  # 2027-01-02 Sat, 01-01 holiday
         "41": ("lo-41-55", "3MM", "2027-02-02"),
@@ -31,7 +33,10 @@ def test_age_bands_on_birthday_edges(tmp_path):
 def test_berlin_womens_day_is_a_holiday_here(tmp_path):
     # 2027-01-08 + 2M = 2027-03-08, Internationaler Frauentag (Berlin only) -> Friday 2027-03-05
     cases = [{"birth_date": "1990-01-01", "last_contact": "2027-01-08"}]
-    assert only(plan_rows(tmp_path, "berlin-lichtenberg-2013", "2027-01-10", cases)).due.isoformat() == "2027-03-05"
+    assert (
+        only(plan_rows(tmp_path, "berlin-lichtenberg-2013", "2027-01-10", cases)).due.isoformat()
+        == "2027-03-05"
+    )
     # the same date under Coburg (Bavaria) stays on the Monday
     cases = [{"birth_date": "1990-01-01", "last_contact": "2027-02-08", "team": "fallmanagement"}]
     assert only(plan_rows(tmp_path, "coburg-2016", "2027-02-10", cases)).due.isoformat() == "2027-03-08"
@@ -39,7 +44,12 @@ def test_berlin_womens_day_is_a_holiday_here(tmp_path):
 
 def test_fallmanagement_needs_an_individual_interval(tmp_path):
     cases = [
-        {"case_id": "with", "team": "fallmanagement", "individual_interval": "6W", "last_contact": "2026-11-02"},
+        {
+            "case_id": "with",
+            "team": "fallmanagement",
+            "individual_interval": "6W",
+            "last_contact": "2026-11-02",
+        },
         {"case_id": "without", "team": "fallmanagement", "last_contact": "2026-11-02"},
     ]
     r = plan_rows(tmp_path, "berlin-lichtenberg-2013", T, cases)
@@ -56,21 +66,30 @@ def test_reha_and_selbststaendige_are_unmatched_with_reason(tmp_path):
     r = plan_rows(tmp_path, "berlin-lichtenberg-2013", T, cases)
     assert r.obligations == []
     assert {u.case_id: ("reha" in u.reason or "selbst" in u.reason) for u in r.unmatched} == {
-        "reha": True, "selbst": True}
+        "reha": True,
+        "selbst": True,
+    }
 
 
 def test_z_at_any_age_but_u25_unemployed_comes_first(tmp_path):
     cases = [
         {"case_id": "u25-lo-z", "birth_date": "2005-01-01", "profile": "Z", "last_contact": "2026-11-02"},
-        {"case_id": "u25-ohne-z", "birth_date": "2005-01-01", "status": "ohne_status", "profile": "Z",
-         "last_contact": "2026-11-02"},
+        {
+            "case_id": "u25-ohne-z",
+            "birth_date": "2005-01-01",
+            "status": "ohne_status",
+            "profile": "Z",
+            "last_contact": "2026-11-02",
+        },
         {"case_id": "no-age-z", "status": "asu", "profile": "Z", "last_contact": "2026-11-02"},
     ]
     r = plan_rows(tmp_path, "berlin-lichtenberg-2013", T, cases)
     assert only(r, "u25-lo-z", "contact").rule.endswith("/u25-lo")
     assert only(r, "u25-ohne-z", "contact").rule.endswith("/z")
     assert (only(r, "no-age-z", "contact").tag, only(r, "no-age-z", "contact").due.isoformat()) == (
-        "12MM", "2027-11-02")
+        "12MM",
+        "2027-11-02",
+    )
 
 
 def test_bjo_teams_and_job_seekers(tmp_path):

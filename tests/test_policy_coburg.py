@@ -28,7 +28,9 @@ def test_bavarian_holiday_moves_due_back(tmp_path):
     assert only(r).due.isoformat() == "2026-12-04"  # 2026-12-06 is a Sunday
     r = plan_rows(tmp_path, "coburg-2016", T, [{"team": "fallmanagement", "last_contact": "2026-10-06"}])
     assert only(r).due.isoformat() == "2026-11-06"
-    r = plan_rows(tmp_path, "coburg-2016", "2026-12-10", [{"team": "fallmanagement", "last_contact": "2026-12-06"}])
+    r = plan_rows(
+        tmp_path, "coburg-2016", "2026-12-10", [{"team": "fallmanagement", "last_contact": "2026-12-06"}]
+    )
     assert only(r).due.isoformat() == "2027-01-05"
 
 
@@ -76,9 +78,24 @@ def test_age_edge_on_the_25th_birthday(tmp_path):
 def test_market_near_and_complex_profiles_over_25(tmp_path):
     cases = [
         {"case_id": "nah", "birth_date": "1980-05-05", "profile": "marktnah", "last_contact": "2026-11-02"},
-        {"case_id": "foerder", "birth_date": "1980-05-05", "profile": "förderprofil", "last_contact": "2026-11-02"},
-        {"case_id": "fern", "birth_date": "1980-05-05", "profile": "nicht_marktnah", "last_contact": "2026-11-02"},
-        {"case_id": "stab", "birth_date": "1980-05-05", "profile": "Stabilisierungsprofil", "last_contact": "2026-11-02"},
+        {
+            "case_id": "foerder",
+            "birth_date": "1980-05-05",
+            "profile": "förderprofil",
+            "last_contact": "2026-11-02",
+        },
+        {
+            "case_id": "fern",
+            "birth_date": "1980-05-05",
+            "profile": "nicht_marktnah",
+            "last_contact": "2026-11-02",
+        },
+        {
+            "case_id": "stab",
+            "birth_date": "1980-05-05",
+            "profile": "Stabilisierungsprofil",
+            "last_contact": "2026-11-02",
+        },
     ]
     r = plan_rows(tmp_path, "coburg-2016", T, cases)
     assert (only(r, "nah").tag, only(r, "nah").due.isoformat()) == ("2MM", "2026-12-31")
@@ -89,8 +106,14 @@ def test_market_near_and_complex_profiles_over_25(tmp_path):
 
 def test_extension_is_added_after_the_interval(tmp_path):
     # 2026-10-15 + 2M = 2026-12-15, + 3 months extension = 2027-03-15 (Monday)
-    cases = [{"birth_date": "1980-05-05", "last_contact": "2026-10-15", "extension_months": "3",
-              "extension_reason": "Pflege eines Angehörigen"}]
+    cases = [
+        {
+            "birth_date": "1980-05-05",
+            "last_contact": "2026-10-15",
+            "extension_months": "3",
+            "extension_reason": "Pflege eines Angehörigen",
+        }
+    ]
     o = only(plan_rows(tmp_path, "coburg-2016", T, cases))
     assert (o.due.isoformat(), o.extension_months) == ("2027-03-15", 3)
 

@@ -11,22 +11,41 @@ U25 = "2005-05-05"
 
 def test_z_no_later_than_six_months_before_non_activation_end_u25(tmp_path):
     # A = 2026-06-01; A + 12M = 2027-06-01; D = 2027-03-01 - 6M = 2026-09-01 > A -> due 2026-09-01
-    cases = [{"birth_date": U25, "profile": "Z", "status": "ohne_status", "last_contact": "2026-06-01",
-              "non_activation_end": "2027-03-01"}]
+    cases = [
+        {
+            "birth_date": U25,
+            "profile": "Z",
+            "status": "ohne_status",
+            "last_contact": "2026-06-01",
+            "non_activation_end": "2027-03-01",
+        }
+    ]
     o = only(plan_rows(tmp_path, "euskirchen-2011", T, cases))
-    assert (o.rule, o.tag, o.due.isoformat(), o.overdue) == ("euskirchen-2011/u25-z", "12MM", "2026-09-01", True)
+    assert (o.rule, o.tag, o.due.isoformat(), o.overdue) == (
+        "euskirchen-2011/u25-z",
+        "12MM",
+        "2026-09-01",
+        True,
+    )
 
 
 def test_z_limit_not_after_anchor_does_not_apply(tmp_path):
     # D = 2026-12-01 - 6M = 2026-06-01 = A, not after A -> A + 12M = 2027-06-01
-    cases = [{"birth_date": U25, "profile": "Z", "last_contact": "2026-06-01", "non_activation_end": "2026-12-01"}]
+    cases = [
+        {"birth_date": U25, "profile": "Z", "last_contact": "2026-06-01", "non_activation_end": "2026-12-01"}
+    ]
     assert only(plan_rows(tmp_path, "euskirchen-2011", T, cases)).due.isoformat() == "2027-06-01"
 
 
 def test_z_over_25_uses_three_months_and_unknown_end_gives_twelve_months(tmp_path):
     cases = [
-        {"case_id": "with", "birth_date": UE25, "profile": "Z", "last_contact": "2026-06-01",
-         "non_activation_end": "2027-01-15"},
+        {
+            "case_id": "with",
+            "birth_date": UE25,
+            "profile": "Z",
+            "last_contact": "2026-06-01",
+            "non_activation_end": "2027-01-15",
+        },
         {"case_id": "without", "birth_date": UE25, "profile": "Z", "last_contact": "2026-06-01"},
     ]
     r = plan_rows(tmp_path, "euskirchen-2011", T, cases)
@@ -36,11 +55,22 @@ def test_z_over_25_uses_three_months_and_unknown_end_gives_twelve_months(tmp_pat
 
 def test_teams_come_first_and_six_weeks_for_fm_and_50plus(tmp_path):
     cases = [
-        {"case_id": "selbst", "team": "selbststaendige", "status": "ohne_status", "last_contact": "2026-11-02"},
+        {
+            "case_id": "selbst",
+            "team": "selbststaendige",
+            "status": "ohne_status",
+            "last_contact": "2026-11-02",
+        },
         {"case_id": "fm", "team": "fallmanagement", "birth_date": U25, "last_contact": "2026-11-02"},
         {"case_id": "50", "team": "50plus", "status": "asu", "last_contact": "2026-11-02"},
-        {"case_id": "50-ohne", "team": "50plus", "status": "ohne_status", "birth_date": UE25, "profile": "I",
-         "last_contact": "2026-11-02"},
+        {
+            "case_id": "50-ohne",
+            "team": "50plus",
+            "status": "ohne_status",
+            "birth_date": UE25,
+            "profile": "I",
+            "last_contact": "2026-11-02",
+        },
     ]
     r = plan_rows(tmp_path, "euskirchen-2011", T, cases)
     assert (only(r, "selbst").tag, only(r, "selbst").due.isoformat()) == ("1MM", "2026-12-02")
@@ -97,7 +127,11 @@ def test_long_measure_talk_in_the_last_three_months(tmp_path):
     r = plan_rows(tmp_path, "euskirchen-2011", T, cases, measures)
     o = only(r, kind="measure_before_end")
     assert (o.tag, o.window_start.isoformat(), o.due.isoformat(), o.overdue) == (
-        "AM-V", "2026-07-31", "2026-10-30", True)
+        "AM-V",
+        "2026-07-31",
+        "2026-10-30",
+        True,
+    )
     assert o.cycle == "M1" and o.guidance
 
 
@@ -131,8 +165,13 @@ def test_measures_that_ended_more_than_six_months_ago_produce_nothing(tmp_path):
 
 def test_any_extension_is_beyond_the_maximum(tmp_path):
     cases = [
-        {"case_id": "ext", "birth_date": UE25, "last_contact": "2026-11-02", "extension_months": "1",
-         "extension_reason": "Krankheit"},
+        {
+            "case_id": "ext",
+            "birth_date": UE25,
+            "last_contact": "2026-11-02",
+            "extension_months": "1",
+            "extension_reason": "Krankheit",
+        },
         {"case_id": "ok", "birth_date": UE25, "last_contact": "2026-11-02"},
     ]
     r = plan_rows(tmp_path, "euskirchen-2011", T, cases)

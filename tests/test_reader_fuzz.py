@@ -13,23 +13,87 @@ from kontaktsync.rules.engine import plan
 from kontaktsync.rules.policy import BUILTIN_IDS, load_policy
 from kontaktsync.sync.caseload import SourceError, read_caseload
 
-COLUMNS = ["case_id", "counsellor", "status", "profile", "team", "birth_date", "registration_date",
-           "last_contact", "non_activation_end", "profile_since", "buergerarbeit", "umschueler",
-           "individual_interval", "extension_months", "extension_reason", "care_plan_created",
-           "care_plan_valid_until", "needs_interpreter", "display_name", "Unbekannt"]
+COLUMNS = [
+    "case_id",
+    "counsellor",
+    "status",
+    "profile",
+    "team",
+    "birth_date",
+    "registration_date",
+    "last_contact",
+    "non_activation_end",
+    "profile_since",
+    "buergerarbeit",
+    "umschueler",
+    "individual_interval",
+    "extension_months",
+    "extension_reason",
+    "care_plan_created",
+    "care_plan_valid_until",
+    "needs_interpreter",
+    "display_name",
+    "Unbekannt",
+]
 CELLS = st.one_of(
-    st.sampled_from(["", "lo", "asu", "ohne", "arbeitslos", "marktprofil", "Z", "I", "förderprofil", "reha",
-                     "fallmanagement", "ja", "nein", "x", "1", "0", "2M", "6W", "14D", "0M", "-3M", "7",
-                     "2026-02-29", "2024-02-29", "31.12.2026", "1.1.2000", "2026-13-01", "9999-12-31",
-                     "0001-01-01", '"', ";", ",", "\n", "  ", "ü", "\u200b"]),
+    st.sampled_from(
+        [
+            "",
+            "lo",
+            "asu",
+            "ohne",
+            "arbeitslos",
+            "marktprofil",
+            "Z",
+            "I",
+            "förderprofil",
+            "reha",
+            "fallmanagement",
+            "ja",
+            "nein",
+            "x",
+            "1",
+            "0",
+            "2M",
+            "6W",
+            "14D",
+            "0M",
+            "-3M",
+            "7",
+            "2026-02-29",
+            "2024-02-29",
+            "31.12.2026",
+            "1.1.2000",
+            "2026-13-01",
+            "9999-12-31",
+            "0001-01-01",
+            '"',
+            ";",
+            ",",
+            "\n",
+            "  ",
+            "ü",
+            "\u200b",
+        ]
+    ),
     st.dates(min_value=date(1, 1, 1), max_value=date(9999, 12, 31)).map(lambda d: d.isoformat()),
     st.text(max_size=12),
 )
 DATES = st.dates(min_value=date(1, 1, 1), max_value=date(9999, 12, 31)).map(lambda d: d.isoformat())
 PLAUSIBLE = {
     "status": st.sampled_from(["lo", "asu", "ohne", "arbeitslos", "arbeitsuchend", "ohne_status"]),
-    "profile": st.sampled_from(["marktprofil", "Z", "I", "förderprofil", "marktnah", "nicht_marktnah",
-                                "Entwicklungsprofil", "stabilisierungsprofil"]),
+    "profile": st.sampled_from(
+        [
+            "marktprofil",
+            "Z",
+            "I",
+            "förderprofil",
+            "marktnah",
+            "nicht_marktnah",
+            "Entwicklungsprofil",
+            "stabilisierungsprofil",
+        ]
+    ),
     "team": st.sampled_from(["", "standard", "fallmanagement", "50plus", "bjo", "reha", "selbststaendige"]),
     "individual_interval": st.sampled_from(["", "1M", "6W", "14D", "120M", "9999M", "0D"]),
     "extension_months": st.sampled_from(["", "1", "6", "7", "0", "2.5"]),
@@ -44,8 +108,13 @@ def plausible_rows(draw, header):
     for _ in range(draw(st.integers(0, 8))):
         row = []
         for col in header:
-            if col.endswith("date") or col in {"last_contact", "non_activation_end", "profile_since",
-                                               "care_plan_created", "care_plan_valid_until"}:
+            if col.endswith("date") or col in {
+                "last_contact",
+                "non_activation_end",
+                "profile_since",
+                "care_plan_created",
+                "care_plan_valid_until",
+            }:
                 strat = st.one_of(st.just(""), DATES, DATES, CELLS)
             elif col in PLAUSIBLE:
                 strat = st.one_of(PLAUSIBLE[col], CELLS)
