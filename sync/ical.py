@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import icalendar
-from kontaktsync.sync.items import DesiredItem, hash_fields, marker_end
+from kontaktsync.sync.items import DesiredItem, ReadContent, hash_fields, marker_end
 
 MARKER = "X-KONTAKTSYNC"
 PRODID = "-//kontaktsync//kontaktsync 0.1//DE"
@@ -48,33 +48,13 @@ TIMES = ("DTSTART", "DTEND", "DURATION")
 
 
 @dataclass(frozen=True)
-class Parsed:
+class Parsed(ReadContent):
     """One calendar object as read from a server."""
 
     uid: str
     item_type: str  # "task" | "marker" | "other"
     fields: dict[str, Any]
     marker: dict[str, str]  # empty when the object is not ours
-
-    @property
-    def ours(self) -> bool:
-        return bool(self.marker)
-
-    @property
-    def current_hash(self) -> str:
-        return hash_fields(self.fields)
-
-    @property
-    def written_hash(self) -> str | None:
-        return self.marker.get("h")
-
-    @property
-    def edited_by_person(self) -> bool:
-        return self.ours and self.written_hash != self.current_hash
-
-    @property
-    def completed(self) -> bool:
-        return self.fields.get("status") == "completed"
 
 
 def marker_value(item: DesiredItem, ns_tag: str) -> str:

@@ -272,3 +272,31 @@ def utc_now() -> datetime:
     from datetime import UTC
 
     return datetime.now(UTC).replace(microsecond=0)
+
+
+class ReadContent:
+    """What an item read back from a server says about itself. Mixed into the dataclasses that
+    carry `fields` (normalised content) and `marker` (the program's marker, empty if not ours)."""
+
+    fields: dict[str, Any]
+    marker: dict[str, str]
+
+    @property
+    def ours(self) -> bool:
+        return bool(self.marker)
+
+    @property
+    def current_hash(self) -> str:
+        return hash_fields(self.fields)
+
+    @property
+    def written_hash(self) -> str | None:
+        return self.marker.get("h")
+
+    @property
+    def edited_by_person(self) -> bool:
+        return self.ours and self.written_hash != self.current_hash
+
+    @property
+    def completed(self) -> bool:
+        return self.fields.get("status") == "completed"

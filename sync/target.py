@@ -59,7 +59,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from kontaktsync.sync.items import hash_fields
+from kontaktsync.sync.items import ReadContent
 
 if TYPE_CHECKING:
     from kontaktsync.sync.items import DesiredItem
@@ -93,32 +93,12 @@ class Listing:
 
 
 @dataclass(frozen=True)
-class RemoteItem:
+class RemoteItem(ReadContent):
     ref: RemoteRef
     item_type: str  # "task" | "marker" | "other"
     fields: dict[str, Any]
     marker: dict[str, str]
     payload: Any = None  # target-specific: iCalendar bytes, an exchangelib item, ...
-
-    @property
-    def ours(self) -> bool:
-        return bool(self.marker)
-
-    @property
-    def current_hash(self) -> str:
-        return hash_fields(self.fields)
-
-    @property
-    def written_hash(self) -> str | None:
-        return self.marker.get("h")
-
-    @property
-    def edited_by_person(self) -> bool:
-        return self.ours and self.written_hash != self.current_hash
-
-    @property
-    def completed(self) -> bool:
-        return self.fields.get("status") == "completed"
 
 
 @dataclass(frozen=True)
