@@ -9,6 +9,7 @@ dates, and the cache turns the library calls into dictionary look-ups.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -60,6 +61,8 @@ class Calendar:
     _holidays: holidays.HolidayBase = field(init=False, repr=False)
     _working: dict[date, bool] = field(default_factory=dict, init=False, repr=False)
     _months: dict[int, dict[date, date]] = field(default_factory=dict, init=False, repr=False)
+    _previous: dict[date, date] = field(default_factory=dict, init=False, repr=False)
+    _next: dict[date, date] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._holidays = holidays.country_holidays(self.country, subdiv=self.subdivision)
@@ -76,14 +79,22 @@ class Calendar:
 
     def previous_working_day(self, day: date) -> date:
         """`day` itself when it is a working day, else the closest earlier one."""
-        while not self.is_working_day(day):
-            day -= timedelta(days=1)
-        return day
+        hit = self._previous.get(day)
+        if hit is None:
+            hit = day
+            while not self.is_working_day(hit):
+                hit -= timedelta(days=1)
+            self._previous[day] = hit
+        return hit
 
     def next_working_day(self, day: date) -> date:
-        while not self.is_working_day(day):
-            day += timedelta(days=1)
-        return day
+        hit = self._next.get(day)
+        if hit is None:
+            hit = day
+            while not self.is_working_day(hit):
+                hit += timedelta(days=1)
+            self._next[day] = hit
+        return hit
 
     def working_days_after(self, day: date, n: int) -> date:
         """The n-th working day after `day` (`day` itself does not count)."""
@@ -110,3 +121,19 @@ class Calendar:
 
     def add_duration(self, day: date, d: Duration) -> date:
         return self.add(day, d.n, d.unit)
+
+    def adder(self, n: int, unit: str) -> Callable[[date], date]:
+        """`add(day, n, unit)` as a one-argument function, for rules that add the same
+        interval to every case: months become one look-up in the memo of that month count."""
+        if unit != "M":
+            step = timedelta(days=7 * n if unit == "W" else n)
+            return lambda day: day + step
+        table = self._months.setdefault(n, {})
+
+        def add_months(day: date) -> date:
+            hit = table.get(day)
+            if hit is None:
+                hit = table[day] = day + relativedelta(months=n)
+            return hit
+
+        return add_months

@@ -7,7 +7,9 @@ trace list that every decision writes a line to, so what `explain` shows is exac
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cache
@@ -39,6 +41,24 @@ from kontaktsync.rules.policy import (
 Trace = list[str] | None
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Run a block without the cyclic garbage collector.
+
+    Reading and planning a caseload allocate millions of small objects that live on; each
+    allocation burst makes the collector walk the whole young heap again, which cost about a
+    third of the run time. The data holds no reference cycles, so nothing is lost by
+    collecting only afterwards. The previous state is restored (a caller may have disabled it).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 @dataclass(slots=True)
 class CaseView:
     """Facts derived once per case on the as-of date."""
@@ -54,6 +74,14 @@ class CaseView:
 
 
 _offset = cache(parse_offset)
+_ONE_DAY = timedelta(days=1)
+
+
+def _label(m: Measure) -> str:
+    """How a trace names a measure (only formatted for explain)."""
+    return f"measure {m.key}" + (f" ({m.kind})" if m.kind else "")
+
+
 _duration = cache(parse_duration)
 
 Pred = Callable[[CaseView], bool]
@@ -158,8 +186,55 @@ def _compile(cond: Condition, groups: dict[str, list]) -> Test:
     return Test(tuple(parts))
 
 
+def _facts_read(cond: Condition) -> set[str]:
+    """The CaseView attributes (dotted for case fields) that `_compile(cond)` tests read:
+    two cases that agree on them meet the same conditions. Keep in step with `_compile`."""
+    names: set[str] = set()
+    for part, attr in (("age", "age"), ("status", "status"), ("profile", "profile"), ("team", "team")):
+        if getattr(cond, part) is not None:
+            names.add(attr)
+    if cond.profile_group is not None:
+        names.add("profile")
+    for flag in ("buergerarbeit", "umschueler", "needs_interpreter"):
+        if getattr(cond, flag) is not None:
+            names.add(f"case.{flag}")
+    if cond.active_measure is not None:
+        names.add("active_measure")
+    names.update(f"case.{n}" for n in [*(cond.known or ()), *(cond.unknown or ())])
+    for sub in cond.any_of or ():
+        names |= _facts_read(sub)
+    return names
+
+
 def _uses_age(cond: Condition) -> bool:
     return cond.age is not None or any(_uses_age(c) for c in cond.any_of or ())
+
+
+DateFn = Callable[[Case, "Measure | None"], "date | None"]
+
+_MEASURE_BASES = frozenset(("start", "end", "completion", "last_third"))
+
+
+def _measure_base(name: str) -> Callable[[Measure], date]:
+    if name == "start":
+        return attrgetter("start")
+    if name == "end":
+        return attrgetter("effective_end")
+    if name == "completion":
+
+        def completion(m: Measure) -> date:
+            E = m.effective_end
+            cd = m.completion_date
+            return cd if cd is not None and cd > E else E
+
+        return completion
+
+    def last_third(m: Measure) -> date:
+        E = m.effective_end
+        length = (E - m.start).days + 1
+        return m.start + timedelta(days=(2 * length) // 3)
+
+    return last_third
 
 
 @dataclass
@@ -167,12 +242,32 @@ class _CompiledContact:
     rule: ContactRule
     test: Test
     interval: Duration | None
+    name: str  # policy/rule, as obligations name it
+    add_interval: Callable[[date], date] | None  # anchor -> anchor + interval
+    no_later_than: DateFn | None
+    tag: str | None  # with a fixed interval: the obligation's tag and interval text
+    interval_text: str | None
+
+
+@dataclass
+class _CompiledMeasureRule:
+    rule: MeasureRule
+    name: str
+    kind: ObligationKind
+    guidance: tuple[str, ...]
+    due: DateFn
+    window_start: DateFn | None
 
 
 @dataclass
 class _CompiledCaseRule:
     rule: CaseRule
     test: Test
+    name: str
+    kind: ObligationKind
+    guidance: tuple[str, ...]
+    due: DateFn
+    window_start: DateFn | None
 
 
 @dataclass
@@ -189,14 +284,50 @@ class Engine:
         self.calendar = Calendar(p.region.country, p.region.subdivision)
         self._counting = frozenset(p.counting_channels)
         groups = p.profile_groups
-        self._contact = [
-            _CompiledContact(r, _compile(r.when, groups), parse_duration(r.interval) if r.interval else None)
-            for r in p.contact_rules
+        self._dates: dict[int, tuple[DateSpec, DateFn]] = {}
+        self._contact = [self._compile_contact(r) for r in p.contact_rules]
+        facts = sorted(set().union(*(_facts_read(r.when) for r in p.contact_rules)))
+        self._contact_facts: Callable[[CaseView], object] = attrgetter(*facts) if facts else lambda v: ()
+        self._first_match: dict[object, list[_CompiledContact]] = {}
+        self._measure_rules = [
+            _CompiledMeasureRule(
+                r,
+                f"{p.id}/{r.id}",
+                ObligationKind(r.kind),
+                tuple(r.guidance),
+                self.date_fn(r.due),
+                self.date_fn(r.window_start) if r.window_start else None,
+            )
+            for r in p.measure_rules
         ]
-        self._case_rules = [_CompiledCaseRule(r, _compile(r.when, groups)) for r in p.case_rules]
+        self._case_rules = [
+            _CompiledCaseRule(
+                r,
+                _compile(r.when, groups),
+                f"{p.id}/{r.id}",
+                ObligationKind(r.kind),
+                tuple(r.guidance),
+                self.date_fn(r.due),
+                self.date_fn(r.window_start) if r.window_start else None,
+            )
+            for r in p.case_rules
+        ]
         self._age_rules = any(_uses_age(r.when) for r in p.contact_rules)
         h = parse_duration(p.measure_horizon)
         self._horizon = self.calendar.add(self.as_of, -h.n, h.unit)
+
+    def _compile_contact(self, r: ContactRule) -> _CompiledContact:
+        interval = parse_duration(r.interval) if r.interval else None
+        return _CompiledContact(
+            r,
+            _compile(r.when, self.policy.profile_groups),
+            interval,
+            f"{self.policy.id}/{r.id}",
+            self.calendar.adder(interval.n, interval.unit) if interval else None,
+            self.date_fn(r.no_later_than) if r.no_later_than is not None else None,
+            (r.tag or interval.tag) if interval else None,
+            str(interval) if interval else None,
+        )
 
     # -- facts -------------------------------------------------------------------------------
 
@@ -227,6 +358,7 @@ class Engine:
                 )
             else:
                 counting.append(case.last_contact)
+        counting_channels, attended = self._counting, Outcome.ERSCHIENEN
         for c in case.contacts:
             if c.date > T:
                 errors.append(
@@ -239,7 +371,7 @@ class Engine:
                     )
                 )
                 continue
-            counts = c.channel in self._counting and c.outcome is Outcome.ERSCHIENEN
+            counts = c.channel in counting_channels and c.outcome is attended
             if trace is not None:
                 how = (
                     "counts"
@@ -253,44 +385,72 @@ class Engine:
                 trace.append(f"contact {c.date} {c.channel}/{c.outcome}: {how}")
             if counts:
                 counting.append(c.date)
-        counting.sort()
+        if len(counting) > 1:
+            counting.sort()
         last = counting[-1] if counting else None
         return CaseView(case, age, last, tuple(counting), active, case.status, case.profile, case.team)
 
     # -- dates -------------------------------------------------------------------------------
 
     def eval_date(self, spec: DateSpec, case: Case, measure: Measure | None = None) -> date | None:
+        return self.date_fn(spec)(case, measure)
+
+    def date_fn(self, spec: DateSpec) -> DateFn:
+        """`spec` compiled into a function of (case, measure): the policy is read once, not
+        once per case (memoised per spec object)."""
+        known = self._dates.get(id(spec))
+        if known is None:
+            # the spec is kept with its function so that its id stays unique
+            known = self._dates[id(spec)] = (spec, self._compile_date(spec))
+        return known[1]
+
+    def _compile_date(self, spec: DateSpec) -> DateFn:
         if spec.latest_of is not None or spec.earliest_of is not None:
-            parts = [self.eval_date(s, case, measure) for s in (spec.latest_of or spec.earliest_of)]
-            known = [d for d in parts if d is not None]
-            if not known:
-                return None
-            return max(known) if spec.latest_of is not None else min(known)
-        base = self._base(spec.from_, case, measure)
-        if base is None:
-            return None
+            parts = [self.date_fn(s) for s in (spec.latest_of or spec.earliest_of)]
+            pick = max if spec.latest_of is not None else min
+
+            def extreme(case: Case, m: Measure | None) -> date | None:
+                known = [d for d in (f(case, m) for f in parts) if d is not None]
+                return pick(known) if known else None
+
+            return extreme
+        base = self._base_fn(spec.from_)
+        steps: list[Callable[[date], date]] = []
         if spec.plus:
-            n, unit = _offset(spec.plus)
-            base = self.calendar.add(base, n, unit)
+            steps.append(self.calendar.adder(*_offset(spec.plus)))
         if spec.working_days_after:
-            base = self.calendar.working_days_after(base, spec.working_days_after)
-        return base
+            n_days, cal = spec.working_days_after, self.calendar
+            steps.append(lambda d: cal.working_days_after(d, n_days))
+        if not steps:
+            return base
+        if len(steps) == 1:
+            step = steps[0]
+
+            def shifted(case: Case, m: Measure | None) -> date | None:
+                d = base(case, m)
+                return None if d is None else step(d)
+
+            return shifted
+
+        def stepped(case: Case, m: Measure | None) -> date | None:
+            d = base(case, m)
+            if d is None:
+                return None
+            for step in steps:
+                d = step(d)
+            return d
+
+        return stepped
 
     @staticmethod
-    def _base(name: str | None, case: Case, m: Measure | None) -> date | None:
-        if m is not None:
-            E = m.effective_end
-            if name == "start":
-                return m.start
-            if name == "end":
-                return E
-            if name == "completion":
-                cd = m.completion_date
-                return cd if cd is not None and cd > E else E
-            if name == "last_third":
-                length = (E - m.start).days + 1
-                return m.start + timedelta(days=(2 * length) // 3)
-        return getattr(case, name) if name else None
+    def _base_fn(name: str | None) -> DateFn:
+        if not name:
+            return lambda case, m: None
+        of_case = attrgetter(name)
+        if name not in _MEASURE_BASES:
+            return lambda case, m: of_case(case)
+        of_measure = _measure_base(name)
+        return lambda case, m: of_case(case) if m is None else of_measure(m)
 
     def shift_due(self, d: date, trace: Trace, what: str = "due") -> date:
         shifted = self.calendar.previous_working_day(d)
@@ -347,7 +507,7 @@ class Engine:
         self, v: CaseView, out: list[Obligation], unmatched: list[str], trace: Trace
     ) -> None:
         case, p, T = v.case, self.policy, self.as_of
-        for cr in self._contact:
+        for cr in self._rules_to_try(v, trace):
             if not cr.test.holds(v):
                 if trace is not None:
                     trace.append(f"rule {cr.rule.id}: does not match, {cr.test.why_not(v)}")
@@ -358,7 +518,8 @@ class Engine:
             if rule.unmatched:
                 unmatched.append(rule.unmatched)
                 return
-            interval = cr.interval
+            interval, add_interval = cr.interval, cr.add_interval
+            tag, interval_text = cr.tag, cr.interval_text
             if interval is None:
                 interval = case.individual_interval
                 if interval is None:
@@ -367,6 +528,8 @@ class Engine:
                         or f"rule {rule.id} takes the interval from individual_interval, which is empty"
                     )
                     return
+                add_interval = self.calendar.adder(interval.n, interval.unit)
+                tag, interval_text = rule.tag or interval.tag, str(interval)
             anchor = v.last_counting or case.registration_date
             if anchor is None:
                 due = T
@@ -376,7 +539,7 @@ class Engine:
                 if trace is not None:
                     src = "last counting contact" if v.last_counting else "registration date"
                     trace.append(f"anchor {anchor} ({src}); interval {interval}")
-                due = self.calendar.add_duration(anchor, interval)
+                due = add_interval(anchor)
                 if case.extension_months:
                     due = self.calendar.add_months(due, case.extension_months)
                     if trace is not None:
@@ -385,8 +548,8 @@ class Engine:
                         )
                 elif trace is not None:
                     trace.append(f"anchor + {interval} = {due}")
-                if rule.no_later_than is not None:
-                    limit = self.eval_date(rule.no_later_than, case)
+                if cr.no_later_than is not None:
+                    limit = cr.no_later_than(case, None)
                     if limit is not None and limit > anchor and limit < due:
                         if trace is not None:
                             trace.append(f"no later than {limit}: due {due} becomes {limit}")
@@ -394,7 +557,6 @@ class Engine:
                     elif trace is not None:
                         trace.append(f"'no later than' does not apply (limit {limit or 'unknown'})")
             due = self.shift_due(due, trace)
-            tag = rule.tag or interval.tag
             out.append(
                 Obligation(
                     case_id=case.case_id,
@@ -404,12 +566,12 @@ class Engine:
                     due=due,
                     window_start=None,
                     overdue=due < T,
-                    rule=f"{p.id}/{rule.id}",
+                    rule=cr.name,
                     policy=p.id,
                     cycle=anchor.isoformat() if anchor else "none",
                     anchor=anchor,
                     last_contact=v.last_counting,
-                    interval=str(interval),
+                    interval=interval_text,
                     extension_months=case.extension_months or 0,
                     note=rule.title,
                 )
@@ -426,25 +588,38 @@ class Engine:
             if trace is not None:
                 trace.append(f"no contact rule matches: {reason}")
 
+    def _rules_to_try(self, v: CaseView, trace: Trace) -> list[_CompiledContact]:
+        """The contact rules to try, in order. Without a trace only the first that matches
+        matters, and which one that is depends only on the facts the conditions read: it is
+        looked up by those facts (a few hundred combinations) instead of tested per case."""
+        if trace is not None:
+            return self._contact
+        key = self._contact_facts(v)
+        hit = self._first_match.get(key)
+        if hit is None:
+            hit = self._first_match[key] = next(([cr] for cr in self._contact if cr.test.holds(v)), [])
+        return hit
+
     def _measure_obligations(self, v: CaseView, m: Measure, out: list[Obligation], trace: Trace) -> None:
         p, T = self.policy, self.as_of
-        E = m.effective_end
-        label = f"measure {m.key}" + (f" ({m.kind})" if m.kind else "")
-        if not self.policy.measure_rules:
+        if not self._measure_rules:
             return
+        E = m.effective_end
         if self._horizon > E:
             if trace is not None:
-                trace.append(f"{label}: ended {E}, more than {p.measure_horizon} before the as-of date")
+                trace.append(f"{_label(m)}: ended {E}, more than {p.measure_horizon} before the as-of date")
             return
         length = (E - m.start).days + 1
-        for rule in p.measure_rules:
+        key = None
+        for mr in self._measure_rules:
+            rule = mr.rule
             why = self._measure_skip(rule, m, length)
             if why:
                 if trace is not None:
-                    trace.append(f"{label}, rule {rule.id}: {why}")
+                    trace.append(f"{_label(m)}, rule {rule.id}: {why}")
                 continue
-            due_raw = self.eval_date(rule.due, v.case, m)
-            ws_raw = self.eval_date(rule.window_start, v.case, m) if rule.window_start else None
+            due_raw = mr.due(v.case, m)
+            ws_raw = mr.window_start(v.case, m) if mr.window_start else None
             if due_raw is None:
                 continue
             due = self.shift_due(due_raw, trace)
@@ -454,26 +629,29 @@ class Engine:
             if fulfilled is not None:
                 if trace is not None:
                     trace.append(
-                        f"{label}, rule {rule.id}: window {ws}..{due} fulfilled by the contact on {fulfilled}"
+                        f"{_label(m)}, rule {rule.id}: window {ws}..{due} "
+                        f"fulfilled by the contact on {fulfilled}"
                     )
                 continue
             if trace is not None:
-                trace.append(f"{label}, rule {rule.id}: {rule.tag} window {ws}..{due}")
+                trace.append(f"{_label(m)}, rule {rule.id}: {rule.tag} window {ws}..{due}")
+            if key is None:
+                key = m.key
             out.append(
                 Obligation(
                     case_id=v.case.case_id,
                     counsellor=v.case.counsellor,
-                    kind=ObligationKind(rule.kind),
+                    kind=mr.kind,
                     tag=rule.tag,
                     due=due,
                     window_start=ws,
                     overdue=due < T,
-                    rule=f"{p.id}/{rule.id}",
+                    rule=mr.name,
                     policy=p.id,
-                    cycle=m.key,
-                    measure_key=m.key,
+                    cycle=key,
+                    measure_key=key,
                     last_contact=v.last_counting,
-                    guidance=tuple(rule.guidance),
+                    guidance=mr.guidance,
                     note=rule.title,
                 )
             )
@@ -484,7 +662,7 @@ class Engine:
             return "qualifying measure" if m.qualifying else "not a qualifying measure"
         if w.lasts_at_least or w.lasts_less_than:
             d = _duration(w.lasts_at_least or w.lasts_less_than)
-            lasts = m.effective_end >= self.calendar.add_duration(m.start, d) - timedelta(days=1)
+            lasts = m.effective_end >= self.calendar.add_duration(m.start, d) - _ONE_DAY
             if w.lasts_at_least and not lasts:
                 return f"lasts less than {d} ({length} days)"
             if w.lasts_less_than and lasts:
@@ -511,7 +689,7 @@ class Engine:
             if trace is not None:
                 trace.append(f"rule {rule.id}: does not apply, {cr.test.why_not(v)}")
             return
-        due_raw = self.eval_date(rule.due, v.case)
+        due_raw = cr.due(v.case, None)
         if due_raw is None:
             if rule.unmatched_if_unknown:
                 unmatched.append(rule.unmatched_if_unknown)
@@ -519,7 +697,7 @@ class Engine:
                 trace.append(f"rule {rule.id}: no date can be computed (the fields it needs are empty)")
             return
         due = self.shift_due(due_raw, trace)
-        ws_raw = self.eval_date(rule.window_start, v.case) if rule.window_start else None
+        ws_raw = cr.window_start(v.case, None) if cr.window_start else None
         ws = self.shift_start(ws_raw, trace) if ws_raw is not None else None
         if trace is not None:
             trace.append(f"rule {rule.id}: {rule.tag} due {due}" + (f", window from {ws}" if ws else ""))
@@ -527,16 +705,16 @@ class Engine:
             Obligation(
                 case_id=v.case.case_id,
                 counsellor=v.case.counsellor,
-                kind=ObligationKind(rule.kind),
+                kind=cr.kind,
                 tag=rule.tag,
                 due=due,
                 window_start=ws,
                 overdue=due < T,
-                rule=f"{p.id}/{rule.id}",
+                rule=cr.name,
                 policy=p.id,
                 cycle=due_raw.isoformat(),
                 last_contact=v.last_counting,
-                guidance=tuple(rule.guidance),
+                guidance=cr.guidance,
                 note=rule.title,
             )
         )
@@ -544,24 +722,32 @@ class Engine:
 
 def plan(caseload: Caseload, policy: Policy, as_of: date) -> Plan:
     """Apply `policy` to every case of `caseload` on `as_of`."""
+    with gc_paused():
+        return _plan(caseload, policy, as_of)
+
+
+def _plan(caseload: Caseload, policy: Policy, as_of: date) -> Plan:
     engine = Engine(policy, as_of, files=caseload.files)
     result = Plan(as_of=as_of, policy=policy.id)
     errors = list(caseload.errors)
     obligations = result.obligations
+    unmatched, facts = result.unmatched, result.cases
+    plan_case = engine.plan_case
     for case in caseload.cases:
-        obs, reasons, v = engine.plan_case(case, errors)
+        obs, reasons, v = plan_case(case, errors)
         if v is None:
             continue
-        obligations.extend(obs)
+        obligations += obs
+        cid = case.case_id
         if reasons:
-            result.unmatched.append(Unmatched(case.case_id, "; ".join(reasons)))
-        result.cases[case.case_id] = CaseFacts(
-            case_id=case.case_id,
-            counsellor=case.counsellor,
-            counting_contacts=v.counting_contacts,
-            display_name=case.display_name,
-            needs_interpreter=case.needs_interpreter,
-            first_talk=v.last_counting is None,
+            unmatched.append(Unmatched(cid, "; ".join(reasons)))
+        facts[cid] = CaseFacts(
+            cid,
+            case.counsellor,
+            v.counting_contacts,
+            case.display_name,
+            case.needs_interpreter,
+            v.last_counting is None,
         )
     obligations.sort(key=attrgetter("due", "case_id", "kind"))
     order = {name: i for i, name in enumerate(("cases", "measures", "contacts"))}

@@ -11,8 +11,10 @@ repeat in every export (dates, profiles, statuses, flags) are parsed once and th
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import re
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from kontaktsync.rules.dates import parse_duration
+from kontaktsync.rules.engine import gc_paused
 from kontaktsync.rules.model import (
     Case,
     Caseload,
@@ -295,8 +298,7 @@ def _csv_table(path: Path) -> RawTable:
     def rows() -> Iterator[tuple[int, list[Any]]]:
         n = 1
         try:
-            for record in reader:
-                n += 1
+            for n, record in enumerate(reader, start=2):
                 yield n, record
         except csv.Error as exc:
             raise SourceError(f"{path}: row {n + 1} cannot be read as CSV ({exc})") from None
@@ -372,50 +374,102 @@ def _header_index(
 
 _ABSENT = 1 << 30  # column index of a required column the file lacks: never inside a row
 
+# A converted cell that reads as empty (memo value, never a real value: converters return no None).
+_BLANK = object()
+
+Memos = dict[Callable[[Any], Any], dict[Any, Any]]
+
+
+def _fields_up_to_row(cls: type) -> list[dataclasses.Field[Any]]:
+    """The fields a row fills, in the order `cls` takes them positionally: `row` and what
+    follows it (a case's measures and contacts) are passed after them."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    return list(dataclasses.fields(cls)[: names.index("row")])
+
+
+def _template(cls: type) -> list[Any]:
+    """Positional arguments of `cls` holding each field's default (None where it has none)."""
+    return [None if f.default is dataclasses.MISSING else f.default for f in _fields_up_to_row(cls)]
+
+
+def _convert_new(cell: Any, convert: Callable[[Any], Any], memo: dict[Any, Any]) -> Any:
+    """Convert a cell not seen before in this column; the value (or _BLANK) is remembered for
+    text cells, so each distinct date, status, flag ... is parsed once per read. Raises
+    ValueError with the counsellor's message."""
+    try:
+        value = convert(cell)
+    except Blank:
+        value = _BLANK
+    if type(cell) is str:  # str keys only: 1, 1.0 and True from Excel are equal dict keys
+        memo[cell] = value
+    return value
+
 
 def _read_rows(
     raw: RawTable,
     columns: list[Column],
+    target: type,
     header_map: dict[str, str],
     errors: list[RowError],
+    memos: Memos,
     bad_ids: set[str] | None = None,
-) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Converted rows as dicts; a row with any bad cell is reported (each cell) and skipped.
-    The case ids of skipped rows go to `bad_ids`."""
-    index = [(i, c.name, c.convert, c.required) for i, c in _header_index(raw, columns, header_map)]
+) -> Iterator[tuple[int, list[Any]]]:
+    """Converted rows as positional arguments of `target` (up to its `row` field); a row with
+    any bad cell is reported (each cell) and skipped. The case ids of skipped rows go to
+    `bad_ids`.
+
+    This loop runs once per cell of the caseload, so it is kept flat: one memo look-up per
+    cell, the converter only for a value the column has not seen yet."""
+    fields = [f.name for f in _fields_up_to_row(target)]
+    template = _template(target)
+    id_pos = fields.index("case_id")
+    present = []
+    absent = []
+    for i, c in _header_index(raw, columns, header_map):
+        if i == _ABSENT:
+            absent.append(c.name)
+            continue
+        memo = memos.setdefault(c.convert, {"": _BLANK})
+        present.append((i, fields.index(c.name), c.name, memo, c.convert, c.required))
     label = raw.label
     width = len(raw.header)
+    padding = [""] * width
     for n, cells in raw.rows:
         if not any(cells):
             continue  # blank line
-        values: dict[str, Any] = {}
-        bad = False
         length = len(cells)
-        for i, name, convert, required in index:
-            cell = cells[i] if i < length else ""
-            if cell != "":
+        row = cells if length >= width else cells + padding[length:]  # missing cells are empty
+        args = template.copy()
+        bad = False
+        for i, pos, name, memo, convert, required in present:
+            cell = row[i]
+            value = memo.get(cell)
+            if value is None:
                 try:
-                    values[name] = convert(cell)
-                    continue
-                except Blank:
-                    pass
+                    value = _convert_new(cell, convert, memo)
                 except ValueError as exc:
                     errors.append(RowError(label, n, name, str(exc)))
                     bad = True
                     continue
-            if required:
-                missing = "is missing" if i != _ABSENT else "is missing (the file has no such column)"
-                errors.append(RowError(label, n, name, f"required value {name} {missing}"))
-                bad = True
-        if len(cells) > width and any(str(c).strip() for c in cells[width:]):
+            if value is _BLANK:
+                if required:
+                    errors.append(RowError(label, n, name, f"required value {name} is missing"))
+                    bad = True
+                continue
+            args[pos] = value
+        for name in absent:
+            message = f"required value {name} is missing (the file has no such column)"
+            errors.append(RowError(label, n, name, message))
+            bad = True
+        if length > width and any(str(c).strip() for c in cells[width:]):
             errors.append(
-                RowError(label, n, raw.header[-1] or "?", f"row has {len(cells)} cells, header {width}")
+                RowError(label, n, raw.header[-1] or "?", f"row has {length} cells, header {width}")
             )
             bad = True
         if not bad:
-            yield n, values
-        elif bad_ids is not None and "case_id" in values:
-            bad_ids.add(values["case_id"])
+            yield n, args
+        elif bad_ids is not None and args[id_pos] is not None:
+            bad_ids.add(args[id_pos])
 
 
 def read_caseload(
@@ -447,16 +501,42 @@ def read_caseload(
     hm = header_map or {}
     errors: list[RowError] = []
     files: dict[str, str] = {}
+    memos: Memos = {}
+    with gc_paused():
+        case_rows, bad_ids, label = _read_cases(paths["cases"], hm, errors, files, memos)
+        children: dict[str, dict[str, list[Any]]] = {}
+        for t in ("measures", "contacts"):
+            p = paths[t]
+            if p is None:
+                children[t] = {}
+                continue
+            required = p.suffix.lower() not in {".xlsx", ".xlsm"} or p != cases
+            children[t] = _read_children(p, t, required, hm, errors, files, memos, case_rows, bad_ids, label)
+        return Caseload(cases=_build_cases(case_rows, children), errors=errors, files=files)
 
-    raw = _open(paths["cases"], "cases", required=True)
+
+# Field positions in the positional arguments `_read_rows` yields.
+_CASE_FIELDS = [f.name for f in _fields_up_to_row(Case)]
+_EXTENSION_MONTHS = _CASE_FIELDS.index("extension_months")
+_EXTENSION_REASON = _CASE_FIELDS.index("extension_reason")
+_MEASURE_FIELDS = [f.name for f in _fields_up_to_row(Measure)]
+_START, _END = _MEASURE_FIELDS.index("start"), _MEASURE_FIELDS.index("end")
+_ACTUAL_END = _MEASURE_FIELDS.index("actual_end")
+
+
+def _read_cases(
+    path: Path, hm: dict[str, str], errors: list[RowError], files: dict[str, str], memos: Memos
+) -> tuple[dict[str, tuple[int, list[Any]]], set[str], str]:
+    """The valid case rows by case id, the ids of rejected ones, and the cases file's label."""
+    raw = _open(path, "cases", required=True)
     files["cases"] = raw.label
-    case_rows: dict[str, tuple[int, dict[str, Any]]] = {}
+    case_rows: dict[str, tuple[int, list[Any]]] = {}
     seen_rows: dict[str, int] = {}
     # case ids whose row had errors: their measures and contacts are left out quietly, the
     # case's own error already says why.
     bad_ids: set[str] = set()
-    for n, v in _read_rows(raw, _columns("cases"), hm, errors, bad_ids):
-        cid = v["case_id"]
+    for n, args in _read_rows(raw, _columns("cases"), Case, hm, errors, memos, bad_ids):
+        cid = args[0]
         if cid in seen_rows:
             errors.append(
                 RowError(
@@ -468,7 +548,7 @@ def read_caseload(
             )
             continue
         seen_rows[cid] = n
-        if "extension_months" in v and not v.get("extension_reason"):
+        if args[_EXTENSION_MONTHS] is not None and not args[_EXTENSION_REASON]:
             errors.append(
                 RowError(
                     raw.label,
@@ -479,47 +559,59 @@ def read_caseload(
             )
             bad_ids.add(cid)
             continue
-        case_rows[cid] = (n, v)
+        case_rows[cid] = (n, args)
+    return case_rows, bad_ids, raw.label
 
-    children: dict[str, dict[str, list[Any]]] = {"measures": {}, "contacts": {}}
-    for t in ("measures", "contacts"):
-        p = paths[t]
-        if p is None:
+
+def _read_children(
+    path: Path,
+    table: str,
+    required: bool,
+    hm: dict[str, str],
+    errors: list[RowError],
+    files: dict[str, str],
+    memos: Memos,
+    case_rows: dict[str, tuple[int, list[Any]]],
+    bad_ids: set[str],
+    cases_label: str,
+) -> dict[str, list[Any]]:
+    """The measures or contacts of `table`, grouped by case id."""
+    sheet = _open(path, table, required)
+    if sheet is None:
+        return {}
+    files[table] = sheet.label
+    by_case: defaultdict[str, list[Any]] = defaultdict(list)
+    target = Measure if table == "measures" else Contact
+    for n, args in _read_rows(sheet, _columns(table), target, hm, errors, memos):
+        cid = args[0]
+        if cid not in case_rows:
+            if cid not in bad_ids:
+                errors.append(RowError(sheet.label, n, "case_id", f"no case {cid} in {cases_label}"))
             continue
-        sheet = _open(p, t, required=p.suffix.lower() not in {".xlsx", ".xlsm"} or p != cases)
-        if sheet is None:
-            continue
-        files[t] = sheet.label
-        bucket = children[t]
-        for n, v in _read_rows(sheet, _columns(t), hm, errors):
-            cid = v["case_id"]
-            if cid not in case_rows:
-                if cid not in bad_ids:
-                    errors.append(RowError(sheet.label, n, "case_id", f"no case {cid} in {raw.label}"))
-                continue
-            item = _measure(n, v, sheet.label, errors) if t == "measures" else _contact(n, v)
+        if target is Contact:
+            by_case[cid].append(Contact(*args, n))
+        else:
+            item = _measure(n, args, sheet.label, errors)
             if item is not None:
-                bucket.setdefault(cid, []).append(item)
+                by_case[cid].append(item)
+    return by_case
 
-    result = Caseload(errors=errors, files=files)
+
+def _build_cases(
+    case_rows: dict[str, tuple[int, list[Any]]], children: dict[str, dict[str, list[Any]]]
+) -> list[Case]:
     ms, cs = children["measures"], children["contacts"]
-    for cid, (n, v) in case_rows.items():
-        result.cases.append(
-            Case(row=n, measures=tuple(ms.get(cid, ())), contacts=tuple(cs.get(cid, ())), **v)
-        )
-    return result
+    return [
+        Case(*args, n, tuple(ms.get(cid, ())), tuple(cs.get(cid, ()))) for cid, (n, args) in case_rows.items()
+    ]
 
 
-def _measure(n: int, v: dict[str, Any], label: str, errors: list[RowError]) -> Measure | None:
-    if v["end"] < v["start"]:
-        errors.append(RowError(label, n, "end", f"end {v['end']} lies before start {v['start']}"))
+def _measure(n: int, args: list[Any], label: str, errors: list[RowError]) -> Measure | None:
+    start, end, ae = args[_START], args[_END], args[_ACTUAL_END]
+    if end < start:
+        errors.append(RowError(label, n, "end", f"end {end} lies before start {start}"))
         return None
-    ae = v.get("actual_end")
-    if ae is not None and ae < v["start"]:
-        errors.append(RowError(label, n, "actual_end", f"actual_end {ae} lies before start {v['start']}"))
+    if ae is not None and ae < start:
+        errors.append(RowError(label, n, "actual_end", f"actual_end {ae} lies before start {start}"))
         return None
-    return Measure(row=n, **v)
-
-
-def _contact(n: int, v: dict[str, Any]) -> Contact:
-    return Contact(row=n, **v)
+    return Measure(*args, n)
