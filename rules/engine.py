@@ -748,6 +748,7 @@ def _plan(caseload: Caseload, policy: Policy, as_of: date) -> Plan:
             case.display_name,
             case.needs_interpreter,
             v.last_counting is None,
+            case.care_plan_created,
         )
     obligations.sort(key=attrgetter("due", "case_id", "kind"))
     order = {name: i for i, name in enumerate(("cases", "measures", "contacts"))}

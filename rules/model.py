@@ -224,6 +224,7 @@ class CaseFacts:
     display_name: str | None = None
     needs_interpreter: bool = False
     first_talk: bool = False
+    care_plan_created: date | None = None
 
 
 @dataclass(slots=True)

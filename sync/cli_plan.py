@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from kontaktsync.rules.compliance import QUOTA, summarize
 from kontaktsync.rules.engine import explain, plan
 from kontaktsync.rules.model import Case, Caseload, Plan
 from kontaktsync.rules.policy import (
@@ -272,4 +273,41 @@ def policies_schema() -> None:
 def register(app: typer.Typer) -> None:
     app.command("plan")(plan_command)
     app.command("explain")(explain_command)
+    app.command("report")(report_command)
     app.add_typer(policies_app, name="policies")
+
+
+def report_command(
+    policy: PolicyOpt,
+    cases: CasesOpt,
+    measures: MeasuresOpt = None,
+    contacts: ContactsOpt = None,
+    as_of: AsOfOpt = None,
+    weeks: Annotated[int, typer.Option("--weeks", min=1, max=26, help="calendar weeks ahead")] = 4,
+    capacity: Annotated[
+        int, typer.Option("--capacity", min=1, help="talks per week and full-time counsellor")
+    ] = 25,
+    mapping: MapOpt = None,
+) -> None:
+    """For team leaders: density kept per counsellor (target 90 %) and the coming weeks' load."""
+    pol, caseload, day = _inputs(policy, cases, measures, contacts, as_of, mapping)
+    result = plan(caseload, pol, day)
+    rows = summarize(result, weeks)
+    table = Table(title=f"Kontaktdichte {pol.id} on {day}: kept in ≥ {QUOTA:.0%} of cases?")
+    for col in ("counsellor", "cases", "density kept", "overdue"):
+        table.add_column(col, justify="right" if col != "counsellor" else "left")
+    weeks_shown = list(rows[0].due_per_week) if rows else []
+    for monday in weeks_shown:
+        table.add_column(f"KW {monday.isocalendar().week}", justify="right")
+    for s in rows:
+        share = s.share_kept
+        kept = "–" if share is None else f"{share:.0%} ({s.density_kept}/{s.with_contact_rule})"
+        if share is not None and share < QUOTA:
+            kept = f"[red]{kept}[/]"
+        load = [f"[red]{n}[/]" if n > capacity else str(n) for n in s.due_per_week.values()]
+        table.add_row(s.counsellor, str(s.cases), kept, str(s.overdue), *load)
+    Console().print(table)
+    Console().print(
+        f"Weekly columns: obligations due (overdue ones in the current week); red above "
+        f"{capacity} talks per week."
+    )

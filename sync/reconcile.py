@@ -105,8 +105,11 @@ def to_fetch(inp: CalendarInput) -> list[RemoteRef]:
 
 
 def _fulfilled(kind: str, cycle: str, window_start: str | None, facts: CaseFacts) -> bool:
-    """A counting contact after the cycle's anchor (contact) or from the window's start."""
+    """A counting contact after the cycle's anchor (contact) or from the window's start; for the
+    care plan, a care plan recorded in the caseload."""
     lower: date | None = None
+    if kind == "care_plan":
+        return facts.care_plan_created is not None  # the plan was made: the task is done
     if kind == "contact":
         m = _ISO.search(cycle or "")
         if m:

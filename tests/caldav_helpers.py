@@ -23,7 +23,7 @@ import icalendar
 from kontaktsync.sync.settings import Settings
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "sync" / "examples"
-AS_OF = date(2026, 11, 20)
+AS_OF = date(2026, 11, 22)
 DAV = "{DAV:}"
 
 
