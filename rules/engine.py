@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cache
 from operator import attrgetter
+from typing import Any
 
 from kontaktsync.rules.dates import Calendar, parse_duration, parse_offset
 from kontaktsync.rules.model import (
@@ -558,24 +559,15 @@ class Engine:
                         trace.append(f"'no later than' does not apply (limit {limit or 'unknown'})")
             due = self.shift_due(due, trace)
             out.append(
-                Obligation(
-                    case_id=case.case_id,
-                    counsellor=case.counsellor,
-                    kind=ObligationKind.CONTACT,
-                    tag=tag,
-                    due=due,
-                    window_start=None,
-                    overdue=due < T,
-                    rule=cr.name,
-                    policy=p.id,
+                self._obligation(
+                    v, ObligationKind.CONTACT, tag, due, None, cr.name,
                     cycle=anchor.isoformat() if anchor else "none",
                     anchor=anchor,
-                    last_contact=v.last_counting,
                     interval=interval_text,
                     extension_months=case.extension_months or 0,
                     note=rule.title,
                 )
-            )
+            )  # fmt: skip
             return
         if p.unmatched_when_no_rule and p.contact_rules:
             facts = f"status {case.status}, profile {case.profile}, team {case.team}, " + (
@@ -601,7 +593,7 @@ class Engine:
         return hit
 
     def _measure_obligations(self, v: CaseView, m: Measure, out: list[Obligation], trace: Trace) -> None:
-        p, T = self.policy, self.as_of
+        p = self.policy
         if not self._measure_rules:
             return
         E = m.effective_end
@@ -638,23 +630,28 @@ class Engine:
             if key is None:
                 key = m.key
             out.append(
-                Obligation(
-                    case_id=v.case.case_id,
-                    counsellor=v.case.counsellor,
-                    kind=mr.kind,
-                    tag=rule.tag,
-                    due=due,
-                    window_start=ws,
-                    overdue=due < T,
-                    rule=mr.name,
-                    policy=p.id,
-                    cycle=key,
-                    measure_key=key,
-                    last_contact=v.last_counting,
-                    guidance=mr.guidance,
-                    note=rule.title,
+                self._obligation(
+                    v, mr.kind, rule.tag, due, ws, mr.name,
+                    cycle=key, measure_key=key, guidance=mr.guidance, note=rule.title,
                 )
-            )
+            )  # fmt: skip
+
+    def _obligation(
+        self,
+        v: CaseView,
+        kind: ObligationKind,
+        tag: str,
+        due: date,
+        window_start: date | None,
+        rule_name: str,
+        **extra: Any,
+    ) -> Obligation:
+        """An obligation of the case in view; `extra` holds the fields that differ by kind."""
+        case = v.case
+        return Obligation(
+            case.case_id, case.counsellor, kind, tag, due, window_start, due < self.as_of,
+            rule_name, self.policy.id, last_contact=v.last_counting, **extra,
+        )  # fmt: skip
 
     def _measure_skip(self, rule: MeasureRule, m: Measure, length: int) -> str | None:
         w = rule.when
@@ -684,7 +681,7 @@ class Engine:
         unmatched: list[str],
         trace: Trace,
     ) -> None:
-        rule, p, T = cr.rule, self.policy, self.as_of
+        rule = cr.rule
         if not cr.test.holds(v):
             if trace is not None:
                 trace.append(f"rule {rule.id}: does not apply, {cr.test.why_not(v)}")
@@ -702,22 +699,11 @@ class Engine:
         if trace is not None:
             trace.append(f"rule {rule.id}: {rule.tag} due {due}" + (f", window from {ws}" if ws else ""))
         out.append(
-            Obligation(
-                case_id=v.case.case_id,
-                counsellor=v.case.counsellor,
-                kind=cr.kind,
-                tag=rule.tag,
-                due=due,
-                window_start=ws,
-                overdue=due < T,
-                rule=cr.name,
-                policy=p.id,
-                cycle=due_raw.isoformat(),
-                last_contact=v.last_counting,
-                guidance=cr.guidance,
-                note=rule.title,
+            self._obligation(
+                v, cr.kind, rule.tag, due, ws, cr.name,
+                cycle=due_raw.isoformat(), guidance=cr.guidance, note=rule.title,
             )
-        )
+        )  # fmt: skip
 
 
 def plan(caseload: Caseload, policy: Policy, as_of: date) -> Plan:

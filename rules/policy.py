@@ -183,33 +183,32 @@ class MeasureCondition(_Strict):
     _a = field_validator("lasts_at_least", "lasts_less_than")(_check_duration)
 
 
-class MeasureRule(_Strict):
-    """A talk around a measure's end; applied to every measure of a case."""
+class _DatedRule(_Strict):
+    """What measure and case rules share: a tagged obligation with a due date and maybe a window."""
 
     id: str
     title: str | None = None
-    kind: Literal["measure_window", "measure_before_end", "measure_after_end"]
     tag: str
-    when: MeasureCondition = MeasureCondition()
     window_start: DateSpec | None = None
     due: DateSpec
     guidance: list[str] = Field(default_factory=list, description="the document's guiding questions")
 
 
-class CaseRule(_Strict):
+class MeasureRule(_DatedRule):
+    """A talk around a measure's end; applied to every measure of a case."""
+
+    kind: Literal["measure_window", "measure_before_end", "measure_after_end"]
+    when: MeasureCondition = MeasureCondition()
+
+
+class CaseRule(_DatedRule):
     """A one-off obligation of a case: the care plan, its review, a profile review."""
 
-    id: str
-    title: str | None = None
     kind: Literal["care_plan", "care_plan_review", "profile_review"]
-    tag: str
     when: Condition = Condition()
-    window_start: DateSpec | None = None
-    due: DateSpec
     unmatched_if_unknown: str | None = Field(
         default=None, description="reason listed as unmatched when the due date cannot be computed"
     )
-    guidance: list[str] = Field(default_factory=list)
 
 
 class Region(_Strict):

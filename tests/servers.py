@@ -120,16 +120,7 @@ def start_radicale(folder: Path, port: int | None = None, users: dict[str, str] 
         "--logging-level",
         "warning",
     ]
-    with log.open("wb") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=folder)
-    url = f"http://127.0.0.1:{port}/"
-    server = DavServer("radicale", url, "127.0.0.1", port, folder, proc)
-    try:
-        _wait_ready(url, proc, log)
-    except Exception:
-        stop(server)
-        raise
-    return server
+    return _launch("radicale", cmd, folder, port, log)
 
 
 def start_xandikos(folder: Path, port: int | None = None) -> DavServer:
@@ -155,10 +146,15 @@ def start_xandikos(folder: Path, port: int | None = None) -> DavServer:
         "--state-dir",
         str(folder / "state"),
     ]
+    return _launch("xandikos", cmd, folder, port, log)
+
+
+def _launch(name: str, cmd: list[str], folder: Path, port: int, log: Path) -> DavServer:
+    """Start `cmd`, logging to `log`, and wait until it answers on 127.0.0.1:`port`."""
     with log.open("wb") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=folder)
     url = f"http://127.0.0.1:{port}/"
-    server = DavServer("xandikos", url, "127.0.0.1", port, folder, proc)
+    server = DavServer(name, url, "127.0.0.1", port, folder, proc)
     try:
         _wait_ready(url, proc, log)
     except Exception:
