@@ -237,11 +237,17 @@ class Caseload:
     `files` maps a table (`cases`, `measures`, `contacts`) to the name used in error messages,
     so that errors the engine finds later (a contact after the as-of date, an extension beyond
     the policy's maximum) still name the file the row came from.
+
+    `held` names the cases whose case row was left out for an error: they did not leave the
+    caseload, so the sync keeps their calendar items exactly as they are. `held_unknown` is set
+    when a bad case row's own case_id could not be read: then no case counts as having left.
     """
 
     cases: list[Case] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)
+    held: set[str] = field(default_factory=set)
+    held_unknown: bool = False
 
 
 @dataclass(slots=True)
@@ -252,6 +258,8 @@ class Plan:
     unmatched: list[Unmatched] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
     cases: dict[str, CaseFacts] = field(default_factory=dict)
+    held: set[str] = field(default_factory=set)
+    held_unknown: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {

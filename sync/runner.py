@@ -91,6 +91,7 @@ class SyncReport:
     dry_run_actions: list[DryRunAction] = field(default_factory=list)
     requests: int = 0
     dry_run: bool = False
+    unreachable: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def count(self, calendar: str, what: str, n: int = 1) -> None:
@@ -106,6 +107,14 @@ class SyncReport:
     @property
     def writes(self) -> int:
         return self.created + self.updated + self.completed + self.deleted
+
+    @property
+    def outcome(self) -> str:
+        """`failed` when a calendar could not be reached or every attempted write failed (an
+        outage or refused credentials), `partial` when some items failed, else `success`."""
+        if self.unreachable or (self.failed and not self.writes):
+            return "failed"
+        return "partial" if self.failed else "success"
 
 
 @dataclass
@@ -229,6 +238,8 @@ def _survey(
         except TargetError as exc:
             report.error(f"{cal}: {exc}")
             report.count(cal, "failed", len(want))
+            with report._lock:
+                report.unreachable.append(cal)
             return None
         actions = decide(inp, plan.cases, keys, settings.sync.on_case_left)
         return _CalendarWork(cal, address, listing, inp, actions)

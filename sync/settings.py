@@ -22,6 +22,14 @@ class SourceSettings(BaseModel):
         default_factory=dict,
         description="maps a column header of the export to a canonical column name",
     )
+    encoding: Literal["auto", "utf-8", "cp1252"] = Field(
+        default="auto",
+        description="text encoding of CSV files; auto = UTF-8 (with or without BOM), else Windows-1252",
+    )
+    sheets: dict[str, str] = Field(
+        default_factory=dict,
+        description="table -> sheet name of an .xlsx workbook, e.g. {cases = 'Tabelle1'}",
+    )
 
 
 class CalDAVSettings(BaseModel):
@@ -35,7 +43,14 @@ class CalDAVSettings(BaseModel):
     password: SecretStr | None = None
     verify_tls: bool | Path = True
     create_calendars: bool = True
-    timeout_seconds: float = 30.0
+    timeout_seconds: float = Field(default=30.0, gt=0, description="longest wait for any one read")
+    deadline_seconds: float = Field(
+        default=120.0, gt=0, description="total time one request may take (connect, send, whole answer)"
+    )
+    allow_insecure_http: bool = Field(
+        default=False,
+        description="allow Basic authentication over plain http:// to a host other than loopback",
+    )
 
 
 class ExchangeSettings(BaseModel):
@@ -55,6 +70,13 @@ class ExchangeSettings(BaseModel):
     timezone: str = "Europe/Berlin"
     verify_tls: bool | Path = True
     max_throttle_wait_seconds: float = 300.0
+    deadline_seconds: float = Field(
+        default=120.0, gt=0, description="total time one request may take (connect, send, whole answer)"
+    )
+    allow_insecure_http: bool = Field(
+        default=False,
+        description="allow Basic authentication over plain http:// to a host other than loopback",
+    )
 
 
 class TargetSettings(BaseModel):
