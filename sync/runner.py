@@ -110,9 +110,10 @@ class SyncReport:
 
     @property
     def outcome(self) -> str:
-        """`failed` when a calendar could not be reached or every attempted write failed (an
-        outage or refused credentials), `partial` when some items failed, else `success`."""
-        if self.unreachable or (self.failed and not self.writes):
+        """`failed` when a calendar could not be reached or no item at all could be written or
+        confirmed (an outage, refused credentials), `partial` when some items failed, else
+        `success`."""
+        if self.unreachable or (self.failed and not self.writes and not self.unchanged):
             return "failed"
         return "partial" if self.failed else "success"
 
