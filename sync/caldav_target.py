@@ -56,7 +56,6 @@ log = logging.getLogger(__name__)
 NS = {"d": "DAV:", "c": "urn:ietf:params:xml:ns:caldav"}
 MULTIGET_BATCH = 200
 TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504, 507})
-KEEP_PROPS = {"completion": ical.COMPLETION, "times": ical.TIMES}
 
 SYNC_BODY = (
     '<?xml version="1.0" encoding="utf-8"?>'
@@ -331,9 +330,8 @@ class CalDAVTarget:
     def update(self, calendar: str, writes: Sequence[Write]) -> Iterator[Result]:
         for w in writes:
             assert w.base is not None
-            keep = {p for facet in w.keep for p in KEEP_PROPS.get(facet, ())}
             try:
-                body = ical.merge(w.base.payload, w.item, self.ns_tag, keep=keep)
+                body = ical.merge(w.base.payload, w.item, self.ns_tag, keep=w.keep)
             except ValueError as exc:
                 yield Result(w.item.uid, False, ref=w.base.ref, error=f"unreadable item: {exc}")
                 continue

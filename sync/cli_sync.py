@@ -55,6 +55,13 @@ def print_report(report: SyncReport) -> None:
         f"{report.failed} failed; {report.obligations_due} obligations "
         f"({report.obligations_overdue} overdue); {report.requests} requests."
     )
+    for note in report.kept_edits:
+        typer.echo(f"note: {note}")
+    if report.held_items:
+        typer.echo(
+            f"note: {report.held_items} items of cases whose row is in error were left as they are "
+            "(fix the rows listed below; nothing is deleted or completed meanwhile)"
+        )
     for err in report.errors:
         typer.echo(f"error: {err}", err=True)
 

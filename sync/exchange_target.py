@@ -88,7 +88,14 @@ from exchangelib.items import (
 from exchangelib.properties import Body
 from exchangelib.protocol import BaseProtocol, NoVerifyHTTPAdapter
 from kontaktsync.sync.ical import marker_value
-from kontaktsync.sync.items import DesiredItem, hash_fields, namespace_tag, uid_prefix
+from kontaktsync.sync.items import (
+    DesiredItem,
+    completed_marker,
+    completion_keeps,
+    hash_fields,
+    namespace_tag,
+    uid_prefix,
+)
 from kontaktsync.sync.settings import ExchangeSettings, Settings
 from kontaktsync.sync.target import (
     AuthError,
@@ -543,28 +550,38 @@ class ExchangeTarget:
 
     # ----- writing: building items ------------------------------------------------------
     def _values(self, item: DesiredItem, keep: frozenset[str] = frozenset()) -> dict[str, Any]:
-        """Field name -> value for an EWS item; `keep` leaves a person's facets out."""
+        """Field name -> value for an EWS item; `keep` (managed fields a person owns, see
+        `items.three_way`) leaves those fields out."""
         values: dict[str, Any] = {
-            "subject": item.summary,
-            "body": Body(item.description),
-            "categories": list(item.categories) or None,
-            "importance": "High" if item.priority else "Normal",
-            "sensitivity": "Private" if item.private else "Normal",
             UID_FIELD: item.uid,
             MARKER_FIELD: marker_value(item, self.ns_tag),
         }
+        plain = {
+            "summary": ("subject", item.summary),
+            "description": ("body", Body(item.description)),
+            "categories": ("categories", list(item.categories) or None),
+            "priority": ("importance", "High" if item.priority else "Normal"),
+            "private": ("sensitivity", "Private" if item.private else "Normal"),
+        }
+        for key, (name, value) in plain.items():
+            if key not in keep:
+                values[name] = value
         if item.item_type == "task":
             done = item.status == "completed"
-            values["due_date"] = EWSDate.from_date(item.due)
-            values["start_date"] = EWSDate.from_date(item.start) if item.start else None
-            if "completion" not in keep:
+            if "due" not in keep:
+                values["due_date"] = EWSDate.from_date(item.due)
+                values["reminder_due_by"] = EWSDateTime.combine(item.due, REMINDER_TIME).replace(
+                    tzinfo=self.tz
+                )
+            if "start" not in keep:
+                values["start_date"] = EWSDate.from_date(item.start) if item.start else None
+            if "status" not in keep:
                 values["status"] = Task.COMPLETED if done else Task.NOT_STARTED
                 values["percent_complete"] = Decimal(100) if done else Decimal(0)
-            values["reminder_is_set"] = not done
-            values["reminder_due_by"] = EWSDateTime.combine(item.due, REMINDER_TIME).replace(tzinfo=self.tz)
+                values["reminder_is_set"] = not done
         else:
             day = item.start or item.due
-            if "times" not in keep:
+            if not keep & {"start", "due"}:
                 values["start"] = EWSDate.from_date(day)
                 values["end"] = EWSDate.from_date(day)  # all day: exchangelib adds the day
                 values["is_all_day"] = True
@@ -720,17 +737,17 @@ class ExchangeTarget:
             "sensitivity": "private",
         }
         for name, key in pairs.items():
-            if differs(key):
+            if key not in keep and differs(key):
                 changed.append(name)
         payload = base.payload
         if item.item_type == "task":
-            if differs("due"):
-                changed += ["due_date", "reminder_is_set", "reminder_due_by"]
-            if differs("start"):
+            if "due" not in keep and differs("due"):
+                changed += ["due_date", "reminder_due_by"]
+            if "start" not in keep and differs("start"):
                 changed.append("start_date")
-            if "completion" not in keep and differs("status"):
+            if "status" not in keep and differs("status"):
                 changed += ["status", "percent_complete", "reminder_is_set"]
-        elif "times" not in keep and differs("start"):
+        elif not keep & {"start", "due"} and differs("start"):
             changed += ["start", "end", "is_all_day"]
         if getattr(payload, MARKER_FIELD, None) != values[MARKER_FIELD]:
             changed.append(MARKER_FIELD)
@@ -768,16 +785,20 @@ class ExchangeTarget:
                     base.ref.uid, ok=True, ref=base.ref, unchanged=True, written_hash=base.current_hash
                 )
                 continue
-            fields = dict(base.fields, status="completed", priority=None)
+            keep_priority = "priority" in completion_keeps(base.fields, base.marker)
+            fields = dict(base.fields, status="completed")
+            if not keep_priority:
+                fields["priority"] = None
             written = hash_fields(fields)
-            marker = dict(base.marker, h=written)
+            marker = completed_marker(base.marker, fields)
             values = {
                 "status": Task.COMPLETED,
                 "percent_complete": Decimal(100),
-                "importance": "Normal",
                 "reminder_is_set": False,
                 MARKER_FIELD: urlencode(marker),
             }
+            if not keep_priority:
+                values["importance"] = "Normal"
             plans.append((base.ref.uid, self._shell(base, values, list(values)), list(values), written))
         yield from self._bulk_update(calendar, plans)
 

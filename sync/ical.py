@@ -16,14 +16,21 @@ rebuilt from the server and a person's edit shows up as "managed hash now != has
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import icalendar
-from kontaktsync.sync.items import DesiredItem, ReadContent, hash_fields, marker_end
+from kontaktsync.sync.items import (
+    DesiredItem,
+    ReadContent,
+    completed_marker,
+    completion_keeps,
+    encode_field_hashes,
+    field_hashes,
+    marker_end,
+)
 
 MARKER = "X-KONTAKTSYNC"
 PRODID = "-//kontaktsync//kontaktsync 0.1//DE"
@@ -45,6 +52,26 @@ MANAGED = (
 )
 COMPLETION = ("STATUS", "COMPLETED", "PERCENT-COMPLETE")
 TIMES = ("DTSTART", "DTEND", "DURATION")
+# Managed field (items.EDITABLE) -> the properties that carry it.
+_FIELD_PROPS = {
+    "summary": ("SUMMARY",),
+    "description": ("DESCRIPTION",),
+    "categories": ("CATEGORIES",),
+    "priority": ("PRIORITY",),
+    "private": ("CLASS",),
+    "status": COMPLETION,
+}
+
+
+def props_of(fields: frozenset[str] | set[str], item_type: str) -> set[str]:
+    """The properties that carry these managed fields in a task or a marker appointment."""
+    props: set[str] = set()
+    for name in fields:
+        if name in ("due", "start"):
+            props.update(({"due": ("DUE",), "start": ("DTSTART",)}[name]) if item_type == "task" else TIMES)
+        else:
+            props.update(_FIELD_PROPS.get(name, ()))
+    return props
 
 
 @dataclass(frozen=True)
@@ -69,6 +96,7 @@ def marker_value(item: DesiredItem, ns_tag: str) -> str:
         "d": item.due.isoformat(),
         "w": item.window_start.isoformat() if item.window_start else "",
         "m": item.measure_key or "",
+        "f": encode_field_hashes(field_hashes(item.fields())),
     }
     return urlencode(pairs)
 
@@ -211,9 +239,9 @@ def merge(
 ) -> bytes | None:
     """Write `item` into an existing object; None when the result would equal `existing`.
 
-    `keep` names properties a person owns now (see COMPLETION, TIMES): they stay as they are.
-    Client-added properties and VALARMs are untouched. SEQUENCE and DTSTAMP move only on a
-    real change.
+    `keep` names the managed fields a person owns now (`items.three_way`): their properties
+    stay as they are. Client-added properties and VALARMs are untouched. SEQUENCE and DTSTAMP
+    move only on a real change.
     """
     cal = icalendar.Calendar.from_ical(existing)
     comp = _component(cal)
@@ -221,9 +249,10 @@ def merge(
         return None
     before = fields_of(comp)
     before_marker = _marker_of(comp)
-    keep = set(keep)
+    kept_fields = set(keep)
+    keep = props_of(kept_fields, item.item_type)
     _set_managed(comp, item, keep)
-    if item.item_type == "task" and item.status == "completed" and "COMPLETED" not in keep:
+    if item.item_type == "task" and item.status == "completed" and "status" not in kept_fields:
         completed_at = (now or datetime.now(UTC)).replace(microsecond=0)
         comp.add("COMPLETED", completed_at)
     after = fields_of(comp)
@@ -241,8 +270,9 @@ def merge(
 def complete(existing: bytes | str, now: datetime | None = None) -> bytes | None:
     """Mark a task done because its obligation was fulfilled; None if it already is.
 
-    Sets STATUS, COMPLETED and PERCENT-COMPLETE:100 together, drops the overdue PRIORITY and
-    records the completed fields' hash in the marker (identity pairs stay as they were).
+    Sets STATUS, COMPLETED and PERCENT-COMPLETE:100 together, drops the overdue PRIORITY (unless
+    a person set it) and records the completed fields' hashes in the marker (identity pairs stay
+    as they were).
     """
     cal = icalendar.Calendar.from_ical(existing)
     comp = _component(cal)
@@ -251,13 +281,15 @@ def complete(existing: bytes | str, now: datetime | None = None) -> bytes | None
     if fields_of(comp)["status"] == "completed":
         return None
     now = (now or datetime.now(UTC)).replace(microsecond=0)
-    for name in (*COMPLETION, "PRIORITY"):
+    marker = _marker_of(comp)
+    for name in COMPLETION:
         comp.pop(name, None)
+    if "priority" not in completion_keeps(fields_of(comp), marker):
+        comp.pop("PRIORITY", None)
     comp.add("STATUS", "COMPLETED")
     comp.add("COMPLETED", now)
     comp.add("PERCENT-COMPLETE", 100)
-    marker = _marker_of(comp)
-    marker["h"] = hash_fields(fields_of(comp))
+    marker = completed_marker(marker, fields_of(comp))
     comp.pop(MARKER, None)
     comp.add(MARKER, urlencode(marker))
     _bump(comp, now)
@@ -272,18 +304,3 @@ def _bump(comp: icalendar.cal.Component, now: datetime | None) -> None:
     comp.add("SEQUENCE", seq + 1)
     comp.add("DTSTAMP", now)
     comp.add("LAST-MODIFIED", now)
-
-
-def item_from_marker(parsed: Parsed, calendar: str) -> Mapping[str, str]:
-    """Identity of an obligation as the marker recorded it (for state rebuilt from a server)."""
-    m = parsed.marker
-    return {
-        "calendar": calendar,
-        "case_key": m.get("c", ""),
-        "kind": m.get("k", ""),
-        "cycle": m.get("y", ""),
-        "item_type": m.get("t", parsed.item_type),
-        "due": m.get("d", ""),
-        "window_start": m.get("w", ""),
-        "measure_key": m.get("m", ""),
-    }

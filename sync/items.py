@@ -18,7 +18,7 @@ import hmac
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any, Literal
 
 from kontaktsync.rules.model import CaseFacts, Obligation, ObligationKind, Plan
@@ -104,8 +104,8 @@ def _replace(item: DesiredItem, **changes: Any) -> DesiredItem:
     return replace(item, **changes)
 
 
-def hash_fields(fields: Mapping[str, Any]) -> str:
-    """Stable hash of managed fields: whitespace at line ends and category order do not count."""
+def _normalised(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Whitespace at line ends and category order do not count as a change."""
     norm = dict(fields)
     if isinstance(norm.get("description"), str):
         norm["description"] = "\n".join(
@@ -114,8 +114,107 @@ def hash_fields(fields: Mapping[str, Any]) -> str:
     if isinstance(norm.get("summary"), str):
         norm["summary"] = norm["summary"].strip()
     norm["categories"] = sorted(norm.get("categories") or [])
-    blob = json.dumps(norm, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+    return norm
+
+
+def _digest(value: Any, size: int) -> str:
+    blob = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:size]
+
+
+def hash_fields(fields: Mapping[str, Any]) -> str:
+    """Stable hash of managed fields (see `_normalised` for what does not count)."""
+    return _digest(_normalised(fields), 32)
+
+
+# The fields a person can change one by one; the three-way merge works per field. The marker of
+# every item records, per field, a short hash of the value the program last wrote, so the base
+# of the merge survives a lost state database and is the same for every target.
+EDITABLE = ("summary", "description", "categories", "priority", "private", "due", "start", "status")
+FIELD_HASH_SIZE = 8
+LEGACY_KEEP = ("description", "due", "start", "status")
+
+
+def field_hashes(fields: Mapping[str, Any]) -> dict[str, str]:
+    """Per-field short hashes of managed field values."""
+    norm = _normalised(fields)
+    return {name: _digest(norm.get(name), FIELD_HASH_SIZE) for name in EDITABLE}
+
+
+def encode_field_hashes(hashes: Mapping[str, str]) -> str:
+    """Marker form: the hashes in `EDITABLE` order, joined by dots."""
+    return ".".join(hashes.get(name, "") for name in EDITABLE)
+
+
+def decode_field_hashes(raw: str | None) -> dict[str, str] | None:
+    """Inverse of `encode_field_hashes`; None when absent or malformed (an item written before
+    per-field hashes existed)."""
+    if not raw:
+        return None
+    parts = raw.split(".")
+    if len(parts) != len(EDITABLE):
+        return None
+    return dict(zip(EDITABLE, parts, strict=True))
+
+
+@dataclass(frozen=True, slots=True)
+class Merge:
+    """The three-way merge of one item: base = what the program last wrote (the marker's field
+    hashes), ours = the plan now, theirs = the item on the server now.
+
+    `keep`: fields a person changed since the program last wrote them; they keep the person's
+    value. `moved`: those of them whose plan value moved as well (a conflict the run reports)."""
+
+    keep: frozenset[str] = frozenset()
+    moved: frozenset[str] = frozenset()
+
+
+def three_way(want: Mapping[str, Any], have: Mapping[str, Any], marker: Mapping[str, str]) -> Merge:
+    """Which fields of `have` (read from the server) a person owns, against `want` (the plan)."""
+    base = decode_field_hashes(marker.get("f"))
+    now = field_hashes(have)
+    plan = field_hashes(want)
+    if base is None:
+        # Written by an older version: only the whole-item hash is known. If the item is as the
+        # program wrote it, nobody touched it; otherwise the fields a person most likely owns
+        # (completion, dates, notes in the description) are kept where they differ from the
+        # plan, and the rest follows the plan. From this write on, the marker has field hashes.
+        if marker.get("h") == hash_fields(have):
+            return Merge()
+        return Merge(frozenset(n for n in LEGACY_KEEP if now[n] != plan[n]), frozenset())
+    keep = frozenset(n for n in EDITABLE if now[n] != base[n])
+    moved = frozenset(n for n in keep if plan[n] != base[n] and plan[n] != now[n])
+    return Merge(keep, moved)
+
+
+def completion_keeps(have: Mapping[str, Any], marker: Mapping[str, str]) -> frozenset[str]:
+    """Fields a person changed in a task the program is about to complete (it leaves them)."""
+    base = decode_field_hashes(marker.get("f"))
+    if base is None:
+        return frozenset()
+    now = field_hashes(have)
+    return frozenset(n for n in EDITABLE if now[n] != base[n])
+
+
+def completed_marker(marker: Mapping[str, str], fields: Mapping[str, Any]) -> dict[str, str]:
+    """The marker of a task the program just completed: status and priority as now written."""
+    out = dict(marker)
+    out["h"] = hash_fields(fields)
+    base = decode_field_hashes(marker.get("f"))
+    if base is not None:
+        now = field_hashes(fields)
+        base["status"] = now["status"]
+        base["priority"] = now["priority"]
+        out["f"] = encode_field_hashes(base)
+    return out
+
+
+def changed_by_person(have: Mapping[str, Any], marker: Mapping[str, str]) -> bool:
+    """Did anybody change a managed field since the program last wrote this item?"""
+    base = decode_field_hashes(marker.get("f"))
+    if base is None:
+        return marker.get("h") != hash_fields(have)
+    return field_hashes(have) != base
 
 
 def _secret(settings: Settings) -> bytes | None:
@@ -268,12 +367,6 @@ def case_keys(case_ids: Iterable[str], settings: Settings) -> dict[str, str]:
     return {case_key(cid, settings): cid for cid in case_ids}
 
 
-def utc_now() -> datetime:
-    from datetime import UTC
-
-    return datetime.now(UTC).replace(microsecond=0)
-
-
 class ReadContent:
     """What an item read back from a server says about itself. Mixed into the dataclasses that
     carry `fields` (normalised content) and `marker` (the program's marker, empty if not ours)."""
@@ -295,7 +388,7 @@ class ReadContent:
 
     @property
     def edited_by_person(self) -> bool:
-        return self.ours and self.written_hash != self.current_hash
+        return self.ours and changed_by_person(self.fields, self.marker)
 
     @property
     def completed(self) -> bool:

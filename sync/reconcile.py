@@ -2,20 +2,21 @@
 
 Two steps, because some decisions need the item's current content and fetching costs a
 request: `to_fetch` names the items whose content is needed, `decide` turns everything into
-`Action`s. Nothing here does I/O.
+`Action`s. Nothing here does I/O. A "calendar" is one calendar address: several counsellors
+may share it (a team calendar), and their items are reconciled together.
 
 Rules (calendar.md):
 - desired and missing on the server: create it (if the program never wrote it) or leave it
   missing (a person deleted an item the program wrote: their decision stands);
 - desired and present, unchanged since the program wrote it: update if the desired content
   changed, else nothing;
-- desired and present, changed by someone else (or unknown to the state): read it; keep what a
-  person owns (completion of a task; start/end of a moved appointment), write the rest if it
-  differs, else only record it ("adopt");
-- no longer desired: a task whose obligation a counting contact fulfilled (a contact after the
-  cycle's anchor or inside the window) is completed; otherwise, or when the case left the
-  caseload (`sync.on_case_left`), it is deleted; marker appointments are deleted; a task a
-  person completed is left alone.
+- desired and present, changed by someone else (or unknown to the state): read it and merge
+  three ways, field by field (`items.three_way`): a field a person changed keeps the person's
+  value, the others follow the plan;
+- no longer desired: a task whose obligation was fulfilled is completed; otherwise, or when the
+  case left the caseload (`sync.on_case_left`), it is deleted - unless a person changed it:
+  then it is completed (or kept), never deleted. A marker appointment a person moved stays.
+  Items of a case whose row is in error this run (`held`) are left exactly as they are.
 Only items carrying the program's marker are ever written or removed.
 """
 
@@ -28,7 +29,7 @@ from datetime import date
 from typing import Literal
 
 from kontaktsync.rules.model import CaseFacts
-from kontaktsync.sync.items import DesiredItem
+from kontaktsync.sync.items import DesiredItem, Merge, three_way
 from kontaktsync.sync.state import ItemRow
 from kontaktsync.sync.target import RemoteItem, RemoteRef, Result
 
@@ -39,6 +40,8 @@ _ISO = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 @dataclass(frozen=True)
 class Action:
+    """One decision. `calendar` is the counsellor whose state row the item belongs to."""
+
     kind: ActionKind
     uid: str
     calendar: str
@@ -49,6 +52,8 @@ class Action:
     row: ItemRow | None = None
     reason: str = ""
     person_edit: bool = False
+    moved: frozenset[str] = frozenset()
+    departure: bool = False  # removal because the case left the caseload (mass-delete guard)
 
     @property
     def summary(self) -> str:
@@ -57,6 +62,17 @@ class Action:
         if self.base is not None:
             return str(self.base.fields.get("summary", self.uid))
         return self.uid
+
+
+@dataclass(frozen=True)
+class PlanView:
+    """What `decide` needs to know of the plan beyond the desired items."""
+
+    cases: Mapping[str, CaseFacts]
+    case_keys: Mapping[str, str]  # case key as written into items -> case id
+    held: frozenset[str] = frozenset()
+    held_unknown: bool = False
+    on_case_left: str = "delete"
 
 
 @dataclass
@@ -107,7 +123,6 @@ def to_fetch(inp: CalendarInput) -> list[RemoteRef]:
 def _fulfilled(kind: str, cycle: str, window_start: str | None, facts: CaseFacts) -> bool:
     """A counting contact after the cycle's anchor (contact) or from the window's start; for the
     care plan, a care plan recorded in the caseload."""
-    lower: date | None = None
     if kind == "care_plan":
         return facts.care_plan_created is not None  # the plan was made: the task is done
     if kind == "contact":
@@ -143,67 +158,69 @@ def _identity(row: ItemRow | None, remote: RemoteItem | None, keys: Mapping[str,
     }
 
 
-def _keep_for(item: DesiredItem, remote: RemoteItem) -> frozenset[str]:
-    """What a person owns in this item now."""
-    if not remote.edited_by_person:
-        return frozenset()
-    keep: set[str] = set()
-    if item.item_type == "task" and remote.completed:
-        keep.add("completion")
-    if item.item_type == "marker" and remote.fields.get("start") != ((item.start or item.due).isoformat()):
-        keep.add("times")
-    return frozenset(keep)
+def merge_for(item: DesiredItem, remote: RemoteItem) -> Merge:
+    """The three-way merge of the plan's item with what the server holds."""
+    return three_way(item.fields(), remote.fields, remote.marker)
 
 
 def _decide_desired(inp: CalendarInput, item: DesiredItem) -> Action:
-    uid, cal = item.uid, inp.calendar
+    uid, owner = item.uid, item.calendar
     row, ref = inp.rows.get(uid), inp.refs.get(uid)
     if ref is None:
         if row is None:
-            return Action("create", uid, cal, item=item)
+            return Action("create", uid, owner, item=item)
         if row.status == "kept" and row.version is None:
-            return Action("keep", uid, cal, item=item, row=row, reason="removed by a person")
-        return Action("keep", uid, cal, item=item, row=row, reason="removed by a person", person_edit=True)
+            return Action("keep", uid, owner, item=item, row=row, reason="removed by a person")
+        return Action("keep", uid, owner, item=item, row=row, reason="removed by a person", person_edit=True)
     got = inp.fetched.get(uid)
     if _untouched(row, ref) and row is not None and row.status == "open" and row.hash == item.managed_hash:
-        return Action("adopt", uid, cal, item=item, ref=ref, row=row, reason="unchanged")
+        return Action("adopt", uid, owner, item=item, ref=ref, row=row, reason="unchanged")
     if got is None:
-        return Action("fail", uid, cal, item=item, ref=ref, reason="could not be read")
+        return Action("fail", uid, owner, item=item, ref=ref, reason="could not be read")
     if isinstance(got, Result):
-        return Action("fail", uid, cal, item=item, ref=ref, reason=got.error or "read failed")
+        return Action("fail", uid, owner, item=item, ref=ref, reason=got.error or "read failed")
     if not got.ours:
         # Something at our address without our marker: a person's item; never touch it.
-        return Action("keep", uid, cal, item=item, ref=ref, row=row, reason="not ours")
-    keep = _keep_for(item, got)
-    fresh = not _untouched(row, ref)
-    person_edit = bool(keep) and fresh
+        return Action("keep", uid, owner, item=item, ref=ref, row=row, reason="not ours")
+    return update_action(item, got, fresh=not _untouched(row, ref), row=row)
+
+
+def update_action(
+    item: DesiredItem, remote: RemoteItem, *, fresh: bool, row: ItemRow | None = None, reason: str = ""
+) -> Action:
+    """Write the plan's item over `remote`, keeping the fields a person changed.
+
+    A person's edit is counted once: when it is first seen (`fresh`: the item changed since the
+    program last recorded it) or when the plan moves a field the person had changed."""
+    merge = merge_for(item, remote)
     return Action(
         "update",
-        uid,
-        cal,
+        item.uid,
+        item.calendar,
         item=item,
-        ref=ref,
-        base=got,
-        keep=keep,
+        ref=remote.ref,
+        base=remote,
+        keep=merge.keep,
         row=row,
-        person_edit=person_edit,
-        reason="changed" if not keep else "kept person edit",
+        moved=merge.moved,
+        person_edit=bool(merge.moved) or (bool(merge.keep) and fresh),
+        reason=reason or ("kept person edit" if merge.keep else "changed"),
     )
 
 
-def _decide_gone(
-    inp: CalendarInput,
-    uid: str,
-    cases: Mapping[str, CaseFacts],
-    keys: Mapping[str, str],
-    on_case_left: str,
-) -> Action | None:
-    cal = inp.calendar
+def _decide_gone(inp: CalendarInput, uid: str, view: PlanView) -> Action | None:
     row, ref = inp.rows.get(uid), inp.refs.get(uid)
+    owner = row.calendar if row is not None else inp.calendar
     if ref is None:
-        return Action("forget", uid, cal, row=row) if row is not None else None
+        return Action("forget", uid, owner, row=row) if row is not None else None
     got = inp.fetched.get(uid)
     remote = got if isinstance(got, RemoteItem) else None
+    if row is None and remote is None:
+        return Action("fail", uid, owner, ref=ref, reason="could not be read")
+    ident = _identity(row, remote, view.case_keys)
+    facts = view.cases.get(ident["case_id"])
+    if ident["case_id"] in view.held or (facts is None and view.held_unknown):
+        return None  # the case's row is in error this run: its items stay exactly as they are
     if _untouched(row, ref):
         assert row is not None
         if row.status != "open":
@@ -211,7 +228,7 @@ def _decide_gone(
     elif remote is None:
         if row is not None and row.status != "open":
             return None
-        return Action("fail", uid, cal, ref=ref, row=row, reason="could not be read")
+        return Action("fail", uid, owner, ref=ref, row=row, reason="could not be read")
     if remote is not None:
         if not remote.ours:
             return None
@@ -220,38 +237,39 @@ def _decide_gone(
             return Action(
                 "keep",
                 uid,
-                cal,
+                owner,
                 ref=ref,
                 base=remote,
                 row=row,
                 reason="completed",
                 person_edit=row is not None and row.status == "open",
             )
-    ident = _identity(row, remote, keys)
-    facts = cases.get(ident["case_id"])
+    edited = remote is not None and remote.edited_by_person
+    is_task = ident["item_type"] == "task"
     if facts is None:
-        if on_case_left == "keep":
+        if view.on_case_left == "keep":
             return None
-        verb = "complete" if on_case_left == "complete" and ident["item_type"] == "task" else "delete"
-        return Action(verb, uid, cal, ref=ref, base=remote, row=row, reason="case left caseload")
-    if ident["item_type"] == "task" and _fulfilled(
-        ident["kind"], ident["cycle"], ident["window_start"], facts
-    ):
-        return Action("complete", uid, cal, ref=ref, base=remote, row=row, reason="fulfilled")
-    return Action("delete", uid, cal, ref=ref, base=remote, row=row, reason="obligation vanished")
+        if edited and not is_task:
+            return Action("keep", uid, owner, ref=ref, base=remote, row=row, reason="moved by a person")
+        verb = "complete" if is_task and (edited or view.on_case_left == "complete") else "delete"
+        why = "case left caseload" + ("; kept the counsellor's edits" if edited else "")
+        return Action(verb, uid, owner, ref=ref, base=remote, row=row, reason=why, departure=True)
+    if is_task and _fulfilled(ident["kind"], ident["cycle"], ident["window_start"], facts):
+        return Action("complete", uid, owner, ref=ref, base=remote, row=row, reason="fulfilled")
+    if edited:
+        if not is_task:
+            return Action("keep", uid, owner, ref=ref, base=remote, row=row, reason="moved by a person")
+        why = "obligation vanished; completed, not deleted, to keep the counsellor's edits"
+        return Action("complete", uid, owner, ref=ref, base=remote, row=row, reason=why)
+    return Action("delete", uid, owner, ref=ref, base=remote, row=row, reason="obligation vanished")
 
 
-def decide(
-    inp: CalendarInput,
-    cases: Mapping[str, CaseFacts],
-    case_keys: Mapping[str, str],
-    on_case_left: str = "delete",
-) -> list[Action]:
+def decide(inp: CalendarInput, view: PlanView) -> list[Action]:
     """All actions for one calendar; `adopt` with reason "unchanged" means nothing to do."""
     actions: list[Action] = []
     actions.extend(_decide_desired(inp, item) for item in inp.desired.values())
     for uid in sorted((set(inp.rows) | set(inp.refs)) - set(inp.desired)):
-        act = _decide_gone(inp, uid, cases, case_keys, on_case_left)
+        act = _decide_gone(inp, uid, view)
         if act is not None:
             actions.append(act)
     return actions
@@ -264,14 +282,18 @@ class MassDeleteRefused(Exception):
         self.offenders = offenders
         parts = [f"{cal}: {n} of {total} items ({n / total:.0%})" for cal, (n, total) in offenders.items()]
         super().__init__(
-            f"refusing to delete or complete more than {share:.0%} of a calendar's items ("
-            + "; ".join(parts)
-            + "). Is the caseload export truncated? Run with --allow-mass-delete if this is intended."
+            f"refusing to delete (or close for cases that left) more than {share:.0%} of a calendar's "
+            "items (" + "; ".join(parts) + "). Nothing was written. Likely causes: a truncated or "
+            "partial caseload export; a changed calendar mapping (target url, calendars table, or "
+            "counsellor ids); privacy.pseudonymize or sync.namespace switched, which changes every "
+            "item's identity. Check these, then run with --allow-mass-delete if it is intended."
         )
 
 
 def removals(actions: list[Action]) -> int:
-    return sum(1 for a in actions if a.kind in ("delete", "complete"))
+    """What the mass-delete guard counts: deletions and closures because a case left the
+    caseload. Tasks completed because a contact fulfilled them are normal work."""
+    return sum(1 for a in actions if a.kind == "delete" or a.departure)
 
 
 def open_items(inp: CalendarInput) -> int:

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -32,11 +32,13 @@ from kontaktsync.sync.reconcile import (
     Action,
     CalendarInput,
     MassDeleteRefused,
+    PlanView,
     check_mass_delete,
     decide,
     open_items,
     removals,
     to_fetch,
+    update_action,
 )
 from kontaktsync.sync.settings import Settings
 from kontaktsync.sync.state import ItemRow, StateStore
@@ -92,6 +94,8 @@ class SyncReport:
     requests: int = 0
     dry_run: bool = False
     unreachable: list[str] = field(default_factory=list)
+    kept_edits: list[str] = field(default_factory=list)
+    held_items: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def count(self, calendar: str, what: str, n: int = 1) -> None:
@@ -103,6 +107,15 @@ class SyncReport:
     def error(self, message: str) -> None:
         with self._lock:
             self.errors.append(message)
+
+    def kept_edit(self, calendar: str, a: Action) -> None:
+        """Report a field the plan moved whose person's value was kept."""
+        if a.moved:
+            with self._lock:
+                self.kept_edits.append(
+                    f"{calendar}: {a.summary}: kept the counsellor's {', '.join(sorted(a.moved))} "
+                    "although the plan changed it"
+                )
 
     @property
     def writes(self) -> int:
@@ -120,7 +133,7 @@ class SyncReport:
 
 @dataclass
 class _CalendarWork:
-    calendar: str
+    calendar: str  # the name the target is called with: one counsellor of this address
     address: str
     listing: Listing
     inp: CalendarInput
@@ -202,6 +215,62 @@ def run_sync(
     return report
 
 
+def _plan_view(plan: Plan, settings: Settings) -> PlanView:
+    keys = items_mod.case_keys([*plan.cases, *plan.held], settings)
+    return PlanView(
+        cases=plan.cases,
+        case_keys=keys,
+        held=frozenset(plan.held),
+        held_unknown=plan.held_unknown,
+        on_case_left=settings.sync.on_case_left,
+    )
+
+
+def _held(row: ItemRow, view: PlanView) -> bool:
+    """The item's case row is in error this run, so its items stay as they are."""
+    return row.case_id in view.held or (view.held_unknown and row.case_id not in view.cases)
+
+
+def _by_address(
+    names: list[str], tgt: Target, desired: dict[str, dict[str, DesiredItem]], report: SyncReport
+) -> dict[str, list[str]]:
+    """Group counsellors by the calendar address they map to (a team calendar holds several).
+
+    A counsellor whose address the target refuses (it would leave the configured base) fails
+    alone, before any request."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        try:
+            address = tgt.address(name)
+        except TargetError as exc:
+            report.error(f"{name}: {exc}")
+            report.count(name, "failed", len(desired.get(name, {})))
+            continue
+        groups.setdefault(address, []).append(name)
+    return groups
+
+
+def _rows_of(
+    state: StateStore, members: list[str], want: dict[str, DesiredItem], dry_run: bool
+) -> dict[str, ItemRow]:
+    """The state rows of every counsellor sharing one calendar, one per UID.
+
+    A case that moved between two counsellors of one team calendar is the same item at the same
+    address: its row passes to the counsellor who holds the case now."""
+    rows: dict[str, ItemRow] = {}
+    for name in members:
+        for uid, row in state.items(name).items():
+            rows.setdefault(uid, row)
+    for uid, row in list(rows.items()):
+        item = want.get(uid)
+        if item is not None and row.calendar != item.calendar:
+            rows[uid] = replace(row, calendar=item.calendar)
+            if not dry_run:
+                state.drop(uid, row.calendar)
+                state.put(rows[uid])
+    return rows
+
+
 def _survey(
     settings: Settings,
     plan: Plan,
@@ -211,15 +280,17 @@ def _survey(
     report: SyncReport,
     dry_run: bool,
 ) -> list[_CalendarWork]:
-    """List, read and decide for every calendar; no writes (except creating calendars)."""
-    keys = items_mod.case_keys(plan.cases, settings)
-    calendars = sorted(set(desired) | state.calendars_with_items())
+    """List, read and decide for every calendar address; no writes (except creating calendars)."""
+    view = _plan_view(plan, settings)
+    names = sorted(set(desired) | state.calendars_with_items())
+    groups = _by_address(names, tgt, desired, report)
     create_ok = settings.target.caldav.create_calendars if settings.target.caldav else True
 
-    def survey(cal: str) -> _CalendarWork | None:
-        want = desired.get(cal, {})
-        address = tgt.address(cal)
-        rows = state.items(cal)
+    def survey(address: str) -> _CalendarWork | None:
+        members = groups[address]
+        cal = members[0]
+        want = {uid: item for name in members for uid, item in desired.get(name, {}).items()}
+        rows = _rows_of(state, members, want, dry_run)
         known = {u: RemoteRef(u, r.ref, r.version) for u, r in rows.items() if r.version}
         try:
             try:
@@ -237,15 +308,19 @@ def _survey(
             need = to_fetch(inp)
             inp.fetched = tgt.fetch(cal, need) if need else {}
         except TargetError as exc:
-            report.error(f"{cal}: {exc}")
+            report.error(f"{', '.join(members)}: {exc}")
             report.count(cal, "failed", len(want))
             with report._lock:
                 report.unreachable.append(cal)
             return None
-        actions = decide(inp, plan.cases, keys, settings.sync.on_case_left)
+        actions = decide(inp, view)
+        held = sum(1 for uid, row in rows.items() if uid not in want and _held(row, view))
+        if held:
+            with report._lock:
+                report.held_items += held
         return _CalendarWork(cal, address, listing, inp, actions)
 
-    works = _map(survey, calendars, _workers(settings, tgt))
+    works = _map(survey, sorted(groups), _workers(settings, tgt))
     return [w for w in works if w is not None]
 
 
@@ -291,17 +366,15 @@ def _report_dry(works: list[_CalendarWork], report: SyncReport) -> None:
 
 
 def _update_changes(a: Action) -> bool:
-    """Would this update write anything? Compares the managed fields outside the kept facets."""
+    """Would this update write anything? Compares the managed fields outside the kept ones."""
     if a.base is None or a.item is None:
         return True
     if a.base.written_hash != a.item.managed_hash:
         return True
-    ignore = {"completion": ("status",), "times": ("start", "due")}
     have, want = dict(a.base.fields), a.item.fields()
-    for facet in a.keep:
-        for key in ignore.get(facet, ()):
-            have.pop(key, None)
-            want.pop(key, None)
+    for name in a.keep:
+        have.pop(name, None)
+        want.pop(name, None)
     return have != want
 
 
@@ -348,8 +421,6 @@ def _row_for_gone(a: Action, ref: RemoteRef | None, hash_: str | None, status: s
 
 
 def _replace_row(row: ItemRow, ref: RemoteRef | None, hash_: str | None, status: str) -> ItemRow:
-    from dataclasses import replace
-
     return replace(
         row,
         ref=ref.ref if ref else row.ref,
@@ -451,7 +522,7 @@ class _Executor:
                 why = remote.error if isinstance(remote, Result) else "exists, not ours"
                 self._fail(w.calendar, item.summary, f"exists but cannot be taken over: {why}")
                 continue
-            actions.append(_takeover(w.calendar, item, remote))
+            actions.append(update_action(item, remote, fresh=True, reason="taken over"))
         return actions
 
     def _updates(self, cal: str, actions: list[Action], *, second_chance: bool) -> None:
@@ -468,6 +539,7 @@ class _Executor:
                 self.report.count(cal, "unchanged" if res.unchanged else "updated")
                 if a.person_edit:
                     self.report.count(cal, "kept_person_edits")
+                self.report.kept_edit(cal, a)
             elif res.conflict and second_chance:
                 conflicts.append(a)
             else:
@@ -482,7 +554,7 @@ class _Executor:
                 remote = got.get(a.uid)
                 assert a.item is not None
                 if isinstance(remote, RemoteItem) and remote.ours:
-                    again.append(_takeover(cal, a.item, remote))
+                    again.append(update_action(a.item, remote, fresh=True, reason="taken over"))
                 else:
                     self._fail(cal, a.item.summary, "changed on the server meanwhile")
             self._updates(cal, again, second_chance=False)
@@ -517,27 +589,10 @@ class _Executor:
             if res.ok or res.gone:  # already gone is as good as deleted
                 if not res.gone:
                     self.fault.wrote()
-                self.state.drop(res.uid, cal)
+                self.state.drop(res.uid, a.calendar)
                 self.report.count(cal, "deleted")
             else:
                 self._fail(cal, a.summary, res.error or "changed on the server meanwhile")
-
-
-def _takeover(cal: str, item: DesiredItem, remote: RemoteItem) -> Action:
-    from kontaktsync.sync.reconcile import _keep_for
-
-    keep = _keep_for(item, remote)
-    return Action(
-        "update",
-        item.uid,
-        cal,
-        item=item,
-        ref=remote.ref,
-        base=remote,
-        keep=keep,
-        person_edit=bool(keep),
-        reason="taken over",
-    )
 
 
 def _execute_all(

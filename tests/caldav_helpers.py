@@ -91,6 +91,9 @@ url = "{s.target.caldav.url}"
 [items]
 appointments = "{s.items.appointments}"
 
+[privacy]
+show_names = {str(s.privacy.show_names).lower()}
+
 [sync]
 state_path = "{s.sync.state_path}"
 retry_backoff_seconds = {s.sync.retry_backoff_seconds}

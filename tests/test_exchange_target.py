@@ -244,8 +244,8 @@ def test_counsellor_edits_survive(fake_ews: FakeEWS, tmp_path: Path) -> None:
     assert after["100001"].text("Status") == "Completed"
     assert "100002" not in after and "100003" not in after  # not recreated
     assert len(fake_ews.items(ANNA, "inbox")) == 1
-    # the program owns the description: it writes its text back, nothing else of the task
-    assert "Automatisch angelegt" in (after["100004"].text("Body") or "")
+    # a note the counsellor wrote into the description is theirs: the three-way merge keeps it
+    assert after["100004"].text("Body") == "Kunde ruft zurück"
     assert after["100005"].text("ReminderDueBy") == "2026-12-01T10:00:00+01:00"
 
     # A later run that moves the completed task's due date keeps the completion.
@@ -258,6 +258,13 @@ def test_counsellor_edits_survive(fake_ews: FakeEWS, tmp_path: Path) -> None:
         "DueDate",
     ).startswith(new_due.isoformat())
     assert run(settings, moved).writes == 0
+    # ... and the note survives a plan change of that task's other fields.
+    shifted = make_plan(20, due_shift={"100001": 7, "100004": 3})
+    run(settings, shifted)
+    noted = _by_case(fake_ews, ANNA)["100004"]
+    assert noted.text("Body") == "Kunde ruft zurück"
+    new_due = next(o.due for o in shifted.obligations if o.case_id == "100004")
+    assert noted.text("DueDate").startswith(new_due.isoformat())
 
 
 def test_fulfilled_obligation_completes_like_outlook_and_left_cases_are_deleted(

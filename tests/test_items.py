@@ -21,6 +21,7 @@ from kontaktsync.sync.lock import LockHeld, SyncLock
 from kontaktsync.sync.reconcile import (
     CalendarInput,
     MassDeleteRefused,
+    PlanView,
     check_mass_delete,
     decide,
     to_fetch,
@@ -192,7 +193,7 @@ def test_merge_keeps_a_persons_completion():
     assert parsed.edited_by_person and parsed.completed
     from dataclasses import replace
 
-    merged = ical.merge(cal.to_ical(), replace(task, summary="x"), NS, keep=set(ical.COMPLETION))
+    merged = ical.merge(cal.to_ical(), replace(task, summary="x"), NS, keep={"status"})
     assert ical.parse(merged).completed
 
 
@@ -228,7 +229,7 @@ def test_unchanged_needs_no_read_and_no_write():
     _s, old, rows, refs, plan = _world(obligation(), (date(2026, 10, 2),))
     inp = CalendarInput("anna", old, rows, refs)
     assert to_fetch(inp) == []
-    assert {a.kind for a in decide(inp, plan.cases, {})} == {"adopt"}
+    assert {a.kind for a in decide(inp, PlanView(plan.cases, {}))} == {"adopt"}
 
 
 def test_fulfilled_task_is_completed_marker_deleted():
@@ -237,7 +238,7 @@ def test_fulfilled_task_is_completed_marker_deleted():
     need = to_fetch(inp)
     assert [r.uid for r in need] == [u for u, i in old.items() if i.item_type == "task"]
     inp.fetched = {u: _remote(old[u]) for u in (r.uid for r in need)}
-    kinds = {old[a.uid].item_type: a.kind for a in decide(inp, plan.cases, {})}
+    kinds = {old[a.uid].item_type: a.kind for a in decide(inp, PlanView(plan.cases, {}))}
     assert kinds == {"task": "complete", "marker": "delete"}
 
 
@@ -245,13 +246,13 @@ def test_vanished_obligation_is_deleted_and_case_left_follows_setting():
     _s, old, rows, refs, plan = _world(obligation(), (date(2026, 10, 2),))
     inp = CalendarInput("anna", {}, rows, refs)
     inp.fetched = {u: _remote(i) for u, i in old.items()}
-    assert {a.kind for a in decide(inp, plan.cases, {})} == {"delete"}
-    assert {a.kind for a in decide(inp, {}, {}, "delete")} == {"delete"}
-    assert {old[a.uid].item_type: a.kind for a in decide(inp, {}, {}, "complete")} == {
+    assert {a.kind for a in decide(inp, PlanView(plan.cases, {}))} == {"delete"}
+    assert {a.kind for a in decide(inp, PlanView({}, {}, on_case_left="delete"))} == {"delete"}
+    assert {old[a.uid].item_type: a.kind for a in decide(inp, PlanView({}, {}, on_case_left="complete"))} == {
         "task": "complete",
         "marker": "delete",
     }
-    assert decide(inp, {}, {}, "keep") == []
+    assert decide(inp, PlanView({}, {}, on_case_left="keep")) == []
 
 
 def test_a_task_a_person_completed_is_never_deleted():
@@ -261,7 +262,7 @@ def test_a_task_a_person_completed_is_never_deleted():
     refs[task.uid] = RemoteRef(task.uid, task.uid + ".ics", '"e2"')
     inp = CalendarInput("anna", {}, rows, refs)
     inp.fetched = {task.uid: _remote(task, body)}
-    acts = {a.uid: a for a in decide(inp, {}, {})}
+    acts = {a.uid: a for a in decide(inp, PlanView({}, {}))}
     assert acts[task.uid].kind == "keep"
 
 
@@ -270,7 +271,7 @@ def test_state_lost_items_are_taken_over_by_marker():
     inp = CalendarInput("anna", old, {}, refs)
     assert len(to_fetch(inp)) == len(old)
     inp.fetched = {u: _remote(i) for u, i in old.items()}
-    acts = decide(inp, plan.cases, {})
+    acts = decide(inp, PlanView(plan.cases, {}))
     assert {a.kind for a in acts} == {"update"} and all(not a.keep for a in acts)
 
 

@@ -1,108 +1,15 @@
-"""The runner and reconciler against an in-memory target: races a real server rarely shows.
-
-`MemTarget` is also the smallest complete implementation of the Target protocol
-(kontaktsync.sync.target), kept simple on purpose.
-"""
+"""The runner and reconciler against the in-memory target: races a real server rarely shows."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date
 
 import icalendar
 from kontaktsync.sync import ical
-from kontaktsync.sync.items import DesiredItem, namespace_tag
+from kontaktsync.sync.memory_target import MemTarget
 from kontaktsync.sync.runner import run_sync
-from kontaktsync.sync.target import (
-    CalendarMissing,
-    Listing,
-    RemoteItem,
-    RemoteRef,
-    Result,
-    Write,
-)
 
 from tests.test_items import obligation, plan_of, settings
-
-NS = namespace_tag("kontaktsync")
-
-
-class MemTarget:
-    kind = "mem"
-    parallel_safe = False
-
-    def __init__(self) -> None:
-        self.cals: dict[str, dict[str, tuple[int, bytes]]] = {}
-        self.before_update: Callable[[str, str], None] | None = None
-        self.writes = 0
-
-    def address(self, calendar: str) -> str:
-        return f"mem://{calendar}/"
-
-    def list_ours(self, calendar: str, token: str | None, known: Mapping[str, RemoteRef]) -> Listing:
-        if calendar not in self.cals:
-            raise CalendarMissing(calendar)
-        refs = {u: RemoteRef(u, u, str(v)) for u, (v, _) in self.cals[calendar].items()}
-        return Listing(refs, None, full=True)
-
-    def create_calendar(self, calendar: str) -> None:
-        self.cals[calendar] = {}
-
-    def fetch(self, calendar: str, refs: Sequence[RemoteRef]) -> dict[str, RemoteItem | Result]:
-        out: dict[str, RemoteItem | Result] = {}
-        for r in refs:
-            if r.uid in self.cals[calendar]:
-                v, body = self.cals[calendar][r.uid]
-                p = ical.parse(body)
-                assert p is not None
-                out[r.uid] = RemoteItem(
-                    RemoteRef(r.uid, r.uid, str(v)), p.item_type, p.fields, p.marker, body
-                )
-        return out
-
-    def _store(self, calendar: str, uid: str, body: bytes) -> Result:
-        v = self.cals[calendar].get(uid, (0, b""))[0] + 1
-        self.cals[calendar][uid] = (v, body)
-        self.writes += 1
-        return Result(uid, True, ref=RemoteRef(uid, uid, str(v)), written_hash=ical.parse(body).written_hash)
-
-    def create(self, calendar: str, items: Sequence[DesiredItem]) -> Iterator[Result]:
-        for item in items:
-            if item.uid in self.cals[calendar]:
-                yield Result(item.uid, False, ref=RemoteRef(item.uid, item.uid, None), conflict=True)
-            else:
-                yield self._store(calendar, item.uid, ical.render(item, NS))
-
-    def update(self, calendar: str, writes: Sequence[Write]) -> Iterator[Result]:
-        for w in writes:
-            assert w.base is not None
-            if self.before_update:
-                self.before_update(calendar, w.item.uid)
-            if str(self.cals[calendar][w.item.uid][0]) != w.base.ref.version:
-                yield Result(w.item.uid, False, ref=w.base.ref, conflict=True)
-                continue
-            keep = {p for f in w.keep for p in {"completion": ical.COMPLETION, "times": ical.TIMES}[f]}
-            body = ical.merge(w.base.payload, w.item, NS, keep=keep)
-            if body is None:
-                yield Result(w.item.uid, True, ref=w.base.ref, unchanged=True)
-            else:
-                yield self._store(calendar, w.item.uid, body)
-
-    def complete(self, calendar: str, bases: Sequence[RemoteItem]) -> Iterator[Result]:
-        for b in bases:
-            body = ical.complete(b.payload)
-            if body is None:
-                yield Result(b.ref.uid, True, ref=b.ref, unchanged=True)
-            else:
-                yield self._store(calendar, b.ref.uid, body)
-
-    def delete(self, calendar: str, refs: Sequence[RemoteRef]) -> Iterator[Result]:
-        for r in refs:
-            gone = self.cals[calendar].pop(r.uid, None) is None
-            yield Result(r.uid, True, ref=r, gone=gone)
-
-    def close(self) -> None:
-        pass
 
 
 def _settings(tmp_path, **privacy):
