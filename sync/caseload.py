@@ -433,8 +433,8 @@ def _too_long(cell: str, hint: str = "") -> Unreadable:
 
 
 def _printable(cell: str) -> str:
-    """A header cell as a message may show it: undecodable bytes as U+FFFD."""
-    return _ESCAPED.sub("\ufffd", cell)
+    """A header cell as a message may show it: undecodable bytes and NUL as U+FFFD."""
+    return _ESCAPED.sub("\ufffd", cell).replace("\x00", "\ufffd")
 
 
 def _csv_table(path: Path, encoding: str = "auto") -> RawTable:
