@@ -341,24 +341,11 @@ class Engine:
             if m.start <= T <= (m.actual_end or m.end):
                 active = True
                 break
-        lc = case.last_contact
-        if not case.contacts and (lc is None or lc <= T):
+        lc = case.last_contact  # never after T: plan_case leaves such a case out
+        if not case.contacts:
             only = () if lc is None else (lc,)
             return CaseView(case, age, lc, only, active, case.status, case.profile, case.team)
-        counting: list[date] = []
-        if case.last_contact is not None:
-            if case.last_contact > T:
-                errors.append(
-                    RowError(
-                        self.files.get("cases", "cases"),
-                        case.row,
-                        "last_contact",
-                        f"last contact {case.last_contact:%Y-%m-%d} lies after the as-of date "
-                        f"{T:%Y-%m-%d}; it is ignored",
-                    )
-                )
-            else:
-                counting.append(case.last_contact)
+        counting: list[date] = [] if lc is None else [lc]
         counting_channels, attended = self._counting, Outcome.ERSCHIENEN
         for c in case.contacts:
             if c.date > T:
@@ -479,8 +466,23 @@ class Engine:
         self, case: Case, errors: list[RowError], trace: Trace = None
     ) -> tuple[list[Obligation], list[str], CaseView | None]:
         """Obligations and unmatched reasons of one case. A case whose row is invalid under
-        this policy (an extension beyond the maximum) gets an error and nothing else."""
+        this policy (an extension beyond the maximum, a last contact after the as-of date) gets
+        an error and nothing else, and no view (None): the case is held."""
         p = self.policy
+        if case.last_contact is not None and case.last_contact > self.as_of:
+            errors.append(
+                RowError(
+                    self.files.get("cases", "cases"),
+                    case.row,
+                    "last_contact",
+                    f"last contact {case.last_contact:%Y-%m-%d} lies after the as-of date "
+                    f"{self.as_of:%Y-%m-%d}; the case is left out and its calendar items stay as "
+                    "they are until the date is corrected",
+                )
+            )
+            if trace is not None:
+                trace.append("the case row is left out: last_contact lies after the as-of date")
+            return [], [], None
         if case.extension_months and case.extension_months > p.max_extension_months:
             allowed = f"at most {p.max_extension_months} months" if p.max_extension_months else "no extension"
             errors.append(
@@ -714,7 +716,7 @@ def plan(caseload: Caseload, policy: Policy, as_of: date) -> Plan:
 
 def _plan(caseload: Caseload, policy: Policy, as_of: date) -> Plan:
     engine = Engine(policy, as_of, files=caseload.files)
-    result = Plan(as_of=as_of, policy=policy.id)
+    result = Plan(as_of=as_of, policy=policy.id, held=set(caseload.held), held_unknown=caseload.held_unknown)
     errors = list(caseload.errors)
     obligations = result.obligations
     unmatched, facts = result.unmatched, result.cases
@@ -722,6 +724,7 @@ def _plan(caseload: Caseload, policy: Policy, as_of: date) -> Plan:
     for case in caseload.cases:
         obs, reasons, v = plan_case(case, errors)
         if v is None:
+            result.held.add(case.case_id)  # left out for an error: its calendar items are kept
             continue
         obligations += obs
         cid = case.case_id

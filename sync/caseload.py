@@ -14,8 +14,9 @@ import csv
 import dataclasses
 import io
 import re
+import unicodedata
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
@@ -39,6 +40,14 @@ from kontaktsync.rules.model import (
 )
 
 TABLES = ("cases", "measures", "contacts")
+ENCODINGS = ("auto", "utf-8", "cp1252")
+ENCODING_NAMES = {"utf-8": "UTF-8", "cp1252": "Windows-1252"}
+
+# No cell of a caseload is longer than this; a longer one is a broken export (a stray quote
+# that swallowed the rows after it, a pasted document), reported as a row error.
+MAX_CELL_CHARS = 10_000
+MAX_CASE_ID_CHARS = 64
+MAX_COUNSELLOR_CHARS = 254
 
 
 class SourceError(Exception):
@@ -185,6 +194,67 @@ def _to_text(raw: Any) -> str:
     return s
 
 
+def describe_char(ch: str) -> str:
+    """A character as a message can show it: never the raw control character itself."""
+    if ch == " ":
+        return "a space"
+    if unicodedata.category(ch)[0] in "CZ":
+        name = unicodedata.name(ch, "")
+        return f"the invisible character U+{ord(ch):04X}" + (f" ({name.lower()})" if name else "")
+    return f"'{ch}'"
+
+
+# A counsellor names a calendar URL or a mailbox: a login or mail address, nothing else.
+_LOGIN_MARKS = frozenset("._-@+")
+_ASCII_LOGIN = re.compile(r"[A-Za-z0-9_@+-][A-Za-z0-9._@+-]*")
+LOGIN_RULE = (
+    "write a login or mail address, with only letters, digits and . _ - @ + (not starting with '.', no '..')"
+)
+
+
+def _login_char(ch: str) -> bool:
+    cat = unicodedata.category(ch)
+    return ch in _LOGIN_MARKS or cat[0] in "LM" or cat == "Nd"
+
+
+def _to_counsellor(raw: Any) -> str:
+    """A login or mail address (NFC): letters of any script, digits and `._-@+`; never `/`,
+    `%`, `..`, white space or control characters, which could reach a URL or mailbox name."""
+    s = _to_text(raw)
+    if len(s) <= MAX_COUNSELLOR_CHARS and _ASCII_LOGIN.fullmatch(s) and ".." not in s:
+        return s
+    s = unicodedata.normalize("NFC", s)  # checked after: NFC turns U+037E into ';'
+    if len(s) > MAX_COUNSELLOR_CHARS:
+        raise ValueError(f"counsellor has {len(s)} characters, at most {MAX_COUNSELLOR_CHARS} are allowed")
+    bad = next((ch for ch in s if not _login_char(ch)), None)
+    if bad is not None:
+        raise ValueError(f"{describe_char(bad)} is not allowed in counsellor: {LOGIN_RULE}")
+    if s.startswith("."):
+        raise ValueError(f"counsellor must not start with '.': {LOGIN_RULE}")
+    if ".." in s:
+        raise ValueError(f"'..' is not allowed in counsellor: {LOGIN_RULE}")
+    return s
+
+
+_PLAIN_ID = re.compile(r"[\x20-\x7e]+")
+_NO_ID_CHARS = frozenset(("Cc", "Cf", "Cs", "Zl", "Zp"))
+
+
+def _to_case_id(raw: Any) -> str:
+    """A customer number: at most 64 characters, no line breaks or other control characters
+    (it is written into calendar text and hashed into UIDs with a control character as
+    separator). `;`, `,`, `:` and letters of any script are carried as they are."""
+    s = _to_text(raw)
+    if len(s) > MAX_CASE_ID_CHARS:
+        raise ValueError(f"case_id has {len(s)} characters, at most {MAX_CASE_ID_CHARS} are allowed")
+    if _PLAIN_ID.fullmatch(s):
+        return s
+    bad = next((ch for ch in s if unicodedata.category(ch) in _NO_ID_CHARS), None)
+    if bad is not None:
+        raise ValueError(f"case_id holds {describe_char(bad)}; a customer number cannot hold it")
+    return s
+
+
 @cache
 def _to_duration(raw: Any) -> Duration:
     if not str(raw).strip():
@@ -216,8 +286,8 @@ def _columns(table: str) -> list[Column]:
     d = _date_converter()
     if table == "cases":
         return [
-            Column("case_id", _to_text, True),
-            Column("counsellor", _to_text, True),
+            Column("case_id", _to_case_id, True),
+            Column("counsellor", _to_counsellor, True),
             Column("birth_date", d),
             Column("status", _lookup(_STATUS, "status"), True),
             Column("profile", _lookup(_PROFILE, "profile"), True),
@@ -238,7 +308,7 @@ def _columns(table: str) -> list[Column]:
         ]
     if table == "measures":
         return [
-            Column("case_id", _to_text, True),
+            Column("case_id", _to_case_id, True),
             Column("measure_id", _to_text),
             Column("kind", _to_text),
             Column("start", d, True),
@@ -250,7 +320,7 @@ def _columns(table: str) -> list[Column]:
             Column("completion_date", d),
         ]
     return [
-        Column("case_id", _to_text, True),
+        Column("case_id", _to_case_id, True),
         Column("date", d, True),
         Column("channel", _lookup(_CHANNEL, "channel"), True),
         Column("outcome", _lookup(_OUTCOME, "outcome")),
@@ -260,6 +330,25 @@ def _columns(table: str) -> list[Column]:
 # -- raw tables ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class SourceOptions:
+    """How the files are read: the CSV encoding (`auto`, `utf-8`, `cp1252`) and which sheet
+    of a workbook holds which table (source.encoding, source.sheets)."""
+
+    encoding: str = "auto"
+    sheets: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.encoding not in ENCODINGS:
+            raise SourceError(f"unknown encoding '{self.encoding}' (use one of {', '.join(ENCODINGS)})")
+        unknown = sorted(t for t in self.sheets if t not in TABLES)
+        if unknown:
+            raise SourceError(
+                f"source.sheets names {', '.join(repr(t) for t in unknown)}, which is no table "
+                f"(the tables are {', '.join(TABLES)})"
+            )
+
+
 @dataclass
 class RawTable:
     label: str  # the name errors give: cases.csv, or caseload.xlsx:cases
@@ -267,7 +356,88 @@ class RawTable:
     rows: Iterable[tuple[int, list[Any]]]  # (spreadsheet row number, cells)
 
 
-def _csv_table(path: Path) -> RawTable:
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A cell whose bytes cannot be read (a NUL byte, a byte its encoding does not know, far
+    too long). It stands in the row in place of the text, so that converting it gives a row
+    error of its column like any other bad value; in a column the reader ignores it is never
+    looked at."""
+
+    message: str
+
+
+_BOM = b"\xef\xbb\xbf"
+# decoding with "surrogateescape" keeps each undecodable byte b as the lone surrogate U+DC00+b
+_ESCAPED = re.compile("[\udc80-\udcff]")
+
+
+def _decode(path: Path, data: bytes, encoding: str) -> tuple[str, str, bool]:
+    """The text of a CSV file, the encoding used and whether some bytes could not be decoded
+    (those are kept as lone surrogates and become row errors of their rows).
+
+    auto: UTF-8 (with or without BOM) when the file is valid UTF-8, or mostly so (it holds at
+    least as many UTF-8 umlauts as stray bytes: those are row errors, the other rows keep their
+    umlauts); else Windows-1252 (German Excel's "CSV (Trennzeichen-getrennt)"), where its five
+    undefined bytes are row errors."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise SourceError(
+            f"{path}: a UTF-16 text file, not a UTF-8 or Windows-1252 one; export it as CSV UTF-8 or as .xlsx"
+        )
+    if data.startswith(_BOM):
+        data = data[len(_BOM) :]
+        if encoding == "auto":
+            encoding = "utf-8"
+    if encoding == "auto":
+        try:
+            return data.decode("utf-8"), "utf-8", False
+        except UnicodeDecodeError:
+            text = data.decode("utf-8", "surrogateescape")
+        stray = len(_ESCAPED.findall(text))
+        non_ascii = len(text) - len(text.encode("ascii", "ignore"))
+        if non_ascii - stray >= stray:
+            return text, "utf-8", True
+        encoding = "cp1252"
+    try:
+        return data.decode(encoding), encoding, False
+    except UnicodeDecodeError:
+        return data.decode(encoding, "surrogateescape"), encoding, True
+
+
+def _unreadable_cells(record: list[str], encoding: str, escaped: bool) -> list[Any]:
+    """`record` with each cell that cannot be read replaced by an `Unreadable`."""
+    joined = "".join(record)
+    if "\x00" not in joined and len(joined) <= MAX_CELL_CHARS and not (escaped and _ESCAPED.search(joined)):
+        return record
+    out: list[Any] = []
+    for cell in record:
+        bad = _ESCAPED.search(cell) if escaped else None
+        if "\x00" in cell:
+            out.append(Unreadable("holds a NUL byte (binary data, not text); check the export"))
+        elif bad is not None:
+            byte = ord(bad.group()) - 0xDC00
+            out.append(
+                Unreadable(
+                    f"holds the byte 0x{byte:02X}, which is not {ENCODING_NAMES[encoding]} text; save the "
+                    "file as CSV UTF-8, or set the file's encoding (source.encoding, plan --encoding)"
+                )
+            )
+        elif len(cell) > MAX_CELL_CHARS:
+            out.append(_too_long(cell, " (is a closing quote missing?)"))
+        else:
+            out.append(cell)
+    return out
+
+
+def _too_long(cell: str, hint: str = "") -> Unreadable:
+    return Unreadable(f"holds {len(cell)} characters, more than the {MAX_CELL_CHARS} a cell may hold{hint}")
+
+
+def _printable(cell: str) -> str:
+    """A header cell as a message may show it: undecodable bytes and NUL as U+FFFD."""
+    return _ESCAPED.sub("\ufffd", cell).replace("\x00", "\ufffd")
+
+
+def _csv_table(path: Path, encoding: str = "auto") -> RawTable:
     label = path.name
     try:
         data = path.read_bytes()
@@ -275,18 +445,20 @@ def _csv_table(path: Path) -> RawTable:
         raise SourceError(f"{path}: file not found") from None
     except OSError as exc:
         raise SourceError(f"{path}: cannot be read ({exc.strerror})") from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
+    if data.startswith(b"PK\x03\x04"):
         raise SourceError(
-            f"{path}: not a UTF-8 text file (undecodable byte in line {line}); "
-            "export it as CSV UTF-8 or as .xlsx"
-        ) from None
-    if "\x00" in text:
-        raise SourceError(f"{path}: not a CSV file (it holds binary data)")
+            f"{path}: an Excel workbook (or other zip file), not CSV; name a workbook with .xlsx at the end"
+        )
+    text, encoding, escaped = _decode(path, data, encoding)
     first = text.split("\n", 1)[0]
+    if "\x00" in first:
+        raise SourceError(f"{path}: not a CSV file (it holds binary data)")
     delimiter = ";" if first.count(";") > first.count(",") else ","
+    # The whole file is in memory already, so no field can be larger than it; long fields are
+    # checked per cell below (MAX_CELL_CHARS) and reported as row errors. The limit is global
+    # to the csv module and only ever raised here.
+    if csv.field_size_limit() <= len(text):
+        csv.field_size_limit(len(text) + 1)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         header = next(reader, None)
@@ -294,19 +466,34 @@ def _csv_table(path: Path) -> RawTable:
         raise SourceError(f"{path}: the header row cannot be read as CSV ({exc})") from None
     if not header or not any(h.strip() for h in header):
         raise SourceError(f"{path}: no header row (the first row must name the columns)")
+    header = [_printable(h) for h in header]
+    check = escaped or "\x00" in text or len(text) > MAX_CELL_CHARS
 
     def rows() -> Iterator[tuple[int, list[Any]]]:
         n = 1
         try:
             for n, record in enumerate(reader, start=2):
-                yield n, record
+                yield n, (_unreadable_cells(record, encoding, escaped) if check else record)
         except csv.Error as exc:
             raise SourceError(f"{path}: row {n + 1} cannot be read as CSV ({exc})") from None
 
     return RawTable(label, header, rows())
 
 
-def _xlsx_sheet(path: Path, sheet: str, required: bool) -> RawTable | None:
+def _sheet_name(sheetnames: list[str], table: str, named: str | None, required: bool) -> str | None:
+    """The workbook's sheet for `table`: the one the settings name (source.sheets), else the
+    one called like the table; a workbook of one sheet gives it to `cases`."""
+    if named is not None:
+        if named in sheetnames:
+            return named
+        return {n.strip().lower(): n for n in sheetnames}.get(named.strip().lower())
+    name = {n.strip().lower(): n for n in sheetnames}.get(table)
+    if name is None and required and len(sheetnames) == 1:
+        name = sheetnames[0]
+    return name
+
+
+def _xlsx_sheet(path: Path, table: str, required: bool, named: str | None = None) -> RawTable | None:
     from openpyxl import load_workbook  # imported here: only workbooks need it
 
     try:
@@ -315,14 +502,16 @@ def _xlsx_sheet(path: Path, sheet: str, required: bool) -> RawTable | None:
         raise SourceError(f"{path}: file not found") from None
     except Exception as exc:  # openpyxl raises many kinds for a broken file
         raise SourceError(f"{path}: not a readable .xlsx workbook ({type(exc).__name__})") from None
-    names = {n.strip().lower(): n for n in wb.sheetnames}
-    name = names.get(sheet)
-    if name is None and required and len(wb.sheetnames) == 1:
-        name = wb.sheetnames[0]
+    name = _sheet_name(wb.sheetnames, table, named, required)
     if name is None:
         wb.close()
+        sheets = ", ".join(f"'{n}'" for n in wb.sheetnames)
+        if named is not None:
+            raise SourceError(
+                f"{path}: no sheet named '{named}' for the {table} (source.sheets); the workbook has {sheets}"
+            )
         if required:
-            raise SourceError(f"{path}: no sheet named '{sheet}' (sheets: {', '.join(wb.sheetnames)})")
+            raise SourceError(f"{path}: no sheet named '{table}' (sheets: {', '.join(wb.sheetnames)})")
         return None
     it = wb[name].iter_rows(values_only=True)
     header_row = next(it, None)
@@ -336,18 +525,19 @@ def _xlsx_sheet(path: Path, sheet: str, required: bool) -> RawTable | None:
         for n, record in enumerate(it, start=2):
             if all(c is None or (isinstance(c, str) and not c.strip()) for c in record):
                 continue  # blank row
-            yield n, ["" if c is None else c for c in record]
+            cells = ["" if c is None else c for c in record]
+            yield n, [_too_long(c) if type(c) is str and len(c) > MAX_CELL_CHARS else c for c in cells]
         wb.close()
 
     return RawTable(label, header, rows())
 
 
-def _open(path: Path, table: str, required: bool) -> RawTable | None:
+def _open(path: Path, table: str, required: bool, source: SourceOptions) -> RawTable | None:
     if path.suffix.lower() in {".xlsx", ".xlsm"}:
-        return _xlsx_sheet(path, table, required)
+        return _xlsx_sheet(path, table, required, source.sheets.get(table))
     if path.suffix.lower() in {".xls", ".ods", ".numbers"}:
         raise SourceError(f"{path}: {path.suffix} files are not read; save it as .xlsx or CSV")
-    return _csv_table(path)
+    return _csv_table(path, source.encoding)
 
 
 # -- validation ------------------------------------------------------------------------------
@@ -396,6 +586,8 @@ def _convert_new(cell: Any, convert: Callable[[Any], Any], memo: dict[Any, Any])
     """Convert a cell not seen before in this column; the value (or _BLANK) is remembered for
     text cells, so each distinct date, status, flag ... is parsed once per read. Raises
     ValueError with the counsellor's message."""
+    if type(cell) is Unreadable:
+        raise ValueError(cell.message)
     try:
         value = convert(cell)
     except Blank:
@@ -412,11 +604,11 @@ def _read_rows(
     header_map: dict[str, str],
     errors: list[RowError],
     memos: Memos,
-    bad_ids: set[str] | None = None,
+    bad_ids: set[str | None] | None = None,
 ) -> Iterator[tuple[int, list[Any]]]:
     """Converted rows as positional arguments of `target` (up to its `row` field); a row with
     any bad cell is reported (each cell) and skipped. The case ids of skipped rows go to
-    `bad_ids`.
+    `bad_ids`, None for a skipped row whose own case_id cannot be read.
 
     This loop runs once per cell of the caseload, so it is kept flat: one memo look-up per
     cell, the converter only for a value the column has not seen yet."""
@@ -468,7 +660,7 @@ def _read_rows(
             bad = True
         if not bad:
             yield n, args
-        elif bad_ids is not None and args[id_pos] is not None:
+        elif bad_ids is not None:
             bad_ids.add(args[id_pos])
 
 
@@ -477,9 +669,16 @@ def read_caseload(
     measures: Path | str | None = None,
     contacts: Path | str | None = None,
     header_map: dict[str, str] | None = None,
+    encoding: str = "auto",
+    sheets: Mapping[str, str] | None = None,
 ) -> Caseload:
     """Read and validate a caseload. `cases` may be a CSV file, an .xlsx workbook (holding the
-    sheets cases, measures, contacts) or a folder with cases.csv/measures.csv/contacts.csv."""
+    sheets cases, measures, contacts, or those `sheets` names) or a folder with
+    cases.csv/measures.csv/contacts.csv. `encoding` is that of CSV files: auto, utf-8 or cp1252.
+
+    The returned caseload's `held` names the cases whose row was left out for an error (and
+    `held_unknown` says one such row had no readable case_id): see `Caseload`."""
+    source = SourceOptions(encoding, dict(sheets or {}))
     cases = Path(cases)
     paths: dict[str, Path | None] = {
         "cases": cases,
@@ -503,7 +702,7 @@ def read_caseload(
     files: dict[str, str] = {}
     memos: Memos = {}
     with gc_paused():
-        case_rows, bad_ids, label = _read_cases(paths["cases"], hm, errors, files, memos)
+        case_rows, bad_ids, label = _read_cases(paths["cases"], hm, errors, files, memos, source)
         children: dict[str, dict[str, list[Any]]] = {}
         for t in ("measures", "contacts"):
             p = paths[t]
@@ -511,8 +710,16 @@ def read_caseload(
                 children[t] = {}
                 continue
             required = p.suffix.lower() not in {".xlsx", ".xlsm"} or p != cases
-            children[t] = _read_children(p, t, required, hm, errors, files, memos, case_rows, bad_ids, label)
-        return Caseload(cases=_build_cases(case_rows, children), errors=errors, files=files)
+            children[t] = _read_children(
+                p, t, required, hm, errors, files, memos, case_rows, bad_ids, label, source
+            )
+        return Caseload(
+            cases=_build_cases(case_rows, children),
+            errors=errors,
+            files=files,
+            held={cid for cid in bad_ids if cid is not None and cid not in case_rows},
+            held_unknown=None in bad_ids,
+        )
 
 
 # Field positions in the positional arguments `_read_rows` yields.
@@ -525,16 +732,23 @@ _ACTUAL_END = _MEASURE_FIELDS.index("actual_end")
 
 
 def _read_cases(
-    path: Path, hm: dict[str, str], errors: list[RowError], files: dict[str, str], memos: Memos
-) -> tuple[dict[str, tuple[int, list[Any]]], set[str], str]:
-    """The valid case rows by case id, the ids of rejected ones, and the cases file's label."""
-    raw = _open(path, "cases", required=True)
+    path: Path,
+    hm: dict[str, str],
+    errors: list[RowError],
+    files: dict[str, str],
+    memos: Memos,
+    source: SourceOptions,
+) -> tuple[dict[str, tuple[int, list[Any]]], set[str | None], str]:
+    """The valid case rows by case id, the ids of rejected ones (None for a rejected row
+    without a readable case_id), and the cases file's label. A duplicate row is not counted
+    as rejected: the case is planned from its first row."""
+    raw = _open(path, "cases", True, source)
     files["cases"] = raw.label
     case_rows: dict[str, tuple[int, list[Any]]] = {}
     seen_rows: dict[str, int] = {}
     # case ids whose row had errors: their measures and contacts are left out quietly, the
     # case's own error already says why.
-    bad_ids: set[str] = set()
+    bad_ids: set[str | None] = set()
     for n, args in _read_rows(raw, _columns("cases"), Case, hm, errors, memos, bad_ids):
         cid = args[0]
         if cid in seen_rows:
@@ -572,11 +786,12 @@ def _read_children(
     files: dict[str, str],
     memos: Memos,
     case_rows: dict[str, tuple[int, list[Any]]],
-    bad_ids: set[str],
+    bad_ids: set[str | None],
     cases_label: str,
+    source: SourceOptions,
 ) -> dict[str, list[Any]]:
     """The measures or contacts of `table`, grouped by case id."""
-    sheet = _open(path, table, required)
+    sheet = _open(path, table, required, source)
     if sheet is None:
         return {}
     files[table] = sheet.label

@@ -49,6 +49,21 @@ CasesOpt = Annotated[
 MeasuresOpt = Annotated[Path | None, typer.Option("--measures", help="measures CSV")]
 ContactsOpt = Annotated[Path | None, typer.Option("--contacts", help="contacts CSV")]
 AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="plan for this day (YYYY-MM-DD); default today")]
+
+
+class Encoding(StrEnum):
+    auto = "auto"
+    utf8 = "utf-8"
+    cp1252 = "cp1252"
+
+
+EncodingOpt = Annotated[
+    Encoding,
+    typer.Option(
+        "--encoding",
+        help="text encoding of CSV files: auto (UTF-8, else Windows-1252), utf-8 or cp1252",
+    ),
+]
 MapOpt = Annotated[
     list[str] | None,
     typer.Option("--map", help="map an export's header to a canonical column: 'Kundennummer=case_id'"),
@@ -67,6 +82,7 @@ def _inputs(
     contacts: Path | None,
     as_of: str | None,
     mapping: list[str] | None,
+    encoding: Encoding = Encoding.auto,
 ) -> tuple[Policy, Caseload, date]:
     try:
         policy = load_policy(policy_ref)
@@ -85,7 +101,7 @@ def _inputs(
             raise _fail(f"--map '{item}' must look like 'Export header=canonical_column'")
         header_map[src.strip()] = dst.strip()
     try:
-        caseload = read_caseload(cases, measures, contacts, header_map)
+        caseload = read_caseload(cases, measures, contacts, header_map, encoding=str(encoding))
     except SourceError as exc:
         raise _fail(str(exc)) from None
     return policy, caseload, day
@@ -142,9 +158,10 @@ def plan_command(
     ] = None,
     strict: Annotated[bool, typer.Option("--strict", help="exit 1 when any row had an error")] = False,
     mapping: MapOpt = None,
+    encoding: EncodingOpt = Encoding.auto,
 ) -> None:
     """Compute every due contact of a caseload under a policy."""
-    pol, caseload, day = _inputs(policy, cases, measures, contacts, as_of, mapping)
+    pol, caseload, day = _inputs(policy, cases, measures, contacts, as_of, mapping, encoding)
     result = plan(caseload, pol, day)
     fmt = fmt or (Format.table if sys.stdout.isatty() else Format.json)
     if fmt is Format.json:
@@ -178,9 +195,10 @@ def explain_command(
     contacts: ContactsOpt = None,
     as_of: AsOfOpt = None,
     mapping: MapOpt = None,
+    encoding: EncodingOpt = Encoding.auto,
 ) -> None:
     """Show how the plan of one case came about: facts, rules tried, anchor, interval, shifts."""
-    pol, caseload, day = _inputs(policy, cases, measures, contacts, as_of, mapping)
+    pol, caseload, day = _inputs(policy, cases, measures, contacts, as_of, mapping, encoding)
     case = next((c for c in caseload.cases if c.case_id == case_id), None)
     if case is None:
         row_errors = [e for e in caseload.errors if e.file == caseload.files.get("cases")]
@@ -288,9 +306,10 @@ def report_command(
         int, typer.Option("--capacity", min=1, help="talks per week and full-time counsellor")
     ] = 25,
     mapping: MapOpt = None,
+    encoding: EncodingOpt = Encoding.auto,
 ) -> None:
     """For team leaders: density kept per counsellor (target 90 %) and the coming weeks' load."""
-    pol, caseload, day = _inputs(policy, cases, measures, contacts, as_of, mapping)
+    pol, caseload, day = _inputs(policy, cases, measures, contacts, as_of, mapping, encoding)
     result = plan(caseload, pol, day)
     rows = summarize(result, weeks)
     table = Table(title=f"Kontaktdichte {pol.id} on {day}: kept in ≥ {QUOTA:.0%} of cases?")

@@ -24,5 +24,7 @@ def make_plan(settings: Settings, as_of: date | None = None) -> Plan:
     """Raises SourceError (unreadable caseload) or PolicyError (unknown or invalid policy)."""
     policy = load_policy(settings.policy)
     src = settings.source
-    caseload = read_caseload(src.cases, src.measures, src.contacts, src.header_map)
+    caseload = read_caseload(
+        src.cases, src.measures, src.contacts, src.header_map, encoding=src.encoding, sheets=src.sheets
+    )
     return plan(caseload, policy, as_of or today_in(policy))

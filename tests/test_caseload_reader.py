@@ -175,7 +175,8 @@ def test_a_folder_with_the_three_tables(tmp_path):
         (b"", "no header row"),
         (b"name,counsellor\nx,y\n", "no case_id column"),
         (b"\xff\xfe\x00c\x00a\x00s\x00e", "not a UTF-8"),
-        (b"case_id;counsellor\n\x00\x01", "binary"),
+        (b"\x00\x01case_id;counsellor\n1;a\n", "binary"),
+        (b"PK\x03\x04\x14\x00\x06\x00", "Excel workbook"),
     ],
 )
 def test_unreadable_files_stop_the_run_with_a_clear_message(tmp_path, content, expected):
@@ -246,3 +247,180 @@ def test_dates_far_outside_any_caseload_are_row_errors_not_crashes(tmp_path):
     assert "mistyped" in cl.errors[0].message
     for pid in ("coburg-2016", "euskirchen-2011", "berlin-lichtenberg-2013", "ams-betreuungsplan"):
         plan(cl, load_policy(pid), date(2026, 11, 22))  # the latest accepted date still computes
+
+
+# -- encodings and unreadable bytes (caseload.md, Encoding) ---------------------------------
+
+HEADER = "case_id;counsellor;status;profile;display_name"
+
+
+def _write_lines(path, lines: list[bytes]) -> object:
+    path.write_bytes(b"\r\n".join(lines) + b"\r\n")
+    return path
+
+
+def test_german_excel_csv_in_windows_1252_is_read_with_its_umlauts(tmp_path):
+    # what German Excel writes as "CSV (Trennzeichen-getrennt)": semicolons, cp1252, CRLF
+    text = (
+        "Kundennummer;Vermittler;status;Profillage;display_name;registration_date\r\n"
+        "100234;j.weiß;lo;Förderprofil;Jürgen Größe;01.10.2026\r\n"
+        "100235;ä.öster;ASU;Unterstützungsprofil;Zoë – „Ärger“ € 5;\r\n"
+    )
+    p = tmp_path / "cases.csv"
+    p.write_bytes(text.encode("cp1252"))
+    hm = {"Kundennummer": "case_id", "Vermittler": "counsellor", "Profillage": "profile"}
+    for encoding in ("auto", "cp1252"):
+        cl = read_caseload(p, header_map=hm, encoding=encoding)
+        assert cl.errors == []
+        a, b = cl.cases
+        assert (a.counsellor, a.profile, a.display_name) == ("j.weiß", Profile.FOERDERPROFIL, "Jürgen Größe")
+        assert (b.counsellor, b.profile, b.display_name) == (
+            "ä.öster",
+            Profile.UNTERSTUETZUNGSPROFIL,
+            "Zoë – „Ärger“ € 5",
+        )
+    # forced to UTF-8, each umlaut byte is a row error of its own row and column
+    cl = read_caseload(p, header_map=hm, encoding="utf-8")
+    assert cl.cases == []
+    assert ("cases.csv", 2, "counsellor") in [(e.file, e.row, e.column) for e in cl.errors]
+    assert "0xDF" in cl.errors[0].message and "UTF-8" in cl.errors[0].message
+
+
+def test_utf8_wins_when_the_file_is_valid_utf8_with_or_without_bom(tmp_path):
+    for bom in (b"", b"\xef\xbb\xbf"):
+        p = _write_lines(
+            tmp_path / "cases.csv", [bom + HEADER.encode(), "1;m.müller;lo;Förderprofil;Ärger".encode()]
+        )
+        (case,) = read_caseload(p).cases
+        assert (case.counsellor, case.display_name) == ("m.müller", "Ärger")
+
+
+@pytest.mark.parametrize(
+    ("bad_row", "column", "message"),
+    [
+        (b"2;a;lo;marktprofil;Nul\x00Byte", "display_name", "NUL byte"),
+        (b"2;a;lo;marktprofil;J\xfcrgen", "display_name", "byte 0xFC"),  # cp1252 in a UTF-8 file
+        (b"2;a;lo;marktprofil;" + b"x" * 200_000, "display_name", "200000 characters"),
+        (b'2;a;lo;marktprofil;"' + b"y" * 20_000 + b'"', "display_name", "20000 characters"),
+        (b"2;a\x00;lo;marktprofil;", "counsellor", "NUL byte"),
+    ],
+    ids=["nul", "undecodable", "oversized", "oversized-quoted", "nul-in-counsellor"],
+)
+def test_one_unreadable_row_is_one_row_error_and_the_rest_is_read(tmp_path, bad_row, column, message):
+    lines = [HEADER.encode(), "1;m.müller;lo;Förderprofil;".encode(), bad_row, b"3;a;lo;I;", b"4;a;asu;Z;"]
+    cl = read_caseload(_write_lines(tmp_path / "cases.csv", lines))
+    assert [(e.file, e.row, e.column) for e in cl.errors] == [("cases.csv", 3, column)]
+    assert message in cl.errors[0].message
+    assert [c.case_id for c in cl.cases] == ["1", "3", "4"]
+    assert cl.cases[0].counsellor == "m.müller"  # the rest of the file stays UTF-8
+    assert (cl.held, cl.held_unknown) == ({"2"}, False)
+
+
+def test_a_byte_undefined_in_windows_1252_is_a_row_error_of_its_row(tmp_path):
+    lines = [
+        HEADER.encode(),
+        "1;j.weiß;lo;Förderprofil;Jürgen".encode("cp1252"),
+        b"2;a;lo;I;\x81",
+        b"3;a;lo;I;",
+    ]
+    cl = read_caseload(_write_lines(tmp_path / "cases.csv", lines))
+    assert [(e.row, e.column) for e in cl.errors] == [(3, "display_name")]
+    assert "0x81" in cl.errors[0].message and "Windows-1252" in cl.errors[0].message
+    assert [(c.case_id, c.counsellor, c.display_name) for c in cl.cases] == [
+        ("1", "j.weiß", "Jürgen"),
+        ("3", "a", None),
+    ]
+
+
+def test_an_unreadable_case_id_holds_no_case_by_name_but_marks_the_caseload(tmp_path):
+    lines = [HEADER.encode(), b"1;a;lo;I;", b"\x81;a;lo;I;", b"3;a;lo;I;"]
+    cl = read_caseload(_write_lines(tmp_path / "cases.csv", lines), encoding="utf-8")
+    assert [(e.row, e.column) for e in cl.errors] == [(3, "case_id")]
+    assert "0x81" in cl.errors[0].message
+    assert [c.case_id for c in cl.cases] == ["1", "3"]
+    assert (cl.held, cl.held_unknown) == (set(), True)
+
+
+def test_unreadable_bytes_in_a_column_the_reader_ignores_do_not_matter(tmp_path):
+    lines = [b"case_id;counsellor;status;profile;Bemerkung", b"1;a;lo;I;kaputt\x00\x81"]
+    cl = read_caseload(_write_lines(tmp_path / "cases.csv", lines))
+    assert cl.errors == [] and [c.case_id for c in cl.cases] == ["1"]
+
+
+def test_bad_bytes_in_measures_and_contacts_leave_out_only_their_row(tmp_path):
+    cases = _write_lines(tmp_path / "cases.csv", [HEADER.encode(), b"1;a;lo;I;"])
+    contacts = _write_lines(
+        tmp_path / "contacts.csv",
+        [b"case_id,date,channel", b"1,2026-10-01,persoenlich", b"1,2026-10-0\x00,persoenlich"],
+    )
+    measures = _write_lines(
+        tmp_path / "measures.csv", [b"case_id,start,end,kind", b"1,2026-01-01,2026-06-30,F\x81bW"]
+    )
+    cl = read_caseload(cases, measures, contacts, encoding="utf-8")
+    assert [(e.file, e.row, e.column) for e in cl.errors] == [
+        ("measures.csv", 2, "kind"),
+        ("contacts.csv", 3, "date"),
+    ]
+    (case,) = cl.cases
+    assert [c.date for c in case.contacts] == [date(2026, 10, 1)] and case.measures == ()
+    assert (cl.held, cl.held_unknown) == (set(), False)
+
+
+def test_an_unknown_encoding_is_refused(tmp_path):
+    p = _write_lines(tmp_path / "cases.csv", [HEADER.encode(), b"1;a;lo;I;"])
+    with pytest.raises(SourceError, match="unknown encoding 'latin-9'"):
+        read_caseload(p, encoding="latin-9")
+
+
+# -- workbook sheets by name (source.sheets) -------------------------------------------------
+
+
+def _workbook(path, sheets: dict[str, list[list[object]]]):
+    wb = Workbook()
+    wb.remove(wb.active)
+    for name, rows in sheets.items():
+        ws = wb.create_sheet(name)
+        for r in rows:
+            ws.append(r)
+    wb.save(path)
+    return path
+
+
+def test_sheets_are_picked_by_the_names_the_settings_give(tmp_path):
+    p = _workbook(
+        tmp_path / "export.xlsx",
+        {
+            "Tabelle1": [["case_id", "counsellor", "status", "profile"], [7, "k.schmidt", "lo", "I"]],
+            "cases": [["case_id", "counsellor", "status", "profile"], [8, "wrong.sheet", "lo", "I"]],
+            "Gespräche": [["case_id", "date", "channel"], [7, date(2026, 10, 1), "video"]],
+        },
+    )
+    cl = read_caseload(p, sheets={"cases": "Tabelle1", "contacts": "gespräche"})
+    (case,) = cl.cases
+    assert (case.case_id, case.counsellor) == ("7", "k.schmidt")
+    assert [c.date for c in case.contacts] == [date(2026, 10, 1)]
+    assert cl.files == {"cases": "export.xlsx:Tabelle1", "contacts": "export.xlsx:Gespräche"}
+
+
+def test_a_named_sheet_that_is_missing_stops_the_run_naming_the_sheets_there_are(tmp_path):
+    p = _workbook(tmp_path / "export.xlsx", {"Tabelle1": [["case_id"], [1]], "Tabelle2": [["x"]]})
+    with pytest.raises(SourceError) as info:
+        read_caseload(p, sheets={"cases": "Tabelle1", "measures": "Maßnahmen"})
+    text = str(info.value)
+    assert "export.xlsx" in text and "'Maßnahmen'" in text and "'Tabelle1', 'Tabelle2'" in text
+    with pytest.raises(SourceError, match="'case', which is no table"):
+        read_caseload(p, sheets={"case": "Tabelle1"})
+
+
+def test_an_oversized_workbook_cell_is_a_row_error(tmp_path):
+    p = _workbook(
+        tmp_path / "cases.xlsx",
+        {
+            "cases": [
+                ["case_id", "counsellor", "status", "profile", "display_name"],
+                [1, "a", "lo", "I", "z" * 10_001],
+            ]
+        },
+    )
+    cl = read_caseload(p)
+    assert [(e.row, e.column) for e in cl.errors] == [(2, "display_name")] and cl.held == {"1"}

@@ -149,7 +149,25 @@ def test_contact_after_as_of_is_a_row_error_and_is_ignored(tmp_path):
     ]
     r = plan_rows(tmp_path, "coburg-2016", T, cases, contacts=contacts)
     assert [(e.file, e.row, e.column) for e in r.errors] == [("contacts.csv", 3, "date")]
+    assert "2026-12-01" in r.errors[0].message and "left out" in r.errors[0].message
     assert only(r).anchor.isoformat() == "2026-11-01"
+    assert r.held == set()  # only the contact row is left out: its case is planned
+
+
+def test_last_contact_after_as_of_leaves_the_case_row_out_and_holds_it(tmp_path):
+    cases = [
+        {"case_id": "typo", "birth_date": "1980-05-05", "last_contact": "2026-12-01"},
+        {"case_id": "today", "birth_date": "1980-05-05", "last_contact": T},
+    ]
+    contacts = [{"case_id": "typo", "date": "2026-09-01", "channel": "persoenlich"}]
+    r = plan_rows(tmp_path, "coburg-2016", T, cases, contacts=contacts)
+    assert [(e.file, e.row, e.column) for e in r.errors] == [("cases.csv", 2, "last_contact")]
+    assert "2026-12-01" in r.errors[0].message and "left out" in r.errors[0].message
+    # not planned from the contacts either: the row is left out as a whole
+    assert [o.case_id for o in r.obligations] == ["today"] and set(r.cases) == {"today"}
+    assert r.held == {"typo"} and not r.unmatched
+    # 2026-11-23 + 2M = 2027-01-23, a Saturday -> Friday 2027-01-22
+    assert only(r, "today").due.isoformat() == "2027-01-22"
 
 
 def test_registration_date_is_the_anchor_without_contacts_and_no_anchor_means_due_now(tmp_path):

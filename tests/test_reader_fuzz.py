@@ -3,7 +3,9 @@ engine; every input gives a plan with clear errors, or one clear SourceError."""
 
 from __future__ import annotations
 
+import csv
 import tempfile
+import unicodedata
 from datetime import date
 from pathlib import Path
 
@@ -176,3 +178,74 @@ def test_arbitrary_bytes_never_crash(data, policy_id):
     with tempfile.TemporaryDirectory() as d:
         _check(Path(d), b"case_id,counsellor,status,profile\n" + data, policy_id)
         _check(Path(d), data, policy_id)
+
+
+# -- hostile values and bytes (caseload.md, Bad input) ---------------------------------------
+
+_LOGIN_MARKS = "._-@+"
+
+
+def _write_one_case(folder: Path, case_id: str, counsellor: str) -> Path:
+    p = folder / "cases.csv"
+    with p.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, delimiter=";")
+        w.writerow(["case_id", "counsellor", "status", "profile"])
+        w.writerow([case_id, counsellor, "lo", "I"])
+        w.writerow(["other", "a", "lo", "I"])
+    return p
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.text(max_size=300) | st.text(alphabet="./\\%@+-_ .\r\n\t\x00aä", max_size=12))
+def test_a_counsellor_is_a_row_error_or_a_safe_login(value):
+    with tempfile.TemporaryDirectory() as d:
+        cl = read_caseload(_write_one_case(Path(d), "1", value))
+    assert [c.case_id for c in cl.cases][-1] == "other"  # the other row is always read
+    accepted = [c.counsellor for c in cl.cases if c.case_id == "1"]
+    if not accepted:
+        assert [(e.row, e.column) for e in cl.errors] == [(2, "counsellor")]
+        assert cl.held == {"1"}
+        return
+    (login,) = accepted
+    assert cl.errors == []
+    assert login == unicodedata.normalize("NFC", value.strip())
+    assert 1 <= len(login) <= 254 and not login.startswith(".") and ".." not in login
+    for ch in login:
+        assert ch not in "/\\%:;,"
+        assert not ch.isspace() and unicodedata.category(ch)[0] not in "CZ"
+        assert ch in _LOGIN_MARKS or unicodedata.category(ch)[0] in "LM" or unicodedata.category(ch) == "Nd"
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.text(max_size=80) | st.text(alphabet=";,:\"'\r\n\t\x00\u2028 1ä客", max_size=70))
+def test_a_case_id_is_a_row_error_or_carried_without_control_characters(value):
+    with tempfile.TemporaryDirectory() as d:
+        cl = read_caseload(_write_one_case(Path(d), value, "a"))
+    ids = [c.case_id for c in cl.cases]
+    assert ids[-1] == "other"
+    if len(ids) == 1 or value.strip() == "other":
+        assert cl.errors and {(e.row, e.column) for e in cl.errors} <= {(2, "case_id"), (3, "case_id")}
+        return
+    assert cl.errors == [] and ids[0] == value.strip()
+    assert len(ids[0]) <= 64
+    assert not any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Zl", "Zp"} for ch in ids[0])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(st.binary(max_size=60), max_size=8),
+    encoding=st.sampled_from(["auto", "utf-8", "cp1252"]),
+    policy_id=st.sampled_from(BUILTIN_IDS),
+)
+def test_any_bytes_below_a_good_header_are_row_errors_never_a_stopped_run(rows, encoding, policy_id):
+    data = b"case_id;counsellor;status;profile\n" + b"\n".join(rows)
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "cases.csv"
+        p.write_bytes(data)
+        cl = read_caseload(p, encoding=encoding)  # never raises SourceError
+    for e in cl.errors:
+        assert e.file == "cases.csv" and e.row >= 2 and e.column and e.message
+        assert "\x00" not in e.message and not any("\udc80" <= ch <= "\udcff" for ch in e.message)
+    for case in cl.cases:
+        assert not any("\udc80" <= ch <= "\udcff" or ch == "\x00" for ch in case.case_id + case.counsellor)
+    plan(cl, load_policy(policy_id), date(2026, 11, 22))
