@@ -94,6 +94,14 @@ _COUNT_FIELDS = (
 )
 
 
+@dataclass
+class _Attempt:
+    outcome: str
+    report: Any = None
+    reason: str | None = None  # why a failed or refused run wrote nothing; shown on /healthz
+    rows_rejected: int = 0
+
+
 def run_once(
     settings: Settings,
     metrics: Metrics,
@@ -102,18 +110,50 @@ def run_once(
     run_sync: RunSync | None = None,
 ) -> RunResult:
     """One scheduled run: call the runner, classify the outcome, log and count it."""
-    from kontaktsync.sync.caseload import SourceError
-    from kontaktsync.sync.lock import LockHeld
-    from kontaktsync.sync.planning import make_plan
-    from kontaktsync.sync.runner import MassDeleteRefused
-
     if run_sync is None:
         from kontaktsync.sync.runner import run_sync as real_run_sync
 
         run_sync = real_run_sync
     t0 = time.monotonic()
-    report = None
-    reason: str | None = None
+    attempt = _attempt(settings, metrics, stop, run_sync)
+    duration = time.monotonic() - t0
+    outcome, report = attempt.outcome, attempt.report
+
+    counts = {name: int(getattr(report, name, 0) or 0) for name in _COUNT_FIELDS}
+    due = getattr(report, "obligations_due", None)
+    overdue = getattr(report, "obligations_overdue", None)
+    metrics.record_run(outcome, duration, counts if report is not None else None, due, overdue)
+    health.record(outcome, reason=attempt.reason)
+    if report is not None:
+        log.info(
+            "run finished: %s",
+            outcome,
+            extra={
+                "event": "run_finished",
+                "run_id": getattr(report, "run_id", None),
+                "outcome": outcome,
+                "duration_s": round(duration, 3),
+                "counts": counts,
+                "obligations_due": due,
+                "obligations_overdue": overdue,
+                "errors": len(getattr(report, "errors", []) or []),
+                "rows_rejected": attempt.rows_rejected,
+                "calendars": len(getattr(report, "per_calendar", {}) or {}),
+                "requests": getattr(report, "requests", None),
+                "stopped_early": stop.is_set(),
+            },
+        )
+        _log_errors(settings, report)
+    return RunResult(outcome, duration, report)
+
+
+def _attempt(settings: Settings, metrics: Metrics, stop: threading.Event, run_sync: RunSync) -> _Attempt:
+    """Plan and sync once; every way a run can end becomes an outcome, logged where it ends."""
+    from kontaktsync.sync.caseload import SourceError
+    from kontaktsync.sync.lock import LockHeld
+    from kontaktsync.sync.planning import make_plan
+    from kontaktsync.sync.runner import MassDeleteRefused
+
     rejected = 0
     try:
         plan = make_plan(settings)
@@ -121,88 +161,62 @@ def run_once(
         metrics.record_rows_rejected(dict(Counter(e.file for e in plan.errors)))
         report = run_sync(settings, stop=stop, plan=plan)
     except LockHeld:
-        outcome = "skipped_locked"
         log.warning(
             "run skipped: another kontaktsync run holds the lock",
-            extra={"event": "run_skipped", "outcome": outcome},
+            extra={"event": "run_skipped", "outcome": "skipped_locked"},
         )
+        return _Attempt("skipped_locked")
     except MassDeleteRefused as exc:
-        outcome = "refused"
-        reason = f"refused by the mass-delete guard: {exc}"
         log.error(
             "run refused by the mass-delete guard; nothing was written: %s",
             exc,
-            extra={"event": "run_refused", "outcome": outcome},
+            extra={"event": "run_refused", "outcome": "refused"},
         )
+        return _Attempt("refused", reason=f"refused by the mass-delete guard: {exc}")
     except SourceError as exc:
-        outcome = "failed"
-        reason = f"the caseload cannot be read: {exc}"
         log.error(
             "run failed: the caseload cannot be read: %s",
             exc,
-            extra={"event": "run_failed", "outcome": outcome, "error_type": type(exc).__name__},
+            extra={"event": "run_failed", "outcome": "failed", "error_type": type(exc).__name__},
         )
+        return _Attempt("failed", reason=f"the caseload cannot be read: {exc}")
     except Exception as exc:
-        outcome = "failed"
-        reason = f"{type(exc).__name__}: {exc}"
         log.error(
             "run failed: %s: %s",
             type(exc).__name__,
             exc,
             exc_info=log.isEnabledFor(logging.DEBUG),
-            extra={"event": "run_failed", "outcome": outcome, "error_type": type(exc).__name__},
+            extra={"event": "run_failed", "outcome": "failed", "error_type": type(exc).__name__},
         )
-    else:
-        outcome = report.outcome
-        if outcome == "failed":
-            reason = failure_reason(report)
-            _log_outage(report, reason)
-    duration = time.monotonic() - t0
+        return _Attempt("failed", reason=f"{type(exc).__name__}: {exc}")
+    attempt = _Attempt(report.outcome, report, rows_rejected=rejected)
+    if attempt.outcome == "failed":
+        attempt.reason = failure_reason(report)
+        _log_outage(report, attempt.reason)
+    return attempt
 
-    counts = {name: int(getattr(report, name, 0) or 0) for name in _COUNT_FIELDS}
-    due = getattr(report, "obligations_due", None)
-    overdue = getattr(report, "obligations_overdue", None)
-    metrics.record_run(outcome, duration, counts if report is not None else None, due, overdue)
-    health.record(outcome, reason=reason)
-    if report is not None:
-        errors = list(getattr(report, "errors", []) or [])
-        run_id = getattr(report, "run_id", None)
-        log.info(
-            "run finished: %s",
-            outcome,
-            extra={
-                "event": "run_finished",
-                "run_id": run_id,
-                "outcome": outcome,
-                "duration_s": round(duration, 3),
-                "counts": counts,
-                "obligations_due": due,
-                "obligations_overdue": overdue,
-                "errors": len(errors),
-                "rows_rejected": rejected,
-                "calendars": len(getattr(report, "per_calendar", {}) or {}),
-                "requests": getattr(report, "requests", None),
-                "stopped_early": stop.is_set(),
-            },
+
+def _log_errors(settings: Settings, report: Any) -> None:
+    """The run's row and item errors, one line each up to ERROR_LINES; never customer names."""
+    errors = list(getattr(report, "errors", []) or [])
+    run_id = getattr(report, "run_id", None)
+    if errors and settings.privacy.show_names:
+        # Item summaries carry customer names when names are shown; logs never do.
+        log.warning(
+            "%d errors in this run, not logged one by one because privacy.show_names is on; "
+            "run `kontaktsync sync --dry-run` to see them",
+            len(errors),
+            extra={"event": "run_error", "run_id": run_id},
         )
-        if errors and settings.privacy.show_names:
-            # Item summaries carry customer names when names are shown; logs never do.
-            log.warning(
-                "%d errors in this run, not logged one by one because privacy.show_names is on; "
-                "run `kontaktsync sync --dry-run` to see them",
-                len(errors),
-                extra={"event": "run_error", "run_id": run_id},
-            )
-            errors = []
-        for message in errors[:ERROR_LINES]:
-            log.warning(str(message), extra={"event": "run_error", "run_id": run_id})
-        if len(errors) > ERROR_LINES:
-            log.warning(
-                "%d more errors in this run",
-                len(errors) - ERROR_LINES,
-                extra={"event": "run_error", "run_id": run_id},
-            )
-    return RunResult(outcome, duration, report)
+        return
+    for message in errors[:ERROR_LINES]:
+        log.warning(str(message), extra={"event": "run_error", "run_id": run_id})
+    if len(errors) > ERROR_LINES:
+        log.warning(
+            "%d more errors in this run",
+            len(errors) - ERROR_LINES,
+            extra={"event": "run_error", "run_id": run_id},
+        )
 
 
 def _log_outage(report: Any, reason: str) -> None:

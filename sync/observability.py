@@ -300,11 +300,12 @@ def failure_reason(report: Any, shown: int = 3) -> str:
     summaries, which may hold customer names, so for a run that reached every calendar but
     could write nothing only the count is given.
     """
-    unreachable = list(getattr(report, "unreachable", []) or [])
+    unreachable = sorted(getattr(report, "unreachable", []) or [])  # threads finish in any order
     if unreachable:
         more = len(unreachable) - shown
         names = ", ".join(unreachable[:shown]) + (f" and {more} more" if more > 0 else "")
-        first = next((e for e in report.errors if e.startswith(f"{unreachable[0]}: ")), "")
+        prefixes = tuple(f"{cal}: " for cal in unreachable)
+        first = next((e for e in report.errors if e.startswith(prefixes)), "")
         detail = f" ({first})" if first else ""
         return f"{len(unreachable)} calendar(s) could not be reached: {names}{detail}"
     failed = int(getattr(report, "failed", 0) or 0)

@@ -190,3 +190,18 @@ def test_one_failing_item_keeps_the_run_partial_exit_1(tmp_path: Path) -> None:
         assert "run failed" not in out.stderr
     finally:
         stop(server)
+
+
+def test_sync_exits_5_when_every_write_fails_on_a_reachable_server(tmp_path: Path) -> None:
+    server = start_radicale(tmp_path / "radicale")
+    try:
+        write_cases(tmp_path / "export" / "cases.csv", case_rows(3))
+        with FaultProxy(server.url) as proxy:
+            proxy.fault = lambda seen: "503" if seen.method == "PUT" else None
+            config = _config(tmp_path, proxy.url + "{counsellor}/kontaktdichte/")
+            out = run_cli(["sync", "--config", str(config)], tmp_path)
+        assert out.returncode == 5, out.stdout + out.stderr
+        assert "run failed: nothing could be written: all 3 items failed" in out.stderr
+        assert "3 failed" in out.stdout
+    finally:
+        stop(server)
