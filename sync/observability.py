@@ -195,6 +195,7 @@ class Metrics:
             ["file"],
             registry=r,
         )
+        self._rejected_files: set[str] = set()
         for outcome in OUTCOMES:
             self.runs.labels(outcome=outcome)
         for action in ITEM_ACTIONS:
@@ -225,10 +226,13 @@ class Metrics:
             self.last_success.set(now)
 
     def record_rows_rejected(self, per_file: dict[str, int]) -> None:
-        """Rows left out per file (as errors name it); files without errors drop out."""
-        self.rows_rejected.clear()
+        """Rows left out per file (named as in the errors); a file that had errors before and
+        has none now shows 0 rather than vanishing."""
+        for name in self._rejected_files - per_file.keys():
+            self.rows_rejected.labels(file=name).set(0)
         for name, n in per_file.items():
             self.rows_rejected.labels(file=name).set(n)
+        self._rejected_files |= per_file.keys()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

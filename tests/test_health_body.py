@@ -53,3 +53,16 @@ def test_the_reason_for_nothing_written_leaves_item_summaries_out() -> None:
 def test_one_exit_code_per_outcome() -> None:
     assert [for_outcome(o) for o in ("success", "partial", "failed")] == [0, 1, 5]
     assert list(ExitCode) == [0, 1, 2, 3, 4, 5]
+
+
+def test_rows_rejected_per_file_go_back_to_zero_when_fixed() -> None:
+    from kontaktsync.sync.observability import Metrics
+
+    m = Metrics()
+    m.record_rows_rejected({"cases.csv": 2, "contacts.csv": 1})
+    text = m.render().decode()
+    assert 'kontaktsync_rows_rejected{file="cases.csv"} 2.0' in text
+    m.record_rows_rejected({"contacts.csv": 3})
+    text = m.render().decode()
+    assert 'kontaktsync_rows_rejected{file="cases.csv"} 0.0' in text
+    assert 'kontaktsync_rows_rejected{file="contacts.csv"} 3.0' in text
