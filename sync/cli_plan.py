@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from datetime import date
@@ -23,12 +22,11 @@ from kontaktsync.rules.policy import (
     policy_json_schema_text,
 )
 from kontaktsync.sync.caseload import SourceError, read_caseload
+from kontaktsync.sync.exit_codes import ExitCode
 from kontaktsync.sync.planning import today_in
+from kontaktsync.sync.spreadsheet import SafeCsvWriter
 from rich.console import Console
 from rich.table import Table
-
-EXIT_STRICT = 1
-EXIT_CANNOT_START = 2
 
 err = Console(stderr=True, highlight=False)
 
@@ -72,7 +70,7 @@ MapOpt = Annotated[
 
 def _fail(message: str) -> typer.Exit:
     err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
-    return typer.Exit(EXIT_CANNOT_START)
+    return typer.Exit(ExitCode.CONFIG)
 
 
 def _inputs(
@@ -137,7 +135,7 @@ def _print_table(result: Plan) -> None:
 
 def _write_csv(result: Plan) -> None:
     fields = ["case_id", "counsellor", "kind", "tag", "due", "window_start", "overdue", "rule"]
-    w = csv.writer(sys.stdout, lineterminator="\n")
+    w = SafeCsvWriter(sys.stdout, lineterminator="\n")
     w.writerow(fields)
     for o in result.obligations:
         d = o.to_json()
@@ -171,7 +169,7 @@ def plan_command(
     else:
         _print_table(result)
     if strict and result.errors:
-        raise typer.Exit(EXIT_STRICT)
+        raise typer.Exit(ExitCode.PARTIAL)
 
 
 def _facts(case: Case) -> list[tuple[str, str]]:

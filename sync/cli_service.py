@@ -17,6 +17,7 @@ from kontaktsync.sync.config_loading import (
     secret_values,
     to_toml,
 )
+from kontaktsync.sync.exit_codes import ExitCode
 from kontaktsync.sync.settings import Settings
 
 ConfigOption = Annotated[
@@ -38,15 +39,13 @@ SecretsOption = Annotated[
     ),
 ]
 
-EXIT_CONFIG = 2
-
 
 def _load(config: Path | None, secrets_dir: Path | None, **kwargs: Any) -> Settings:
     try:
         return load_settings(config, secrets_dir=secrets_dir, **kwargs)
     except ConfigError as exc:
         typer.echo(str(exc), err=True)
-        raise typer.Exit(EXIT_CONFIG) from None
+        raise typer.Exit(ExitCode.CONFIG) from None
 
 
 def register(app: typer.Typer) -> None:
@@ -85,7 +84,7 @@ def register(app: typer.Typer) -> None:
         ok = _check_state(settings) and ok
         ok = _check_target(settings, counsellors) and ok
         typer.echo("result: ok" if ok else "result: problems found (see above)")
-        raise typer.Exit(0 if ok else 1)
+        raise typer.Exit(ExitCode.OK if ok else ExitCode.PARTIAL)
 
     @app.command("daemon")
     def daemon(config: ConfigOption = None, secrets_dir: SecretsOption = None) -> None:

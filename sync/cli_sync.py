@@ -1,7 +1,9 @@
 """`kontaktsync sync` and `kontaktsync demo`.
 
-Exit codes of `sync`: 0 all written, 1 some items failed (they are retried next run),
-2 configuration or caseload unreadable, 3 another run holds the lock, 4 mass-delete guard.
+Exit codes of `sync` (all of them in `kontaktsync.sync.exit_codes`): 0 all written, 1 some
+items failed (they are retried next run), 2 configuration or caseload unreadable, 3 another
+run holds the lock, 4 mass-delete guard, 5 a calendar could not be reached or nothing could be
+written (server down, credentials refused).
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from kontaktsync.sync.exit_codes import ExitCode, for_outcome
+from kontaktsync.sync.observability import failure_reason
 from kontaktsync.sync.runner import SyncReport
-
-EXIT_FAILED_ITEMS, EXIT_CONFIG, EXIT_LOCKED, EXIT_MASS_DELETE = 1, 2, 3, 4
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML settings file", dir_okay=False)
@@ -66,6 +68,13 @@ def print_report(report: SyncReport) -> None:
         typer.echo(f"error: {err}", err=True)
 
 
+def _exit_code(report: SyncReport) -> ExitCode:
+    """The exit code of a finished run; a failed one (an outage) says why on stderr."""
+    if report.outcome == "failed":
+        typer.echo(f"error: run failed: {failure_reason(report)}", err=True)
+    return for_outcome(report.outcome)
+
+
 def _load(config: Path | None):
     from kontaktsync.sync.config_loading import ConfigError, load_settings
 
@@ -73,7 +82,7 @@ def _load(config: Path | None):
         return load_settings(config)
     except ConfigError as exc:
         typer.echo(str(exc), err=True)
-        raise typer.Exit(EXIT_CONFIG) from None
+        raise typer.Exit(ExitCode.CONFIG) from None
 
 
 def sync(
@@ -103,16 +112,15 @@ def sync(
         )
     except SourceError as exc:
         typer.echo(f"caseload unreadable: {exc}", err=True)
-        raise typer.Exit(EXIT_CONFIG) from None
+        raise typer.Exit(ExitCode.CONFIG) from None
     except LockHeld as exc:
         typer.echo(str(exc), err=True)
-        raise typer.Exit(EXIT_LOCKED) from None
+        raise typer.Exit(ExitCode.LOCKED) from None
     except MassDeleteRefused as exc:
         typer.echo(str(exc), err=True)
-        raise typer.Exit(EXIT_MASS_DELETE) from None
+        raise typer.Exit(ExitCode.MASS_DELETE) from None
     print_report(report)
-    if report.failed:
-        raise typer.Exit(EXIT_FAILED_ITEMS)
+    raise typer.Exit(_exit_code(report))
 
 
 def demo(
@@ -128,8 +136,7 @@ def demo(
     from kontaktsync.sync.demo import run_demo
 
     report, _ = run_demo(serve=serve, folder=folder, port=port, as_of=_as_of(as_of))
-    if report.failed:
-        raise typer.Exit(EXIT_FAILED_ITEMS)
+    raise typer.Exit(_exit_code(report))
 
 
 def register(app: typer.Typer) -> None:

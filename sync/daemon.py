@@ -1,8 +1,12 @@
 """`kontaktsync daemon`: sync on a schedule until told to stop.
 
 Each run calls `run_sync` afresh, so the caseload files are read again every time. A run that
-fails is logged and counted, and the next one comes at its usual time; a run that finds the
-lock held by another process (a manual `kontaktsync sync`, a second daemon) is skipped.
+fails is logged at error level and counted, and the next one comes at its usual time; a run
+that finds the lock held by another process (a manual `kontaktsync sync`, a second daemon) is
+skipped. A run fails when the caseload cannot be read, or when a calendar could not be reached
+or nothing at all could be written (`SyncReport.outcome`): an outage or refused credentials
+never count as a success, so `/healthz` turns 503 once they last longer than
+`observability.healthy_within_minutes`.
 SIGTERM or SIGINT set the stop event: `run_sync` finishes the item in flight, records its
 state and returns, and the daemon exits 0. A second signal ends the process at once.
 """
@@ -13,16 +17,21 @@ import logging
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import FrameType
 from typing import Any
 
+from kontaktsync.sync.config_loading import secret_values
+from kontaktsync.sync.exit_codes import ExitCode
 from kontaktsync.sync.observability import (
     Health,
     Metrics,
+    SecretMaskFilter,
     StatusServer,
+    failure_reason,
     start_status_server,
 )
 from kontaktsync.sync.settings import ScheduleSettings, Settings
@@ -85,6 +94,14 @@ _COUNT_FIELDS = (
 )
 
 
+@dataclass
+class _Attempt:
+    outcome: str
+    report: Any = None
+    reason: str | None = None  # why a failed or refused run wrote nothing; shown on /healthz
+    rows_rejected: int = 0
+
+
 def run_once(
     settings: Settings,
     metrics: Metrics,
@@ -93,94 +110,128 @@ def run_once(
     run_sync: RunSync | None = None,
 ) -> RunResult:
     """One scheduled run: call the runner, classify the outcome, log and count it."""
-    from kontaktsync.sync.caseload import SourceError
-    from kontaktsync.sync.lock import LockHeld
-    from kontaktsync.sync.runner import MassDeleteRefused
-
     if run_sync is None:
         from kontaktsync.sync.runner import run_sync as real_run_sync
 
         run_sync = real_run_sync
     t0 = time.monotonic()
-    report = None
-    try:
-        report = run_sync(settings, stop=stop)
-    except LockHeld:
-        outcome = "skipped_locked"
-        log.warning(
-            "run skipped: another kontaktsync run holds the lock",
-            extra={"event": "run_skipped", "outcome": outcome},
-        )
-    except MassDeleteRefused as exc:
-        outcome = "refused"
-        log.error(
-            "run refused by the mass-delete guard; nothing was written: %s",
-            exc,
-            extra={"event": "run_refused", "outcome": outcome},
-        )
-    except SourceError as exc:
-        outcome = "failed"
-        log.error(
-            "run failed: the caseload cannot be read: %s",
-            exc,
-            extra={"event": "run_failed", "outcome": outcome, "error_type": type(exc).__name__},
-        )
-    except Exception as exc:
-        outcome = "failed"
-        log.error(
-            "run failed: %s: %s",
-            type(exc).__name__,
-            exc,
-            exc_info=log.isEnabledFor(logging.DEBUG),
-            extra={"event": "run_failed", "outcome": outcome, "error_type": type(exc).__name__},
-        )
-    else:
-        outcome = "partial" if getattr(report, "failed", 0) else "success"
+    attempt = _attempt(settings, metrics, stop, run_sync)
     duration = time.monotonic() - t0
+    outcome, report = attempt.outcome, attempt.report
 
     counts = {name: int(getattr(report, name, 0) or 0) for name in _COUNT_FIELDS}
     due = getattr(report, "obligations_due", None)
     overdue = getattr(report, "obligations_overdue", None)
     metrics.record_run(outcome, duration, counts if report is not None else None, due, overdue)
-    health.record(outcome)
+    health.record(outcome, reason=attempt.reason)
     if report is not None:
-        errors = list(getattr(report, "errors", []) or [])
-        run_id = getattr(report, "run_id", None)
         log.info(
             "run finished: %s",
             outcome,
             extra={
                 "event": "run_finished",
-                "run_id": run_id,
+                "run_id": getattr(report, "run_id", None),
                 "outcome": outcome,
                 "duration_s": round(duration, 3),
                 "counts": counts,
                 "obligations_due": due,
                 "obligations_overdue": overdue,
-                "errors": len(errors),
+                "errors": len(getattr(report, "errors", []) or []),
+                "rows_rejected": attempt.rows_rejected,
                 "calendars": len(getattr(report, "per_calendar", {}) or {}),
                 "requests": getattr(report, "requests", None),
                 "stopped_early": stop.is_set(),
             },
         )
-        if errors and settings.privacy.show_names:
-            # Item summaries carry customer names when names are shown; logs never do.
-            log.warning(
-                "%d errors in this run, not logged one by one because privacy.show_names is on; "
-                "run `kontaktsync sync --dry-run` to see them",
-                len(errors),
-                extra={"event": "run_error", "run_id": run_id},
-            )
-            errors = []
-        for message in errors[:ERROR_LINES]:
-            log.warning(str(message), extra={"event": "run_error", "run_id": run_id})
-        if len(errors) > ERROR_LINES:
-            log.warning(
-                "%d more errors in this run",
-                len(errors) - ERROR_LINES,
-                extra={"event": "run_error", "run_id": run_id},
-            )
+        _log_errors(settings, report)
     return RunResult(outcome, duration, report)
+
+
+def _attempt(settings: Settings, metrics: Metrics, stop: threading.Event, run_sync: RunSync) -> _Attempt:
+    """Plan and sync once; every way a run can end becomes an outcome, logged where it ends."""
+    from kontaktsync.sync.caseload import SourceError
+    from kontaktsync.sync.lock import LockHeld
+    from kontaktsync.sync.planning import make_plan
+    from kontaktsync.sync.runner import MassDeleteRefused
+
+    rejected = 0
+    try:
+        plan = make_plan(settings)
+        rejected = len(plan.errors)
+        metrics.record_rows_rejected(dict(Counter(e.file for e in plan.errors)))
+        report = run_sync(settings, stop=stop, plan=plan)
+    except LockHeld:
+        log.warning(
+            "run skipped: another kontaktsync run holds the lock",
+            extra={"event": "run_skipped", "outcome": "skipped_locked"},
+        )
+        return _Attempt("skipped_locked")
+    except MassDeleteRefused as exc:
+        log.error(
+            "run refused by the mass-delete guard; nothing was written: %s",
+            exc,
+            extra={"event": "run_refused", "outcome": "refused"},
+        )
+        return _Attempt("refused", reason=f"refused by the mass-delete guard: {exc}")
+    except SourceError as exc:
+        log.error(
+            "run failed: the caseload cannot be read: %s",
+            exc,
+            extra={"event": "run_failed", "outcome": "failed", "error_type": type(exc).__name__},
+        )
+        return _Attempt("failed", reason=f"the caseload cannot be read: {exc}")
+    except Exception as exc:
+        log.error(
+            "run failed: %s: %s",
+            type(exc).__name__,
+            exc,
+            exc_info=log.isEnabledFor(logging.DEBUG),
+            extra={"event": "run_failed", "outcome": "failed", "error_type": type(exc).__name__},
+        )
+        return _Attempt("failed", reason=f"{type(exc).__name__}: {exc}")
+    attempt = _Attempt(report.outcome, report, rows_rejected=rejected)
+    if attempt.outcome == "failed":
+        attempt.reason = failure_reason(report)
+        _log_outage(report, attempt.reason)
+    return attempt
+
+
+def _log_errors(settings: Settings, report: Any) -> None:
+    """The run's row and item errors, one line each up to ERROR_LINES; never customer names."""
+    errors = list(getattr(report, "errors", []) or [])
+    run_id = getattr(report, "run_id", None)
+    if errors and settings.privacy.show_names:
+        # Item summaries carry customer names when names are shown; logs never do.
+        log.warning(
+            "%d errors in this run, not logged one by one because privacy.show_names is on; "
+            "run `kontaktsync sync --dry-run` to see them",
+            len(errors),
+            extra={"event": "run_error", "run_id": run_id},
+        )
+        return
+    for message in errors[:ERROR_LINES]:
+        log.warning(str(message), extra={"event": "run_error", "run_id": run_id})
+    if len(errors) > ERROR_LINES:
+        log.warning(
+            "%d more errors in this run",
+            len(errors) - ERROR_LINES,
+            extra={"event": "run_error", "run_id": run_id},
+        )
+
+
+def _log_outage(report: Any, reason: str) -> None:
+    """A run that wrote nothing although the caseload was read: an outage, not a success."""
+    log.error(
+        "run failed: %s",
+        reason,
+        extra={
+            "event": "run_failed",
+            "run_id": report.run_id,
+            "outcome": "failed",
+            "error_type": "unreachable" if report.unreachable else "nothing_written",
+            "calendars_unreachable": list(report.unreachable),
+        },
+    )
 
 
 class _Signals:
@@ -226,6 +277,7 @@ def run_daemon(
     health = Health(
         healthy_within_s=settings.observability.healthy_within_minutes * 60,
         next_due=schedule.next_due if schedule.cron else None,
+        mask=SecretMaskFilter(secret_values(settings)).mask,
     )
     signals = _Signals(stop)
     if install_signals:
@@ -242,7 +294,7 @@ def run_daemon(
                     exc.strerror or exc,
                     extra={"event": "http_failed"},
                 )
-                return 1
+                return ExitCode.PARTIAL  # not CONFIG: the port may be free again when systemd retries
             host, port = status.address
             log.info(
                 "serving /healthz and /metrics on %s:%d",
@@ -271,7 +323,7 @@ def run_daemon(
             next_start = schedule.next_after(started, datetime.now().astimezone())
             log.debug("next run at %s", next_start.isoformat(timespec="seconds"), extra={"event": "next"})
         log.info("daemon stopped", extra={"event": "daemon_stopped", "runs": runs})
-        return 0
+        return ExitCode.OK
     finally:
         if status is not None:
             status.close()

@@ -7,8 +7,10 @@ including inside tracebacks.
 
 HTTP: ``/healthz`` answers 200 while the last successful run is younger than
 ``observability.healthy_within_minutes`` (and during that long a grace period after start),
-503 otherwise; ``/metrics`` is Prometheus text from a registry of its own, so nothing else in
-the process leaks into it.
+503 otherwise; its JSON body says how the last run ended and, when it failed, why (secrets
+masked). A run in which a calendar could not be reached or nothing could be written (server
+down, credentials refused) is a failed run: it never counts as a success. ``/metrics`` is
+Prometheus text from a registry of its own, so nothing else in the process leaks into it.
 """
 
 from __future__ import annotations
@@ -157,6 +159,8 @@ OUTCOMES = ("success", "partial", "failed", "skipped_locked", "refused")
 # kontaktsync_items_total{action="failed"} and retried by the next run. Restarting the
 # service would not mend them, so they do not make /healthz fail.
 COMPLETED = frozenset({"success", "partial"})
+# Runs that wrote nothing: /healthz says why. A run skipped for the lock is neither.
+FAILED = frozenset({"failed", "refused"})
 
 
 class Metrics:
@@ -185,6 +189,13 @@ class Metrics:
         )
         self.due = Gauge("kontaktsync_obligations_due", "Obligations due, last run", registry=r)
         self.overdue = Gauge("kontaktsync_obligations_overdue", "Obligations overdue, last run", registry=r)
+        self.rows_rejected = Gauge(
+            "kontaktsync_rows_rejected",
+            "Caseload rows left out for an error in the last run that read the caseload, by file",
+            ["file"],
+            registry=r,
+        )
+        self._rejected_files: set[str] = set()
         for outcome in OUTCOMES:
             self.runs.labels(outcome=outcome)
         for action in ITEM_ACTIONS:
@@ -214,6 +225,15 @@ class Metrics:
         if outcome in COMPLETED:
             self.last_success.set(now)
 
+    def record_rows_rejected(self, per_file: dict[str, int]) -> None:
+        """Rows left out per file (named as in the errors); a file that had errors before and
+        has none now shows 0 rather than vanishing."""
+        for name in self._rejected_files - per_file.keys():
+            self.rows_rejected.labels(file=name).set(0)
+        for name, n in per_file.items():
+            self.rows_rejected.labels(file=name).set(n)
+        self._rejected_files |= per_file.keys()
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -231,6 +251,10 @@ class Health:
     weekends without scheduled runs do not count as silence (`next_due` maps a time to the
     first scheduled start at or after it; without it the age counts from the success itself).
     Before the first success the daemon's start stands in for it.
+
+    A failed run (server down, credentials refused, caseload unreadable) never counts as a
+    success; its reason is shown in the body, passed through `mask` first so that no secret
+    reaches an endpoint that anyone on the network may read.
     """
 
     healthy_within_s: float
@@ -238,13 +262,19 @@ class Health:
     started: float = field(default_factory=time.time)
     last_success: float | None = None
     last_outcome: str | None = None
+    last_failure: str | None = None
+    mask: Callable[[str], str] = field(default=lambda text: text, repr=False)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def record(self, outcome: str, now: float | None = None) -> None:
+    def record(self, outcome: str, now: float | None = None, reason: str | None = None) -> None:
+        """Note a run's outcome; `reason` says why a failed or refused run did not go through."""
         with self.lock:
             self.last_outcome = outcome
             if outcome in COMPLETED:
                 self.last_success = time.time() if now is None else now
+                self.last_failure = None
+            elif outcome in FAILED:
+                self.last_failure = self.mask(reason or outcome)
 
     def status(self, now: float | None = None) -> tuple[bool, dict[str, Any]]:
         now = time.time() if now is None else now
@@ -260,8 +290,30 @@ class Health:
                 ),
                 "healthy_within_seconds": self.healthy_within_s,
                 "last_outcome": self.last_outcome,
+                "last_run_failed": self.last_outcome in FAILED,
+                "last_failure": self.last_failure,
             }
         return ok, body
+
+
+def failure_reason(report: Any, shown: int = 3) -> str:
+    """Why a run with outcome `failed` wrote nothing, in one line without customer data.
+
+    Names the calendars that could not be reached with the first error met for them (target
+    errors name the method and path, never credentials or item summaries). Item errors carry
+    summaries, which may hold customer names, so for a run that reached every calendar but
+    could write nothing only the count is given.
+    """
+    unreachable = sorted(getattr(report, "unreachable", []) or [])  # threads finish in any order
+    if unreachable:
+        more = len(unreachable) - shown
+        names = ", ".join(unreachable[:shown]) + (f" and {more} more" if more > 0 else "")
+        prefixes = tuple(f"{cal}: " for cal in unreachable)
+        first = next((e for e in report.errors if e.startswith(prefixes)), "")
+        detail = f" ({first})" if first else ""
+        return f"{len(unreachable)} calendar(s) could not be reached: {names}{detail}"
+    failed = int(getattr(report, "failed", 0) or 0)
+    return f"nothing could be written: all {failed} items failed (see the run's errors)"
 
 
 def _iso(ts: float | None) -> str | None:

@@ -51,7 +51,7 @@ def test_credentials_are_used_and_never_shown(tmp_path):
             tmp_path,
             {"KONTAKTSYNC_TARGET__CALDAV__USERNAME": "sync", "KONTAKTSYNC_TARGET__CALDAV__PASSWORD": WRONG},
         )
-        assert out.returncode == 1 and "refused the credentials" in out.stderr
+        assert out.returncode == 5 and "refused the credentials" in out.stderr  # outage exit
         assert WRONG not in out.stdout + out.stderr
         # items never carry credentials (read back with the right password via the state's URLs)
         import base64
