@@ -68,7 +68,12 @@ def test_short_qualifying_measure_has_no_talk_before_unless_a_follow_up_follows(
     r = plan_rows(tmp_path, "hamburg-absolventenmanagement", T, CASE, [short])
     assert [o.kind for o in r.obligations] == ["measure_after_end"]
     r = plan_rows(tmp_path, "hamburg-absolventenmanagement", T, CASE, [{**short, "follow_up_measure": "ja"}])
-    assert [o.kind for o in r.obligations] == ["measure_before_end"]  # follow-up: only the talk before
+    # follow-up: only the talk before, and the task to check that the next measure began
+    # (no next measure: the 1st working day after E 2026-12-29, a Tuesday)
+    assert [(o.kind, o.due.isoformat()) for o in r.obligations] == [
+        ("measure_before_end", "2026-12-29"),
+        ("follow_up_start", "2026-12-30"),
+    ]
 
 
 def test_exactly_91_days_is_not_short(tmp_path):
