@@ -205,6 +205,27 @@ def _compile_case(cond: CaseCondition, groups: dict[str, list]) -> Test:
     return Test(((lambda v: v.contact_rule in names, why), *base.parts))
 
 
+def describe_date(spec: DateSpec) -> str:
+    """A date rule in words, for explain: `profile_since + 6M`, `1st working day after ...`."""
+    if spec.latest_of is not None or spec.earliest_of is not None:
+        which = "latest" if spec.latest_of is not None else "earliest"
+        return f"the {which} of " + " and ".join(describe_date(s) for s in spec.latest_of or spec.earliest_of)
+    text = str(spec.from_)
+    if spec.from_ == "next_start":
+        text = f"the next measure's start (within {spec.next_measure_within} after the end, else the end)"
+    if spec.plus:
+        n, unit = _offset(spec.plus)
+        text += f" {'-' if n < 0 else '+'} {abs(n)}{unit}"
+    if spec.working_days_after:
+        text = f"working day {spec.working_days_after} after {text}"
+    return text
+
+
+def _empty_fields(spec: DateSpec, case: Case) -> list[str]:
+    """The case fields a date rule reads that are empty in `case` (for explain)."""
+    return sorted(b for b in spec.bases() if b not in _MEASURE_BASES and getattr(case, b) is None)
+
+
 def next_measure(case: Case, m: Measure, last: date) -> Measure | None:
     """The case's measure that starts first after `m`'s effective end, up to `last`."""
     E = m.effective_end
@@ -671,8 +692,9 @@ class Engine:
             ws_raw = mr.window_start(v.case, m) if mr.window_start else None
             if due_raw is None:
                 continue
-            if trace is not None:
+            if trace is not None and mr.kind is ObligationKind.FOLLOW_UP_START:
                 self._trace_next_start(v, m, rule, trace)
+                trace.append(f"{_label(m)}, rule {rule.id}: {describe_date(rule.due)} = {due_raw}")
             due = self.shift_due(due_raw, trace)
             ws = self.shift_start(ws_raw, trace) if ws_raw is not None else None
             if mr.kind is ObligationKind.FOLLOW_UP_START:  # a task: no contact fulfils it
@@ -768,8 +790,12 @@ class Engine:
             if rule.unmatched_if_unknown:
                 unmatched.append(rule.unmatched_if_unknown)
             if trace is not None:
-                trace.append(f"rule {rule.id}: no date can be computed (the fields it needs are empty)")
+                empty = _empty_fields(rule.due, v.case)
+                what = f"{', '.join(empty)} {'is' if len(empty) == 1 else 'are'}" if empty else "fields are"
+                trace.append(f"rule {rule.id}: no date can be computed ({what} empty)")
             return
+        if trace is not None:
+            trace.append(f"rule {rule.id}: due {describe_date(rule.due)} = {due_raw}")
         due = self.shift_due(due_raw, trace)
         ws_raw = cr.window_start(v.case, None) if cr.window_start else None
         ws = self.shift_start(ws_raw, trace) if ws_raw is not None else None
