@@ -18,6 +18,7 @@ from typing import Any
 
 from kontaktsync.rules.dates import Calendar, parse_duration, parse_offset
 from kontaktsync.rules.model import (
+    NO_MEASURES,
     Case,
     CaseFacts,
     Caseload,
@@ -31,6 +32,8 @@ from kontaktsync.rules.model import (
     Unmatched,
 )
 from kontaktsync.rules.policy import (
+    MEASURE_BASES,
+    CaseCondition,
     CaseRule,
     Condition,
     ContactRule,
@@ -72,6 +75,7 @@ class CaseView:
     status: str
     profile: str
     team: str
+    contact_rule: str | None = None  # id of the contact rule that matched, set by the engine
 
 
 _offset = cache(parse_offset)
@@ -187,6 +191,48 @@ def _compile(cond: Condition, groups: dict[str, list]) -> Test:
     return Test(tuple(parts))
 
 
+def _compile_case(cond: CaseCondition, groups: dict[str, list]) -> Test:
+    """A case rule's condition: the contact rule that matched is tested first."""
+    base = _compile(cond, groups)
+    if cond.contact_rule is None:
+        return base
+    names, n_text = frozenset(cond.contact_rule), _fmt(cond.contact_rule)
+
+    def why(v: CaseView) -> str:
+        got = f"contact rule {v.contact_rule} matched" if v.contact_rule else "no contact rule matched"
+        return f"{got}, not {n_text}"
+
+    return Test(((lambda v: v.contact_rule in names, why), *base.parts))
+
+
+def describe_date(spec: DateSpec) -> str:
+    """A date rule in words, for explain: `profile_since + 6M`, `1st working day after ...`."""
+    if spec.latest_of is not None or spec.earliest_of is not None:
+        which = "latest" if spec.latest_of is not None else "earliest"
+        return f"the {which} of " + " and ".join(describe_date(s) for s in spec.latest_of or spec.earliest_of)
+    text = str(spec.from_)
+    if spec.from_ == "next_start":
+        text = f"the next measure's start (within {spec.next_measure_within} after the end, else the end)"
+    if spec.plus:
+        n, unit = _offset(spec.plus)
+        text += f" {'-' if n < 0 else '+'} {abs(n)}{unit}"
+    if spec.working_days_after:
+        text = f"working day {spec.working_days_after} after {text}"
+    return text
+
+
+def _empty_fields(spec: DateSpec, case: Case) -> list[str]:
+    """The case fields a date rule reads that are empty in `case` (for explain)."""
+    return sorted(b for b in spec.bases() if b not in _MEASURE_BASES and getattr(case, b) is None)
+
+
+def next_measure(case: Case, m: Measure, last: date) -> Measure | None:
+    """The case's measure that starts first after `m`'s effective end, up to `last`."""
+    E = m.effective_end
+    found = [n for n in case.measures if E < n.start <= last]
+    return min(found, key=attrgetter("start")) if found else None
+
+
 def _facts_read(cond: Condition) -> set[str]:
     """The CaseView attributes (dotted for case fields) that `_compile(cond)` tests read:
     two cases that agree on them meet the same conditions. Keep in step with `_compile`."""
@@ -213,7 +259,7 @@ def _uses_age(cond: Condition) -> bool:
 
 DateFn = Callable[[Case, "Measure | None"], "date | None"]
 
-_MEASURE_BASES = frozenset(("start", "end", "completion", "last_third"))
+_MEASURE_BASES = MEASURE_BASES
 
 
 def _measure_base(name: str) -> Callable[[Measure], date]:
@@ -304,7 +350,7 @@ class Engine:
         self._case_rules = [
             _CompiledCaseRule(
                 r,
-                _compile(r.when, groups),
+                _compile_case(r.when, groups),
                 f"{p.id}/{r.id}",
                 ObligationKind(r.kind),
                 tuple(r.guidance),
@@ -402,7 +448,10 @@ class Engine:
                 return pick(known) if known else None
 
             return extreme
-        base = self._base_fn(spec.from_)
+        if spec.from_ == "next_start":
+            base = self._next_start_fn(spec.next_measure_within or "14D")
+        else:
+            base = self._base_fn(spec.from_)
         steps: list[Callable[[date], date]] = []
         if spec.plus:
             steps.append(self.calendar.adder(*_offset(spec.plus)))
@@ -439,6 +488,34 @@ class Engine:
             return lambda case, m: of_case(case)
         of_measure = _measure_base(name)
         return lambda case, m: of_case(case) if m is None else of_measure(m)
+
+    def _next_start_fn(self, within: str) -> DateFn:
+        """`from: next_start`: the next measure's start when it begins within `within` after
+        the end, else the end (policies.md, hamburg: follow_up_start)."""
+        add_within = self.calendar.adder(*_offset(within))
+
+        def next_start(case: Case, m: Measure | None) -> date | None:
+            if m is None:
+                return None
+            n = next_measure(case, m, add_within(m.effective_end))
+            return m.effective_end if n is None else n.start
+
+        return next_start
+
+    def _trace_next_start(self, v: CaseView, m: Measure, rule: MeasureRule, trace: list[str]) -> None:
+        """For explain: which start a `from: next_start` due counts from."""
+        within = rule.due.next_measure_within
+        if rule.due.from_ != "next_start" or within is None:
+            return
+        E = m.effective_end
+        n = next_measure(v.case, m, self.calendar.add(E, *_offset(within)))
+        if n is None:
+            trace.append(f"{_label(m)}, rule {rule.id}: no measure starts within {within} after the end {E}")
+        else:
+            trace.append(
+                f"{_label(m)}, rule {rule.id}: next {_label(n)} starts {n.start}, "
+                f"within {within} after the end {E}"
+            )
 
     def shift_due(self, d: date, trace: Trace, what: str = "due") -> date:
         shifted = self.calendar.previous_working_day(d)
@@ -518,6 +595,7 @@ class Engine:
             rule = cr.rule
             if trace is not None:
                 trace.append(f"rule {rule.id}: matches" + (f" ({rule.title})" if rule.title else ""))
+            v.contact_rule = rule.id
             if rule.unmatched:
                 unmatched.append(rule.unmatched)
                 return
@@ -616,8 +694,21 @@ class Engine:
             ws_raw = mr.window_start(v.case, m) if mr.window_start else None
             if due_raw is None:
                 continue
+            if trace is not None and mr.kind is ObligationKind.FOLLOW_UP_START:
+                self._trace_next_start(v, m, rule, trace)
+                trace.append(f"{_label(m)}, rule {rule.id}: {describe_date(rule.due)} = {due_raw}")
             due = self.shift_due(due_raw, trace)
             ws = self.shift_start(ws_raw, trace) if ws_raw is not None else None
+            if mr.kind is ObligationKind.FOLLOW_UP_START:  # a task: no contact fulfils it
+                if trace is not None:
+                    trace.append(f"{_label(m)}, rule {rule.id}: {rule.tag} due {due} (no contact fulfils it)")
+                out.append(
+                    self._obligation(
+                        v, mr.kind, rule.tag, due, None, mr.name,
+                        cycle=m.key, measure_key=m.key, guidance=mr.guidance, note=rule.title,
+                    )
+                )  # fmt: skip
+                continue
             lo = ws or date.min
             fulfilled = next((c for c in v.counting_contacts if lo <= c <= due), None)
             if fulfilled is not None:
@@ -673,6 +764,9 @@ class Engine:
         for flag in w.skip_if:
             if getattr(m, flag):
                 return f"left out: {flag} is set"
+        for flag in w.require:
+            if not getattr(m, flag):
+                return f"left out: {flag} is not set"
         return None
 
     def _case_obligation(
@@ -688,22 +782,35 @@ class Engine:
             if trace is not None:
                 trace.append(f"rule {rule.id}: does not apply, {cr.test.why_not(v)}")
             return
+        if cr.kind is ObligationKind.PROFILE_REVIEW and any(o.kind is cr.kind for o in out):
+            # the review's cycle is profile_since: one per case, first rule wins
+            if trace is not None:
+                trace.append(f"rule {rule.id}: does not apply, an earlier rule made the profile review")
+            return
         due_raw = cr.due(v.case, None)
         if due_raw is None:
             if rule.unmatched_if_unknown:
                 unmatched.append(rule.unmatched_if_unknown)
             if trace is not None:
-                trace.append(f"rule {rule.id}: no date can be computed (the fields it needs are empty)")
+                empty = _empty_fields(rule.due, v.case)
+                what = f"{', '.join(empty)} {'is' if len(empty) == 1 else 'are'}" if empty else "fields are"
+                trace.append(f"rule {rule.id}: no date can be computed ({what} empty)")
             return
+        if trace is not None:
+            trace.append(f"rule {rule.id}: due {describe_date(rule.due)} = {due_raw}")
         due = self.shift_due(due_raw, trace)
         ws_raw = cr.window_start(v.case, None) if cr.window_start else None
         ws = self.shift_start(ws_raw, trace) if ws_raw is not None else None
         if trace is not None:
             trace.append(f"rule {rule.id}: {rule.tag} due {due}" + (f", window from {ws}" if ws else ""))
+        cycle = due_raw.isoformat()
+        if cr.kind is ObligationKind.PROFILE_REVIEW:  # done when profile_since moves on
+            since = v.case.profile_since
+            cycle = since.isoformat() if since is not None else "none"
         out.append(
             self._obligation(
                 v, cr.kind, rule.tag, due, ws, cr.name,
-                cycle=due_raw.isoformat(), guidance=cr.guidance, note=rule.title,
+                cycle=cycle, guidance=cr.guidance, note=rule.title,
             )
         )  # fmt: skip
 
@@ -738,6 +845,8 @@ def _plan(caseload: Caseload, policy: Policy, as_of: date) -> Plan:
             case.needs_interpreter,
             v.last_counting is None,
             case.care_plan_created,
+            case.profile_since,
+            {m.key: m.effective_end for m in case.measures} if case.measures else NO_MEASURES,
         )
     obligations.sort(key=attrgetter("due", "case_id", "kind"))
     order = {name: i for i, name in enumerate(("cases", "measures", "contacts"))}

@@ -9,9 +9,11 @@ needs to know which policy rule made an obligation beyond the `rule` and `cycle`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 
@@ -61,6 +63,7 @@ class ObligationKind(StrEnum):
     MEASURE_WINDOW = "measure_window"
     MEASURE_BEFORE_END = "measure_before_end"
     MEASURE_AFTER_END = "measure_after_end"
+    FOLLOW_UP_START = "follow_up_start"
     CARE_PLAN = "care_plan"
     CARE_PLAN_REVIEW = "care_plan_review"
     PROFILE_REVIEW = "profile_review"
@@ -213,12 +216,17 @@ class Obligation:
         return (self.due, self.case_id, str(self.kind))
 
 
+NO_MEASURES: Mapping[str, date] = MappingProxyType({})  # shared, read-only: most cases have none
+
+
 @dataclass(slots=True, eq=True)
 class CaseFacts:
     """What the sync layer needs to know about a planned case beyond its obligations.
 
     `counting_contacts` are the dates of every contact that counts under the policy (including
     `last_contact`), so the reconciler can tell a fulfilled obligation from a vanished one.
+    `profile_since` and `measures` (measure key -> effective end, every measure of the case)
+    let `rules.fulfilment.fate` decide about profile reviews and follow-up-start tasks.
     """
 
     case_id: str
@@ -228,6 +236,8 @@ class CaseFacts:
     needs_interpreter: bool = False
     first_talk: bool = False
     care_plan_created: date | None = None
+    profile_since: date | None = None
+    measures: Mapping[str, date] = field(default_factory=lambda: NO_MEASURES)
 
 
 @dataclass(slots=True)

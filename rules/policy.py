@@ -62,7 +62,8 @@ CaseField = Literal[
     "individual_interval",
     "extension_months",
 ]
-MeasureDateBase = Literal["start", "end", "completion", "last_third"]
+MeasureDateBase = Literal["start", "end", "completion", "last_third", "next_start"]
+MEASURE_BASES = frozenset(("start", "end", "completion", "last_third", "next_start"))
 MeasureFlag = Literal["qualifying", "follow_up_measure", "job_start"]
 
 
@@ -114,23 +115,39 @@ class DateSpec(_Strict):
 
     `from` names the base date; `plus` adds a signed offset (`-3M`, `14D`, `1W`);
     `working_days_after` then takes the n-th working day after it. In `latest_of` and
-    `earliest_of`, parts whose base is unknown are left out.
+    `earliest_of`, parts whose base is unknown are left out. The measure bases (`start`, `end`,
+    `completion`, `last_third`, `next_start`) exist only in measure rules. `next_start` is the
+    start of the case's next measure when one starts within `next_measure_within` after this
+    measure's end (the earliest such), else the end.
     """
 
     from_: CaseDateField | MeasureDateBase | None = Field(default=None, alias="from")
+    next_measure_within: str | None = Field(
+        default=None, description="with from: next_start: how long after the end a next measure may start"
+    )
     plus: str | None = None
     working_days_after: int | None = Field(default=None, ge=1)
     latest_of: list[DateSpec] | None = None
     earliest_of: list[DateSpec] | None = None
 
     _plus = field_validator("plus")(_check_offset)
+    _within = field_validator("next_measure_within")(_check_duration)
 
     @model_validator(mode="after")
     def _one_base(self) -> DateSpec:
         given = [x for x in (self.from_, self.latest_of, self.earliest_of) if x is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of 'from', 'latest_of', 'earliest_of'")
+        if (self.from_ == "next_start") != (self.next_measure_within is not None):
+            raise ValueError("'from: next_start' and 'next_measure_within' go together (e.g. 14D)")
         return self
+
+    def bases(self) -> set[str]:
+        """Every `from` this date reads, nested parts included."""
+        found = {self.from_} if self.from_ else set()
+        for part in [*(self.latest_of or ()), *(self.earliest_of or ())]:
+            found |= part.bases()
+        return found
 
 
 class ContactRule(_Strict):
@@ -179,6 +196,7 @@ class MeasureCondition(_Strict):
         default_factory=list, description="flags that waive min_length_days"
     )
     skip_if: list[MeasureFlag] = Field(default_factory=list, description="left out when set")
+    require: list[MeasureFlag] = Field(default_factory=list, description="only when all of these are set")
 
     _a = field_validator("lasts_at_least", "lasts_less_than")(_check_duration)
 
@@ -195,17 +213,36 @@ class _DatedRule(_Strict):
 
 
 class MeasureRule(_DatedRule):
-    """A talk around a measure's end; applied to every measure of a case."""
+    """A talk around a measure's end, or a task about it; applied to every measure of a case.
 
-    kind: Literal["measure_window", "measure_before_end", "measure_after_end"]
+    `follow_up_start` (check that the follow-up measure began) is a task the counsellor ticks
+    off: no contact fulfils it, so it has no window.
+    """
+
+    kind: Literal["measure_window", "measure_before_end", "measure_after_end", "follow_up_start"]
     when: MeasureCondition = MeasureCondition()
+
+    @model_validator(mode="after")
+    def _no_window_for_tasks(self) -> MeasureRule:
+        if self.kind == "follow_up_start" and self.window_start is not None:
+            raise ValueError("a follow_up_start rule has no window_start: no contact fulfils it")
+        return self
+
+
+class CaseCondition(Condition):
+    """A case rule's condition: a contact-table condition, plus the contact rule that matched."""
+
+    contact_rule: list[str] | None = Field(
+        default=None,
+        description="applies only when one of these contact rules matched the case (first match)",
+    )
 
 
 class CaseRule(_DatedRule):
     """A one-off obligation of a case: the care plan, its review, a profile review."""
 
     kind: Literal["care_plan", "care_plan_review", "profile_review"]
-    when: Condition = Condition()
+    when: CaseCondition = CaseCondition()
     unmatched_if_unknown: str | None = Field(
         default=None, description="reason listed as unmatched when the due date cannot be computed"
     )
@@ -259,7 +296,28 @@ class Policy(_Strict):
                         f"rule {rule.id}: unknown profile_group '{g}' "
                         f"(known: {', '.join(self.profile_groups)})"
                     )
+        self._check_case_rules()
         return self
+
+    def _check_case_rules(self) -> None:
+        """What the engine cannot run: a contact_rule that is not in the contact table, and a
+        measure date (start, end, ...) outside a measure rule, where there is no measure."""
+        contact_ids = [r.id for r in self.contact_rules]
+        for rule in self.case_rules:
+            for name in rule.when.contact_rule or ():
+                if name not in contact_ids:
+                    known = ", ".join(contact_ids) or "none"
+                    raise ValueError(
+                        f"rule {rule.id}: unknown contact_rule '{name}' (contact rules: {known})"
+                    )
+        dated: list[tuple[str, DateSpec | None]] = [(r.id, r.no_later_than) for r in self.contact_rules]
+        dated += [(r.id, s) for r in self.case_rules for s in (r.due, r.window_start)]
+        for rule_id, spec in dated:
+            wrong = sorted(spec.bases() & MEASURE_BASES) if spec is not None else []
+            if wrong:
+                raise ValueError(
+                    f"rule {rule_id}: '{wrong[0]}' is a measure date; only measure rules can use it"
+                )
 
 
 class PolicyError(Exception):

@@ -33,6 +33,7 @@ SUBJECTS: dict[ObligationKind, str] = {
     ObligationKind.MEASURE_WINDOW: "Gespräch zur Maßnahme",
     ObligationKind.MEASURE_BEFORE_END: "Gespräch vor Maßnahmeende",
     ObligationKind.MEASURE_AFTER_END: "Gespräch nach Maßnahmeende",
+    ObligationKind.FOLLOW_UP_START: "Antritt Folgemaßnahme prüfen",
     ObligationKind.CARE_PLAN: "Betreuungsplan erstellen",
     ObligationKind.CARE_PLAN_REVIEW: "Betreuungsplan überprüfen",
     ObligationKind.PROFILE_REVIEW: "Wiedervorlage Profil",

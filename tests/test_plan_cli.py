@@ -28,6 +28,7 @@ KINDS = {
     "measure_window",
     "measure_before_end",
     "measure_after_end",
+    "follow_up_start",
     "care_plan",
     "care_plan_review",
     "profile_review",

@@ -125,6 +125,20 @@ def test_profile_review_for_z_is_the_earlier_of_both_limits(tmp_path):
     assert [o.kind for o in r.obligations if o.case_id == "neither"] == ["contact"]
 
 
+def test_profile_review_cycle_is_profile_since_so_a_moved_limit_updates_the_same_task(tmp_path):
+    base = {"profile": "Z", "status": "ohne_status", "last_contact": "2026-11-02"}
+    cases = [
+        {"case_id": "a", "profile_since": "2026-06-10", "non_activation_end": "2027-01-20", **base},
+        {"case_id": "b", "profile_since": "2026-06-10", "non_activation_end": "2027-02-20", **base},
+        {"case_id": "only-end", "non_activation_end": "2027-02-20", **base},
+    ]
+    r = plan_rows(tmp_path, "berlin-lichtenberg-2013", T, cases)
+    a, b = only(r, "a", "profile_review"), only(r, "b", "profile_review")
+    assert (a.due.isoformat(), b.due.isoformat()) == ("2026-10-20", "2026-11-20")
+    assert a.cycle == b.cycle == "2026-06-10"
+    assert only(r, "only-end", "profile_review").cycle == "none"
+
+
 def test_phone_contacts_do_not_count(tmp_path):
     cases = [{"birth_date": "1990-01-01", "last_contact": "2026-09-01"}]
     contacts = [{"case_id": "1", "date": "2026-11-02", "channel": "telefonisch"}]

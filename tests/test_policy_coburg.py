@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from builders import only, plan_rows
+from builders import kontaktsync_cli, only, plan_rows, write_caseload
 
 T = "2026-11-23"  # a Monday
 
@@ -186,3 +186,80 @@ def test_age_rule_needs_birth_date_otherwise_unmatched_with_reason(tmp_path):
     assert r.obligations == []
     assert [u.case_id for u in r.unmatched] == ["1"]
     assert "birth_date" in r.unmatched[0].reason and "coburg-2016" in r.unmatched[0].reason
+
+
+# -- follow-up task (Wiedervorlage) of section 2.2.2: profile review after 6 months ------------
+
+MARKTNAH = {"birth_date": "1980-05-05", "last_contact": "2026-11-02"}  # Ü25, arbeitslos, marktprofil
+
+
+def test_profile_review_month_end_clips_then_sunday_moves_back(tmp_path):
+    # 2026-08-31 + 6M = 2027-02-28 (clipped), a Sunday -> Friday 2027-02-26
+    r = plan_rows(tmp_path, "coburg-2016", T, [{**MARKTNAH, "profile_since": "2026-08-31"}])
+    wv = only(r, kind="profile_review")
+    assert (wv.tag, wv.due.isoformat(), wv.window_start, wv.overdue) == ("WV", "2027-02-26", None, False)
+    assert (wv.rule, wv.cycle) == ("coburg-2016/wv-2mm-profiling", "2026-08-31")
+    assert any("prognostizierten 6 Monate" in g and "Profiling" in g for g in wv.guidance)
+    assert only(r, kind="contact").rule == "coburg-2016/2mm-ue25-marktnah"  # the 2MM contact stays
+
+
+def test_profile_review_on_epiphany_moves_to_the_previous_working_day(tmp_path):
+    # 2026-07-06 + 6M = 2027-01-06, Heilige Drei Könige (a holiday in Bavaria) -> Tuesday 2027-01-05
+    r = plan_rows(tmp_path, "coburg-2016", T, [{**MARKTNAH, "profile_since": "2026-07-06"}])
+    assert only(r, kind="profile_review").due.isoformat() == "2027-01-05"
+
+
+def test_profile_review_past_its_date_is_overdue(tmp_path):
+    # 2026-03-15 + 6M = 2026-09-15 (a Tuesday), before T
+    r = plan_rows(tmp_path, "coburg-2016", T, [{**MARKTNAH, "profile_since": "2026-03-15"}])
+    wv = only(r, kind="profile_review")
+    assert (wv.due.isoformat(), wv.overdue) == ("2026-09-15", True)
+
+
+def test_profile_review_only_for_cases_matched_by_2mm_ue25_marktnah(tmp_path):
+    since = {"profile_since": "2026-08-31"}
+    cases = [
+        {"case_id": "nah", **MARKTNAH, **since},
+        {"case_id": "fern", **MARKTNAH, **since, "profile": "entwicklungsprofil"},  # 3mm-ue25-marktfern
+        {"case_id": "u25", **MARKTNAH, **since, "birth_date": "2005-01-01"},  # 1mm-u25
+        {"case_id": "bfm", **MARKTNAH, **since, "team": "fallmanagement"},  # 1mm-bfm comes first
+        {"case_id": "asu", **MARKTNAH, **since, "status": "arbeitsuchend"},  # 6mm-asu
+        {"case_id": "no-age", **since, "last_contact": "2026-11-02"},  # unmatched: no birth date
+    ]
+    r = plan_rows(tmp_path, "coburg-2016", T, cases)
+    assert [o.case_id for o in r.obligations if o.kind == "profile_review"] == ["nah"]
+    assert {o.case_id for o in r.obligations if o.kind == "contact"} == {"nah", "fern", "u25", "bfm", "asu"}
+    assert [u.case_id for u in r.unmatched] == ["no-age"]
+
+
+def test_no_profile_review_without_profile_since(tmp_path):
+    r = plan_rows(tmp_path, "coburg-2016", T, [MARKTNAH])
+    assert [o.kind for o in r.obligations] == ["contact"]
+    assert r.unmatched == []  # an unknown profile_since is no reason to list the case
+
+
+def test_explain_shows_why_a_case_gets_the_profile_review_or_not(tmp_path):
+    cases = [
+        {"case_id": "nah", **MARKTNAH, "profile_since": "2026-07-06"},
+        {"case_id": "fern", **MARKTNAH, "profile": "entwicklungsprofil", "profile_since": "2026-07-06"},
+        {"case_id": "ohne", **MARKTNAH},
+    ]
+    paths = write_caseload(tmp_path, cases)
+    args = ["--policy", "coburg-2016", "--cases", str(paths["cases"]), "--as-of", T]
+    nah = kontaktsync_cli("explain", "nah", *args)
+    assert nah.returncode == 0, nah.stderr
+    for line in [
+        "rule wv-2mm-profiling: due profile_since + 6M = 2027-01-06",
+        "due 2027-01-06 is no working day (Epiphany): moved back to 2027-01-05",
+        "rule wv-2mm-profiling: WV due 2027-01-05",
+    ]:
+        assert line in nah.stdout
+    assert "WV profile_review: due 2027-01-05 — rule coburg-2016/wv-2mm-profiling" in nah.stdout
+    fern = kontaktsync_cli("explain", "fern", *args)
+    assert (
+        "rule wv-2mm-profiling: does not apply, contact rule 3mm-ue25-marktfern matched, "
+        "not 2mm-ue25-marktnah" in fern.stdout
+    )
+    assert "profile_review" not in fern.stdout.split("Result")[1]
+    ohne = kontaktsync_cli("explain", "ohne", *args)
+    assert "rule wv-2mm-profiling: no date can be computed (profile_since is empty)" in ohne.stdout
