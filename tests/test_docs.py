@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -230,3 +231,23 @@ def test_worked_policy_example_is_valid(tmp_path: Path) -> None:
     assert "contact_rules.5.interval" in message and "'6 Wochen' is not a duration" in message
     doc = (DOCS / "policies.md").read_text(encoding="utf-8")
     assert "contact_rules.5.interval: Value error, '6 Wochen' is not a duration" in doc
+
+
+def test_the_minimal_configuration_in_operations_is_valid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first TOML example of docs/operations.md loads as it is, with no other source."""
+    from kontaktsync.sync.config_loading import load_settings
+
+    text = (DOCS / "operations.md").read_text(encoding="utf-8")
+    example = re.search(r"```toml\n(.*?)```", text, re.DOTALL)
+    assert example, "docs/operations.md lost its configuration example"
+    config = tmp_path / "kontaktsync.toml"
+    config.write_text(example.group(1), encoding="utf-8")
+    for name in [n for n in os.environ if n.upper().startswith("KONTAKTSYNC_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(config, secrets_dir=tmp_path / "no-secrets", env_file=tmp_path / "no.env")
+    assert settings.target.kind == "caldav"
+    assert settings.target.caldav is not None and "{counsellor}" in settings.target.caldav.url
+    assert settings.sync.namespace == "jc-beispielstadt"
