@@ -13,8 +13,9 @@ Rules (calendar.md):
 - desired and present, changed by someone else (or unknown to the state): read it and merge
   three ways, field by field (`items.three_way`): a field a person changed keeps the person's
   value, the others follow the plan;
-- no longer desired: a task whose obligation was fulfilled is completed; otherwise, or when the
-  case left the caseload (`sync.on_case_left`), it is deleted - unless a person changed it:
+- no longer desired: a task whose obligation was fulfilled is completed (the rules decide:
+  `kontaktsync.rules.fulfilment.fate`); otherwise, or when the case left the caseload
+  (`sync.on_case_left`), it is deleted - unless a person changed it:
   then it is completed (or kept), never deleted. A marker appointment a person moved stays.
   Items of a case whose row is in error this run (`held`) are left exactly as they are.
 Only items carrying the program's marker are ever written or removed.
@@ -22,12 +23,12 @@ Only items carrying the program's marker are ever written or removed.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
+from kontaktsync.rules.fulfilment import fate
 from kontaktsync.rules.model import CaseFacts
 from kontaktsync.sync.items import DesiredItem, Merge, three_way
 from kontaktsync.sync.state import ItemRow
@@ -35,7 +36,6 @@ from kontaktsync.sync.target import RemoteItem, RemoteRef, Result
 
 ActionKind = Literal["create", "update", "complete", "delete", "adopt", "keep", "forget", "fail"]
 WRITES = frozenset({"create", "update", "complete", "delete"})
-_ISO = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,7 @@ class PlanView:
     held: frozenset[str] = frozenset()
     held_unknown: bool = False
     on_case_left: str = "delete"
+    as_of: date = field(default_factory=date.today)
 
 
 @dataclass
@@ -118,22 +119,6 @@ def to_fetch(inp: CalendarInput) -> list[RemoteRef]:
         elif row.status == "open" and row.item_type == "task":
             need.append(ref)  # may be completed
     return need
-
-
-def _fulfilled(kind: str, cycle: str, window_start: str | None, facts: CaseFacts) -> bool:
-    """A counting contact after the cycle's anchor (contact) or from the window's start; for the
-    care plan, a care plan recorded in the caseload."""
-    if kind == "care_plan":
-        return facts.care_plan_created is not None  # the plan was made: the task is done
-    if kind == "contact":
-        m = _ISO.search(cycle or "")
-        if m:
-            anchor = date.fromisoformat(m.group(0))
-            return any(c > anchor for c in facts.counting_contacts)
-    if window_start:
-        lower = date.fromisoformat(window_start)
-        return any(c >= lower for c in facts.counting_contacts)
-    return False
 
 
 def _identity(row: ItemRow | None, remote: RemoteItem | None, keys: Mapping[str, str]) -> dict:
@@ -254,7 +239,13 @@ def _decide_gone(inp: CalendarInput, uid: str, view: PlanView) -> Action | None:
         verb = "complete" if is_task and (edited or view.on_case_left == "complete") else "delete"
         why = "case left caseload" + ("; kept the counsellor's edits" if edited else "")
         return Action(verb, uid, owner, ref=ref, base=remote, row=row, reason=why, departure=True)
-    if is_task and _fulfilled(ident["kind"], ident["cycle"], ident["window_start"], facts):
+    ws = ident["window_start"]
+    verdict = fate(
+        ident["kind"], ident["cycle"], date.fromisoformat(ws) if ws else None, None, facts, view.as_of
+    )
+    if verdict == "keep":
+        return None  # the counsellor's to tick off (a follow-up-start task of a live measure)
+    if is_task and verdict == "complete":
         return Action("complete", uid, owner, ref=ref, base=remote, row=row, reason="fulfilled")
     if edited:
         if not is_task:

@@ -223,6 +223,7 @@ def _plan_view(plan: Plan, settings: Settings) -> PlanView:
         held=frozenset(plan.held),
         held_unknown=plan.held_unknown,
         on_case_left=settings.sync.on_case_left,
+        as_of=plan.as_of,
     )
 
 
