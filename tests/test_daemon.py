@@ -199,7 +199,9 @@ def test_sigterm_mid_run_exits_0_and_the_next_start_loses_and_duplicates_nothing
         finally:
             assert again.stop(signal.SIGTERM) == 0, again.describe()
     assert run["outcome"] == "success", again.describe()
-    assert run["counts"]["created"] + run["counts"]["unchanged"] + run["counts"]["updated"] == n
+    assert run["counts"]["created"] + run["counts"]["unchanged"] + run["counts"]["updated"] == n, run[
+        "counts"
+    ]
     assert run["counts"]["created"] == n - done_before or on_server > done_before
     items = _all_items(radicale_server)
     assert len(items) == n
