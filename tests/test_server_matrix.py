@@ -24,7 +24,7 @@ import pytest
 
 from tests.caldav_helpers import AS_OF, caseload, run_cli, settings_for, write_config
 from tests.faultproxy import FaultProxy, Seen
-from tests.realservers import COUNSELLORS, CYRUS_DOTTED, RealServer
+from tests.realservers import COUNSELLORS, CYRUS_DOTTED, MissingPackage, RealServer, start_davical
 
 # The example caseload's counsellors -> the dotless users on the servers (see tests/realservers).
 EXAMPLE_IDS = dict(zip(("m.mueller", "s.yilmaz"), COUNSELLORS, strict=True))
@@ -261,3 +261,13 @@ def test_a_task_a_person_completes_while_the_sync_deletes_it_stays_completed(
     (url, status), *_ = completed.items()
     assert status in (200, 201, 204)
     assert _get_status(server, url) == "COMPLETED", second.stdout + second.stderr
+
+
+def test_a_missing_server_package_fails_naming_the_install_script(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no php on it
+    with pytest.raises(
+        MissingPackage, match=r"php-cli is missing; run `sudo bash tests/realservers/install\.sh`"
+    ):
+        start_davical(tmp_path / "davical")

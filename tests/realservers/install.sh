@@ -32,7 +32,7 @@ fi
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "realservers: missing packages: ${missing[*]}" >&2
-  echo "realservers: run as root: sudo $(readlink -f "$0")" >&2
+  echo "realservers: run as root: sudo bash $(readlink -f "$0")" >&2
   exit 1
 fi
 
