@@ -77,7 +77,12 @@ class _Started:
 
 @dataclass
 class RealServer(DavServer):
-    """A running production server. `url_template` goes into `target.caldav.url`."""
+    """A running production server.
+
+    `url_template` (with `{counsellor}`) goes into `target.caldav.url`; `username` and `password`
+    are the service account's, which may write every counsellor's calendar; `counsellors` are
+    the counsellor users that exist on the server. `url` is the base the template starts with.
+    """
 
     template: str
     username: str
@@ -460,10 +465,11 @@ class _SyslogListener:
         threading.Thread(target=self._pump, name="syslog", daemon=True).start()
 
     def _pump(self) -> None:
-        assert self.sock is not None
-        with contextlib.suppress(OSError):
+        sock = self.sock
+        assert sock is not None
+        with contextlib.suppress(OSError, ValueError):  # closed: the server has stopped
             while True:
-                self.out.write(self.sock.recv(65536).rstrip(b"\0\n") + b"\n")
+                self.out.write(sock.recv(65536).rstrip(b"\0\n") + b"\n")
 
     def close(self) -> None:
         if self.sock is None:
@@ -473,6 +479,7 @@ class _SyslogListener:
                 os.unlink("/dev/log")
         self.sock.close()
         self.sock = None
+        self.out.close()
 
 
 def _cyrus_conf(root: Path, imap_port: int, http_port: int) -> tuple[Path, Path]:
