@@ -10,8 +10,11 @@ The servers come from Debian 12 packages; `tests/realservers/install.sh` install
 package raises `MissingPackage` naming that script: the tests fail, they never skip.
 
 When the tests run as root (CI), the daemons run as their packages' system users (`cyrus`,
-`postgres`, `sogo`, `memcache`): PostgreSQL and SOGo refuse to run as root. Those users must be
-able to reach the folder, so its parent folders get the search bit (`o+x`, no listing).
+`postgres`, `sogo`, `memcache`, `www-data`): PostgreSQL and SOGo refuse to run as root. Those
+users cannot enter pytest's folders (pytest keeps /tmp/pytest-of-root at mode 0700 and resets it
+whenever a pytest session starts), so each daemon's own files live in a folder under /tmp that
+`folder/<daemon>` links to; it is removed when the server stops (its logs are copied into
+`folder` first).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -59,6 +63,7 @@ class _Proc:
     name: str
     popen: subprocess.Popen[bytes]
     stop_signal: int = signal.SIGTERM
+    grace_s: float = STOP_TIMEOUT_S  # how long it may take to end after stop_signal
 
 
 @dataclass
@@ -143,14 +148,28 @@ def _own(path: Path, user: str, group: str | None = None) -> None:
         os.chown(p, uid, gid, follow_symlinks=False)
 
 
-def _open_path(folder: Path) -> None:
-    """Let the daemons' users reach `folder`: add o+x to parents we own that lack it."""
+def _daemon_dir(folder: Path, name: str, started: _Started) -> Path:
+    """A folder for one daemon's files, reachable by the user it runs as: `folder/name`.
+
+    As root that is a link to a new folder under /tmp (mode 0711), removed by `started.close`
+    after its logs were copied into `folder` (see the module docstring for why).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
     if not _is_root():
-        return
-    for p in [folder, *folder.parents]:
-        st = p.stat()
-        if st.st_uid == os.getuid() and not st.st_mode & 0o001:
-            p.chmod(st.st_mode | 0o011)
+        (folder / name).mkdir()
+        return folder / name
+    path = Path(tempfile.mkdtemp(prefix=f"kontaktsync-{name}-"))
+    path.chmod(0o711)
+    (folder / name).symlink_to(path)
+
+    def remove() -> None:
+        for log in path.rglob("*.log"):
+            with contextlib.suppress(OSError):
+                shutil.copy(log, folder / f"{name}-{log.name}")
+        shutil.rmtree(path, ignore_errors=True)
+
+    started.cleanups.append(remove)
+    return path
 
 
 def _user_kwargs(user: str, group: str | None = None) -> dict[str, object]:
@@ -167,23 +186,25 @@ def _spawn(
     *,
     user: str,
     group: str | None = None,
+    cwd: Path,
     env: dict[str, str] | None = None,
-    cwd: Path | None = None,
     stop_signal: int = signal.SIGTERM,
+    grace_s: float = STOP_TIMEOUT_S,
 ) -> _Proc:
-    """Start a long-running daemon in its own process group, output to `log`."""
+    """Start a long-running daemon in its own process group, output to `log` (opened by us, so it
+    may be where the daemon's user cannot write); `cwd` must be a folder that user can enter."""
     with log.open("ab") as fh:
         popen = subprocess.Popen(
             cmd,
             stdin=subprocess.DEVNULL,
             stdout=fh,
             stderr=subprocess.STDOUT,
-            cwd=cwd or log.parent,
+            cwd=cwd,
             env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", **(env or {})},
             start_new_session=True,
             **_user_kwargs(user, group),  # type: ignore[arg-type]
         )
-    return _Proc(name, popen, stop_signal)
+    return _Proc(name, popen, stop_signal, grace_s)
 
 
 def _run(
@@ -212,17 +233,56 @@ def _run(
 
 
 def _end(proc: _Proc) -> None:
-    """Signal the leader (it ends and reaps its own workers), wait, then SIGKILL what is left
-    of its process group."""
-    pgid = proc.popen.pid  # start_new_session: the group id is the leader's pid
-    if proc.popen.poll() is None:
-        proc.popen.send_signal(proc.stop_signal)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.popen.wait(timeout=STOP_TIMEOUT_S)
+    """Signal the leader (it ends and reaps its own workers) and wait; then SIGKILL what is left:
+    its process group and every process that was below it (SOGo's workers are session leaders
+    of their own, outside the group, and outlive a watchdog that is killed)."""
+    leader = proc.popen
+    below: set[tuple[int, int]] = set()
+    if leader.poll() is None:
+        below = _descendants(leader.pid)
+        leader.send_signal(proc.stop_signal)
+        try:
+            leader.wait(timeout=proc.grace_s)
+        except subprocess.TimeoutExpired:
+            below |= _descendants(leader.pid)
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGKILL)  # children that outlived their leader
+        os.killpg(leader.pid, signal.SIGKILL)  # start_new_session: group id == leader's pid
+    for pid, started_at in below:
+        if _start_time(pid) == started_at:  # still that process, not a reused pid
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.popen.wait(timeout=STOP_TIMEOUT_S)
+        leader.wait(timeout=STOP_TIMEOUT_S)
+
+
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (state first), or None."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2 :].split()
+
+
+def _start_time(pid: int) -> int | None:
+    fields = _stat(pid)
+    return int(fields[19]) if fields else None
+
+
+def _descendants(pid: int) -> set[tuple[int, int]]:
+    """(pid, start time) of every process below `pid`."""
+    parents: dict[int, list[tuple[int, int]]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))):
+            parents.setdefault(int(fields[1]), []).append((int(entry.name), int(fields[19])))
+    found: set[tuple[int, int]] = set()
+    todo = [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child[0])
+    return found
 
 
 def _tail(log: Path, n: int = 3000) -> str:
@@ -339,7 +399,7 @@ def _postgres_bindir() -> Path:
 def _start_postgres(folder: Path, started: _Started) -> _Postgres:
     """A private cluster in `folder/pg`: trust on its own socket, md5 on 127.0.0.1."""
     bindir = _postgres_bindir()
-    root = folder / "pg"
+    root = _daemon_dir(folder, "pg", started)
     data, sock = root / "data", root / "run"
     sock.mkdir(parents=True)
     _own(root, "postgres")
@@ -349,15 +409,13 @@ def _start_postgres(folder: Path, started: _Started) -> _Postgres:
         user="postgres",
     )  # fmt: skip
     port = free_port()
-    log = root / "postgres.log"
-    log.touch()
-    _own(log, "postgres")
+    log = folder / "postgres.log"
     cmd = [
         str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(sock),
         "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
         "-c", "full_page_writes=off", "-c", "max_connections=60", "-c", "shared_buffers=32MB",
     ]  # fmt: skip
-    proc = _spawn("postgres", cmd, log, user="postgres", stop_signal=signal.SIGINT)
+    proc = _spawn("postgres", cmd, log, user="postgres", cwd=root, stop_signal=signal.SIGINT)
     started.procs.append(proc)
     pg = _Postgres(proc, port, sock, bindir)
     deadline = time.monotonic() + READY_TIMEOUT_S
@@ -389,17 +447,14 @@ def start_davical(folder: Path) -> RealServer:
     _need("/usr/share/davical/dba/create-database.sh", "davical")
     _need("/usr/share/perl5/YAML.pm", "libyaml-perl")
     _need("/etc/php/8.2/mods-available/pgsql.ini", "php-pgsql")
-    folder.mkdir(parents=True, exist_ok=True)
-    _open_path(folder)
 
     def start(started: _Started) -> RealServer:
         pg = _start_postgres(folder, started)
-        pg.psql("postgres", "SELECT 1")
         _run(
             ["/bin/sh", "/usr/share/davical/dba/create-database.sh", "davical", _password()],
             user="postgres",
             env={**pg.env, "PGUSER": "postgres"},
-            cwd=folder / "pg",
+            cwd=pg.socket_dir,
         )
         pw = _password()
         people = [SERVICE_USER, *COUNSELLORS]
@@ -545,14 +600,12 @@ def start_cyrus(folder: Path) -> RealServer:
     saslpasswd = _need("saslpasswd2", "sasl2-bin")
     cyradm = _need("cyradm", "cyrus-admin")
     _need("/usr/lib/x86_64-linux-gnu/sasl2/libplain.so", "libsasl2-modules")
-    folder.mkdir(parents=True, exist_ok=True)
-    _open_path(folder)
-    root = folder / "cyrus"
-    for sub in ("config/db", "config/log", "spool", "run/proc", "run/lock", "run/socket"):
-        (root / sub).mkdir(parents=True)
     counsellors = (*COUNSELLORS, CYRUS_DOTTED)
 
     def start(started: _Started) -> RealServer:
+        root = _daemon_dir(folder, "cyrus", started)
+        for sub in ("config/db", "config/log", "spool", "run/proc", "run/lock", "run/socket"):
+            (root / sub).mkdir(parents=True)
         imap_port, http_port = free_port(), free_port()
         imapd, master_conf = _cyrus_conf(root, imap_port, http_port)
         admin_pw, pw = _password(), _password()
@@ -560,10 +613,10 @@ def start_cyrus(folder: Path) -> RealServer:
         for user, secret in users.items():
             _run([saslpasswd, "-f", str(root / "sasldb2"), "-p", "-c", user], user="root", input=secret)
         _own(root, "cyrus", "mail")
-        log = root / "master.log"
-        started.cleanups.append(_SyslogListener(root / "syslog.log").close)
+        log = folder / "cyrus-master.log"
+        started.cleanups.append(_SyslogListener(folder / "cyrus-syslog.log").close)
         cmd = [master_bin, "-C", str(imapd), "-M", str(master_conf), "-p", str(root / "run/master.pid"), "-D"]
-        proc = _spawn("cyrus", cmd, log, user="cyrus", group="mail")
+        proc = _spawn("cyrus", cmd, log, user="cyrus", group="mail", cwd=root)
         started.procs.append(proc)
         _wait_port(imap_port, proc, log)
         _wait_port(http_port, proc, log)
@@ -573,7 +626,9 @@ def start_cyrus(folder: Path) -> RealServer:
             _wait_dav(f"{homes}{c}/", c, users[c], proc, log)
             status = _mkcalendar(f"{homes}{c}/{CALENDAR}/", c, users[c])
             if status != 201:
-                raise RuntimeError(f"cyrus: MKCALENDAR as {c}: HTTP {status}: {_tail(root / 'syslog.log')}")
+                raise RuntimeError(
+                    f"cyrus: MKCALENDAR as {c}: HTTP {status}: {_tail(folder / 'cyrus-syslog.log')}"
+                )
         acl = "".join(f"sam user/{c}/#calendars/{CALENDAR} {SERVICE_USER} all\n" for c in counsellors)
         _cyradm(cyradm, imap_port, admin_pw, acl)
         server = _server(
@@ -670,12 +725,10 @@ def start_sogo(folder: Path) -> RealServer:
     """
     sogod = _need("/usr/sbin/sogod", "sogo")
     memcached = _need("memcached", "memcached")
-    folder.mkdir(parents=True, exist_ok=True)
-    _open_path(folder)
 
     def start(started: _Started) -> RealServer:
         pg = _start_postgres(folder, started)
-        root = folder / "sogo"
+        root = _daemon_dir(folder, "sogo", started)
         defaults_dir = root / "defaults"
         defaults_dir.mkdir(parents=True)
         gnustep_conf = root / "GNUstep.conf"
@@ -684,8 +737,9 @@ def start_sogo(folder: Path) -> RealServer:
         mc = _spawn(
             "memcached",
             [memcached, "-l", "127.0.0.1", "-p", str(mc_port), "-U", "0", "-m", "32"],
-            root / "memcached.log",
+            folder / "memcached.log",
             user="memcache",
+            cwd=root,
         )
         started.procs.append(mc)
         db_pw, pw = _password(), _password()
@@ -709,11 +763,12 @@ def start_sogo(folder: Path) -> RealServer:
         defaults.write_text(_sogo_defaults(pg, db_pw, mc_port, port), encoding="utf-8")
         _own(root, "sogo")
         defaults.chmod(0o600)
-        _wait_port(mc_port, mc, root / "memcached.log")
+        _wait_port(mc_port, mc, folder / "memcached.log")
         log = root / "sogo.log"
         cmd = [sogod, "-WONoDetach", "YES", "-WOPidFile", str(root / "sogo.pid"), "-WOLogFile", str(log)]
         env = {"GNUSTEP_CONFIG_FILE": str(gnustep_conf), "HOME": str(root)}
-        proc = _spawn("sogo", cmd, root / "sogod.out", user="sogo", env=env, cwd=root)
+        proc = _spawn("sogo", cmd, folder / "sogod.out", user="sogo", env=env, cwd=root, grace_s=3)
+        # (its workers ignore the watchdog's SIGTERM for longer than a test run should wait)
         started.procs.append(proc)
         server = _server("sogo", port, folder, proc, started, "/SOGo/dav/", pw)
         server.template = server.url + "{counsellor}/Calendar/" + CALENDAR + "/"
