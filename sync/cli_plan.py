@@ -26,6 +26,7 @@ from kontaktsync.sync.exit_codes import ExitCode
 from kontaktsync.sync.planning import today_in
 from kontaktsync.sync.spreadsheet import SafeCsvWriter
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 err = Console(stderr=True, highlight=False)
@@ -69,7 +70,7 @@ MapOpt = Annotated[
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", markup=True, soft_wrap=True)
     return typer.Exit(ExitCode.CONFIG)
 
 
@@ -114,12 +115,12 @@ def _print_table(result: Plan) -> None:
         due = f"[red]{o.due} overdue[/]" if o.overdue else str(o.due)
         table.add_row(
             due,
-            o.case_id,
-            o.counsellor,
-            o.tag,
+            escape(o.case_id),
+            escape(o.counsellor),
+            escape(o.tag),
             str(o.kind),
             str(o.window_start or ""),
-            o.rule.split("/", 1)[1],
+            escape(o.rule.split("/", 1)[1]),
         )
     out.print(table)
     overdue = sum(o.overdue for o in result.obligations)
@@ -128,9 +129,9 @@ def _print_table(result: Plan) -> None:
         f"{len(result.unmatched)} unmatched; {len(result.errors)} rows with errors"
     )
     for u in result.unmatched:
-        out.print(f"[yellow]unmatched[/] {u.case_id}: {u.reason}", soft_wrap=True)
+        out.print(f"[yellow]unmatched[/] {escape(u.case_id)}: {escape(u.reason)}", soft_wrap=True)
     for e in result.errors:
-        err.print(f"[red]error[/] {e}", soft_wrap=True, markup=True)
+        err.print(f"[red]error[/] {escape(str(e))}", soft_wrap=True, markup=True)
 
 
 def _write_csv(result: Plan) -> None:
@@ -206,19 +207,21 @@ def explain_command(
         raise _fail(f"no case {case_id} in {caseload.files.get('cases', cases)}{hint}")
     ex = explain(case, pol, day, caseload.files)
     out = Console(highlight=False)
-    out.print(f"[bold]Case {case.case_id}[/] under [bold]{pol.id}[/] ({pol.title}) on {day}")
+    out.print(
+        f"[bold]Case {escape(case.case_id)}[/] under [bold]{escape(pol.id)}[/] ({escape(pol.title)}) on {day}"
+    )
     out.print(
         f"region {pol.region.country}{'-' + pol.region.subdivision if pol.region.subdivision else ''}"
         f", counting channels: {', '.join(map(str, pol.counting_channels))}"
     )
     facts = Table(show_header=False, box=None, pad_edge=False)
     for k, v in _facts(case):
-        facts.add_row(f"  {k}", v)
+        facts.add_row(f"  {k}", escape(str(v)))
     out.print("[bold]Facts[/]")
     out.print(facts)
     for m in case.measures:
         out.print(
-            f"  measure {m.key}: {m.kind or ''} {m.start}..{m.end}"
+            escape(f"  measure {m.key}: {m.kind or ''} {m.start}..{m.end}")
             + (f", actual end {m.actual_end}" if m.actual_end else "")
             + (", qualifying" if m.qualifying else "")
             + (", follow-up measure" if m.follow_up_measure else "")
@@ -322,7 +325,7 @@ def report_command(
         if share is not None and share < QUOTA:
             kept = f"[red]{kept}[/]"
         load = [f"[red]{n}[/]" if n > capacity else str(n) for n in s.due_per_week.values()]
-        table.add_row(s.counsellor, str(s.cases), kept, str(s.overdue), *load)
+        table.add_row(escape(s.counsellor), str(s.cases), kept, str(s.overdue), *load)
     Console().print(table)
     Console().print(
         f"Weekly columns: obligations due (overdue ones in the current week); red above "

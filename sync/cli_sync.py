@@ -97,6 +97,7 @@ def sync(
     as_of: AsOfOption = None,
 ) -> None:
     """Write the plan into the counsellors' calendars (tasks, optional markers)."""
+    from kontaktsync.rules.policy import PolicyError
     from kontaktsync.sync.caseload import SourceError
     from kontaktsync.sync.lock import LockHeld
     from kontaktsync.sync.runner import MassDeleteRefused, run_sync
@@ -112,6 +113,9 @@ def sync(
         )
     except SourceError as exc:
         typer.echo(f"caseload unreadable: {exc}", err=True)
+        raise typer.Exit(ExitCode.CONFIG) from None
+    except PolicyError as exc:
+        typer.echo(f"policy unusable: {exc}", err=True)
         raise typer.Exit(ExitCode.CONFIG) from None
     except LockHeld as exc:
         typer.echo(str(exc), err=True)

@@ -35,6 +35,17 @@ def test_sync_command_prints_a_summary_and_is_idempotent(radicale_server, tmp_pa
     assert second.returncode == 0
 
 
+def test_an_unknown_policy_is_a_message_and_exit_2(tmp_path):
+    s = settings_for("http://127.0.0.1:9/", tmp_path, caseload(tmp_path / "src"))
+    config = write_config(s, tmp_path / "kontaktsync.toml")
+    text = config.read_text(encoding="utf-8").replace('policy = "coburg-2016"', 'policy = "coburg-2061"')
+    config.write_text(text, encoding="utf-8")
+    out = run_cli(["sync", "--config", str(config), "--as-of", AS_OF.isoformat()], tmp_path)
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr and "coburg-2061" in out.stderr
+    assert len(out.stderr.strip().splitlines()) <= 3
+
+
 def test_demo_serve_keeps_running_until_ctrl_c(tmp_path):
     exe = str(Path(sys.executable).with_name("kontaktsync"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("KONTAKTSYNC_")}

@@ -186,3 +186,21 @@ def test_explain_traces_every_date(tmp_path):
         assert expected in out, f"missing {expected!r} in:\n{out}"
     r = kontaktsync_cli("explain", "999", "--policy", "coburg-2016", "--cases", str(paths["cases"]))
     assert r.returncode == 2 and "no case 999" in r.stderr
+
+
+def test_table_and_explain_show_markup_like_values_as_written(tmp_path):
+    """A customer number such as `[/]x` is text, never terminal markup (no crash, shown as is)."""
+    cases = tmp_path / "cases.csv"
+    cases.write_text(
+        "case_id,counsellor,birth_date,status,profile,registration_date\n"
+        "[/]x,anna,1980-01-01,arbeitslos,marktnah,2026-01-01\n"
+        "[bold]y,anna,1980-01-01,arbeitslos,marktnah,2026-01-01\n",
+        encoding="utf-8",
+    )
+    args = ["--policy", "coburg-2016", "--cases", str(cases), "--as-of", "2026-11-22"]
+    table = kontaktsync_cli("plan", *args, "--format", "table")
+    assert table.returncode == 0, table.stderr
+    assert "[/]x" in table.stdout and "[bold]y" in table.stdout
+    explained = kontaktsync_cli("explain", "[/]x", *args)
+    assert explained.returncode == 0, explained.stderr
+    assert "Case [/]x" in explained.stdout
