@@ -15,7 +15,12 @@ the multistatus so an expired token cannot be told from other failures. Here:
   servers without sync-collection get PROPFIND Depth 1 (ETag listing);
 - reads = REPORT calendar-multiget in batches;
 - 5xx, 429, time-outs and dropped connections are retried with exponential back-off
-  (`sync.retries`, `sync.retry_backoff_seconds`); after that the item fails alone.
+  (`sync.retries`, `sync.retry_backoff_seconds`); after that the item fails alone;
+- every request ends within `deadline_seconds` (connect, send and the whole answer; see
+  transport.DeadlineAdapter), `timeout_seconds` bounds each single read;
+- a calendar URL made from the template never leaves the template's base
+  (transport.calendar_url), and credentials go over plain http:// only to loopback unless
+  `allow_insecure_http` is set.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from kontaktsync.sync.target import (
     TargetError,
     Write,
 )
+from kontaktsync.sync.transport import DeadlineExceeded, calendar_url, insecure_http_problem, install_deadline
 
 if TYPE_CHECKING:
     from caldav.response import DAVResponse
@@ -101,6 +107,12 @@ class CalDAVTarget:
         cfg = settings.target.caldav
         if cfg is None:
             raise TargetError("target.caldav is not configured")
+        for dotted, url in [("target.caldav.url", cfg.url), *cfg.calendars.items()]:
+            why = insecure_http_problem(
+                url, cfg.username is not None, cfg.allow_insecure_http, "target.caldav.allow_insecure_http"
+            )
+            if why:
+                raise TargetError(f"{_setting(dotted)}: {why}")
         self.cfg = cfg
         self.prefix = uid_prefix(settings)
         self.ns_tag = namespace_tag(settings.sync.namespace)
@@ -129,6 +141,12 @@ class CalDAVTarget:
         client = getattr(self._local, "client", None)
         if client is None:
             client = caldav.DAVClient(**self._client_args)
+            install_deadline(
+                client.session,
+                self.cfg.deadline_seconds,
+                "target.caldav.deadline_seconds",
+                http.exceptions.ReadTimeout,
+            )
             self._local.client = client
             with self._lock:
                 self._clients.append(client)
@@ -140,9 +158,23 @@ class CalDAVTarget:
         for client in clients:
             client.close()
 
+    def _drop_client(self) -> None:
+        """Forget this thread's client after an abandoned request (its connection is busy)."""
+        client = getattr(self._local, "client", None)
+        self._local.client = None
+        if client is not None:
+            with self._lock:
+                if client in self._clients:
+                    self._clients.remove(client)
+            client.close()
+
     def address(self, calendar: str) -> str:
-        url = self.cfg.calendars.get(calendar) or self.cfg.url.format(counsellor=quote(calendar, safe=""))
-        return url if url.endswith("/") else url + "/"
+        """The calendar URL of a counsellor; TargetError when it would leave the template's
+        base (see transport.calendar_url), before any request."""
+        explicit = self.cfg.calendars.get(calendar)
+        if explicit:
+            return explicit if explicit.endswith("/") else explicit + "/"
+        return calendar_url(self.cfg.url, calendar)
 
     def _request(
         self,
@@ -175,6 +207,10 @@ class CalDAVTarget:
                 raise AuthError(f"{method} {_path(url)}: {why}") from None
             except caldav_error.RateLimitError:
                 last = "server busy (429/503)"
+                continue
+            except DeadlineExceeded as exc:
+                last = str(exc)
+                self._drop_client()
                 continue
             except http.exceptions.RequestException as exc:
                 last = f"connection failed ({type(exc).__name__})"
@@ -378,6 +414,10 @@ class CalDAVTarget:
 def _path(url: str) -> str:
     """The path of a URL, for messages and comparisons (never user:password@host)."""
     return urlsplit(url).path or "/"
+
+
+def _setting(dotted: str) -> str:
+    return dotted if dotted.startswith("target.") else f"target.caldav.calendars.{dotted}"
 
 
 def _xml(text: str) -> str:

@@ -218,10 +218,10 @@ def _survey(
 
     def survey(cal: str) -> _CalendarWork | None:
         want = desired.get(cal, {})
-        address = tgt.address(cal)
         rows = state.items(cal)
         known = {u: RemoteRef(u, r.ref, r.version) for u, r in rows.items() if r.version}
         try:
+            address = tgt.address(cal)  # a refused address fails this calendar only
             try:
                 listing = tgt.list_ours(cal, state.token(cal, address), known)
             except CalendarMissing:
