@@ -108,8 +108,9 @@ class CalDAVTarget:
         if cfg is None:
             raise TargetError("target.caldav is not configured")
         for dotted, url in [("target.caldav.url", cfg.url), *cfg.calendars.items()]:
+            has_credentials = cfg.username is not None or bool(urlsplit(url).username)
             why = insecure_http_problem(
-                url, cfg.username is not None, cfg.allow_insecure_http, "target.caldav.allow_insecure_http"
+                url, has_credentials, cfg.allow_insecure_http, "target.caldav.allow_insecure_http"
             )
             if why:
                 raise TargetError(f"{_setting(dotted)}: {why}")

@@ -92,6 +92,7 @@ from exchangelib.items import (
 )
 from exchangelib.properties import Body
 from exchangelib.protocol import BaseProtocol, NoVerifyHTTPAdapter
+from kontaktsync.sync.config_loading import mask_userinfo
 from kontaktsync.sync.ical import marker_value
 from kontaktsync.sync.items import DesiredItem, hash_fields, namespace_tag, uid_prefix
 from kontaktsync.sync.settings import ExchangeSettings, Settings
@@ -213,7 +214,7 @@ class _Policy(FaultTolerance):
 def _short(exc: BaseException) -> str:
     """An error message for reports: type and text, no credentials (exchangelib never puts
     passwords into exception texts; URLs carry none)."""
-    text = str(exc).replace("\n", " ")
+    text = mask_userinfo(str(exc).replace("\n", " "))
     return f"{type(exc).__name__}: {text}"[:300]
 
 

@@ -146,3 +146,22 @@ def test_a_dripping_exchange_server_fails_the_run_within_the_deadline(tmp_path: 
     assert sizes and min(sizes) > 100
     assert elapsed < min(sizes) / 3 and elapsed < 90, (elapsed, sizes)
     assert created == []
+
+
+def test_config_check_probe_has_the_deadline_too(tmp_path: Path) -> None:
+    server = start_radicale(tmp_path / "radicale")
+    try:
+        src = caseload(tmp_path / "src")
+        with FaultProxy(server.url) as proxy:
+            proxy.fault = lambda req: "drip"
+            config = _caldav_config(tmp_path, src, proxy.url)
+            start = time.monotonic()
+            result = run_cli(["config", "check", "--config", str(config)], tmp_path)
+            elapsed = time.monotonic() - start
+            sizes = list(proxy.answer_sizes)
+    finally:
+        stop(server)
+    assert result.returncode == 1, result.stdout + result.stderr
+    failed = [line for line in result.stdout.splitlines() if ": FAILED — no complete answer" in line]
+    assert len(failed) == 4 and all("deadline of 2 s" in line for line in failed), result.stdout
+    assert sizes and elapsed < min(sizes) / 3 and elapsed < 60, (elapsed, sizes)
