@@ -34,7 +34,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import quote, unquote, urljoin, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
 import caldav
 from caldav.lib import error as caldav_error
@@ -122,10 +122,14 @@ class CalDAVTarget:
         self._sleep = sleep
         parts = urlsplit(cfg.url)
         verify = str(cfg.verify_tls) if isinstance(cfg.verify_tls, Path) else cfg.verify_tls
+        # Credentials written into the URL still work, but the URL is used without them from
+        # here on, so they never reach request lines, messages or the state database.
+        url_user = unquote(parts.username) if parts.username else None
+        url_password = unquote(parts.password) if parts.password is not None else None
         self._client_args = {
-            "url": f"{parts.scheme}://{parts.netloc}/",
-            "username": cfg.username,
-            "password": cfg.password.get_secret_value() if cfg.password else None,
+            "url": f"{parts.scheme}://{_host(parts.netloc)}/",
+            "username": cfg.username or url_user,
+            "password": cfg.password.get_secret_value() if cfg.password else url_password,
             "timeout": cfg.timeout_seconds,
             "ssl_verify_cert": verify,
             "enable_rfc6764": False,
@@ -174,8 +178,8 @@ class CalDAVTarget:
         base (see transport.calendar_url), before any request."""
         explicit = self.cfg.calendars.get(calendar)
         if explicit:
-            return explicit if explicit.endswith("/") else explicit + "/"
-        return calendar_url(self.cfg.url, calendar)
+            return _without_userinfo(explicit if explicit.endswith("/") else explicit + "/")
+        return _without_userinfo(calendar_url(self.cfg.url, calendar))
 
     def _request(
         self,
@@ -227,6 +231,19 @@ class CalDAVTarget:
         if name.startswith(self.prefix) and name.endswith(".ics"):
             return name[:-4]
         return None
+
+    def _href_url(self, calendar: str, href: str) -> str:
+        """The URL of an item the server (or the state database) named: it must be a direct
+        member of the calendar, or it is refused before any request."""
+        base = self.address(calendar)
+        url = urljoin(base, href)
+        b, u = urlsplit(base), urlsplit(url)
+        b_path, u_path = unquote(b.path), unquote(u.path)  # servers differ in what they encode
+        inside = (u.scheme, u.netloc) == (b.scheme, b.netloc) and u_path.startswith(b_path)
+        rest = u_path[len(b_path) :] if inside else ""
+        if not inside or rest.strip("/") in ("", ".", "..") or "/" in rest.strip("/"):
+            raise TargetError(f"item address {_path(url)} is not inside the calendar {_path(base)}; refused")
+        return url
 
     def _item_url(self, calendar: str, uid: str) -> str:
         return self.address(calendar) + quote(uid) + ".ics"
@@ -342,9 +359,9 @@ class CalDAVTarget:
         href: str | None,
         written_hash: str,
     ) -> Result:
-        url = urljoin(self.address(calendar), href) if href else self._item_url(calendar, uid)
         headers = {"Content-Type": "text/calendar; charset=utf-8", **headers}
         try:
+            url = self._href_url(calendar, href) if href else self._item_url(calendar, uid)
             resp = self._request(url, "PUT", body.decode("utf-8"), headers)
         except TargetError as exc:
             return Result(uid, False, error=str(exc))
@@ -396,8 +413,8 @@ class CalDAVTarget:
 
     def delete(self, calendar: str, refs: Sequence[RemoteRef]) -> Iterator[Result]:
         for ref in refs:
-            url = urljoin(self.address(calendar), ref.ref)
             try:
+                url = self._href_url(calendar, ref.ref)
                 resp = self._request(url, "DELETE", "", self._conditional(ref))
             except TargetError as exc:
                 yield Result(ref.uid, False, ref=ref, error=str(exc))
@@ -415,6 +432,18 @@ class CalDAVTarget:
 def _path(url: str) -> str:
     """The path of a URL, for messages and comparisons (never user:password@host)."""
     return urlsplit(url).path or "/"
+
+
+def _host(netloc: str) -> str:
+    """host[:port] of a netloc, without user-info."""
+    return netloc.rpartition("@")[2]
+
+
+def _without_userinfo(url: str) -> str:
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=_host(parts.netloc)))
 
 
 def _setting(dotted: str) -> str:

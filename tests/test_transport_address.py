@@ -166,3 +166,31 @@ def test_sync_never_writes_into_another_counsellors_calendar(tmp_path: Path) -> 
         assert refused or any("counsellor" in e for e in second.errors), second.errors
     finally:
         stop(server)
+
+
+def test_item_addresses_from_the_server_or_state_stay_inside_the_calendar(tmp_path: Path) -> None:
+    """A listing or a state database naming an item elsewhere is refused, per item, before
+    any request (the port below serves nothing: a request would fail differently)."""
+    from kontaktsync.sync.target import RemoteRef
+
+    target = CalDAVTarget(settings_for("http://127.0.0.1:9/", tmp_path, tmp_path))
+    try:
+        base = target.address("anna")
+        assert target._href_url("anna", "/anna/kontaktdichte/x.ics") == base + "x.ics"
+        assert target._href_url("anna", "x.ics") == base + "x.ics"
+        hostile = [
+            "/bob/kontaktdichte/x.ics",
+            "../../bob/kontaktdichte/x.ics",
+            "/anna/kontaktdichte/sub/x.ics",
+            "/anna/kontaktdichte/%2E%2E",
+            "/anna/kontaktdichte/..%2F..%2Fbob%2Fkontaktdichte%2Fx.ics",
+            "http://other.invalid/anna/kontaktdichte/x.ics",
+            "/anna/kontaktdichte/",
+        ]
+        results = list(target.delete("anna", [RemoteRef(f"u{i}", h, '"e"') for i, h in enumerate(hostile)]))
+        assert [r.ok for r in results] == [False] * len(hostile)
+        why = "not inside the calendar /anna/kontaktdichte/; refused"
+        assert all(why in (r.error or "") for r in results)
+        assert target.requests == 0
+    finally:
+        target.close()

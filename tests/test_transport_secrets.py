@@ -172,3 +172,31 @@ def test_config_check_reports_a_username_without_password(tmp_path: Path) -> Non
         assert good.returncode == 0, good.stdout + good.stderr
         assert "credentials:" not in good.stdout and "anna: ok" in good.stdout
     assert all(SECRET not in r.stdout + r.stderr for r in (missing, present, by_env))
+
+
+def test_credentials_in_the_url_still_work_and_reach_no_output_state_or_item(tmp_path: Path) -> None:
+    server = start_radicale(tmp_path / "radicale", users={"svc": SECRET})
+    try:
+        url = server.url.replace("http://", f"http://svc:{SECRET}@") + "{counsellor}/kontaktdichte/"
+        config = _config(tmp_path, {"url": url})
+        result = run_cli(["sync", "--config", str(config)], cwd=tmp_path)
+        import base64
+        import urllib.request
+
+        auth = "Basic " + base64.b64encode(f"svc:{SECRET}".encode()).decode()
+        req = urllib.request.Request(
+            server.calendar_url("anna"),
+            method="PROPFIND",
+            headers={"Depth": "1", "Authorization": auth},
+        )
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            listing = resp.read()
+    finally:
+        stop(server)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 created" in result.stdout and b".ics" in listing
+    assert SECRET not in result.stdout + result.stderr
+    state = (tmp_path / "state.sqlite3").read_bytes()
+    assert b"127.0.0.1" in state and SECRET.encode() not in state  # the address, without user-info
+    items = b"".join(p.read_bytes() for p in (server.folder / "collections").rglob("*.ics"))
+    assert b"BEGIN:VTODO" in items and SECRET.encode() not in items
