@@ -86,8 +86,9 @@ def calendar_url(template: str, counsellor: str) -> str:
         if not ok:
             base = template.split(PLACEHOLDER, 1)[0]
             raise TargetError(
-                f"counsellor {counsellor!r}: the calendar address would leave {_path_of(base)!r} "
-                "(a counsellor value must be one path segment: no '/', '\\', '..', '%2F' or '%2E'); "
+                f"counsellor {counsellor!r}: the calendar address would not stay one path segment "
+                f"under {_path_of(base)!r} (a counsellor value may not hold '/', '\\', '%2F' or '%2E', "
+                "nor be empty, '.' or '..'); "
                 "refused before any request — correct the counsellor in the caseload, "
                 "or give the calendar in target.caldav.calendars"
             )
