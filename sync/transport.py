@@ -247,14 +247,17 @@ def send_with_deadline(
     return box["resp"]
 
 
+_HANDSHAKE = re.compile(r"\b(NTLM|Negotiate)\b", re.IGNORECASE)
+
+
 def _read_whole(resp: Any, cancelled: threading.Event, chunk: int = 16384) -> Any:
     """Read the answer's body chunk by chunk, so an abandoned request stops reading.
 
-    A 401 challenge is handed back unread: NTLM authentication (requests_ntlm) reads the
+    An NTLM/Negotiate challenge (401) is handed back unread: requests_ntlm takes the
     connection's socket from the unread answer for channel binding. Its body is a few bytes,
     read right after by the session, and every leg of the handshake has a deadline of its own.
     """
-    if resp.status_code == 401:
+    if resp.status_code == 401 and _HANDSHAKE.search(resp.headers.get("WWW-Authenticate", "")):
         return resp
     chunks: list[bytes] = []
     for part in resp.iter_content(chunk):
