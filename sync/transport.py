@@ -72,16 +72,16 @@ def calendar_url(template: str, counsellor: str) -> str:
             raise TargetError(
                 "target.caldav.url: the {counsellor} placeholder must be in the path of the URL"
             )
-        want = _server_segments(t_parts.path)
+        # Segment by segment as the server sees them: the same count, the template's own
+        # segments unchanged, and where the placeholder stood exactly the counsellor value
+        # (a template may put text around it: https://dav.example/kd-{counsellor}/).
+        want = [seg.replace(_PROBE, counsellor) for seg in _server_segments(t_parts.path)]
         got = _server_segments(u_parts.path)
-        index = want.index(_PROBE)
         ok = (
-            (u_parts.scheme, u_parts.netloc, u_parts.query, u_parts.fragment)
+            counsellor != ""
+            and (u_parts.scheme, u_parts.netloc, u_parts.query, u_parts.fragment)
             == (t_parts.scheme, t_parts.netloc, "", "")
-            and len(got) == len(want)
-            and got[:index] == want[:index]
-            and got[index + 1 :] == want[index + 1 :]
-            and got[index] == counsellor
+            and got == want
         )
         if not ok:
             base = template.split(PLACEHOLDER, 1)[0]

@@ -58,6 +58,14 @@ def test_ordinary_counsellor_values_stay_one_segment(counsellor: str) -> None:
     assert len(segments) == 3 and unquote(segments[1]) == counsellor
 
 
+def test_text_around_the_placeholder_in_its_segment() -> None:
+    template = "https://dav.invalid/kd-{counsellor}/kontaktdichte/"
+    assert calendar_url(template, "anna") == "https://dav.invalid/kd-anna/kontaktdichte/"
+    for bad in ("x/../../eve", "%2F..", "a/b"):
+        with pytest.raises(TargetError):
+            calendar_url(template, bad)
+
+
 def test_template_without_placeholder_is_one_shared_calendar() -> None:
     assert calendar_url("https://dav.invalid/team/kontaktdichte", "../eve") == (
         "https://dav.invalid/team/kontaktdichte/"
