@@ -15,7 +15,12 @@ the multistatus so an expired token cannot be told from other failures. Here:
   servers without sync-collection get PROPFIND Depth 1 (ETag listing);
 - reads = REPORT calendar-multiget in batches;
 - 5xx, 429, time-outs and dropped connections are retried with exponential back-off
-  (`sync.retries`, `sync.retry_backoff_seconds`); after that the item fails alone.
+  (`sync.retries`, `sync.retry_backoff_seconds`); after that the item fails alone;
+- every request ends within `deadline_seconds` (connect, send and the whole answer; see
+  transport.DeadlineAdapter), `timeout_seconds` bounds each single read;
+- a calendar URL made from the template never leaves the template's base
+  (transport.calendar_url), and credentials go over plain http:// only to loopback unless
+  `allow_insecure_http` is set.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import quote, unquote, urljoin, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
 import caldav
 from caldav.lib import error as caldav_error
@@ -46,6 +51,7 @@ from kontaktsync.sync.target import (
     TargetError,
     Write,
 )
+from kontaktsync.sync.transport import DeadlineExceeded, calendar_url, insecure_http_problem, install_deadline
 
 if TYPE_CHECKING:
     from caldav.response import DAVResponse
@@ -53,6 +59,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_CLIENT_BUILD = threading.Lock()
 NS = {"d": "DAV:", "c": "urn:ietf:params:xml:ns:caldav"}
 MULTIGET_BATCH = 200
 TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504, 507})
@@ -100,6 +107,13 @@ class CalDAVTarget:
         cfg = settings.target.caldav
         if cfg is None:
             raise TargetError("target.caldav is not configured")
+        for dotted, url in [("target.caldav.url", cfg.url), *cfg.calendars.items()]:
+            has_credentials = cfg.username is not None or bool(urlsplit(url).username)
+            why = insecure_http_problem(
+                url, has_credentials, cfg.allow_insecure_http, "target.caldav.allow_insecure_http"
+            )
+            if why:
+                raise TargetError(f"{_setting(dotted)}: {why}")
         self.cfg = cfg
         self.prefix = uid_prefix(settings)
         self.ns_tag = namespace_tag(settings.sync.namespace)
@@ -108,10 +122,14 @@ class CalDAVTarget:
         self._sleep = sleep
         parts = urlsplit(cfg.url)
         verify = str(cfg.verify_tls) if isinstance(cfg.verify_tls, Path) else cfg.verify_tls
+        # Credentials written into the URL still work, but the URL is used without them from
+        # here on, so they never reach request lines, messages or the state database.
+        url_user = unquote(parts.username) if parts.username else None
+        url_password = unquote(parts.password) if parts.password is not None else None
         self._client_args = {
-            "url": f"{parts.scheme}://{parts.netloc}/",
-            "username": cfg.username,
-            "password": cfg.password.get_secret_value() if cfg.password else None,
+            "url": f"{parts.scheme}://{_host(parts.netloc)}/",
+            "username": cfg.username or url_user,
+            "password": cfg.password.get_secret_value() if cfg.password else url_password,
             "timeout": cfg.timeout_seconds,
             "ssl_verify_cert": verify,
             "enable_rfc6764": False,
@@ -127,7 +145,16 @@ class CalDAVTarget:
         """One DAVClient (one HTTP session) per thread: calendars may be synced in parallel."""
         client = getattr(self._local, "client", None)
         if client is None:
-            client = caldav.DAVClient(**self._client_args)
+            # caldav fills a class-level table of server features on first use, which is not
+            # thread-safe (KeyError 'http' seen with several workers): build clients one at a time.
+            with _CLIENT_BUILD:
+                client = caldav.DAVClient(**self._client_args)
+            install_deadline(
+                client.session,
+                self.cfg.deadline_seconds,
+                "target.caldav.deadline_seconds",
+                http.exceptions.ReadTimeout,
+            )
             self._local.client = client
             with self._lock:
                 self._clients.append(client)
@@ -139,9 +166,23 @@ class CalDAVTarget:
         for client in clients:
             client.close()
 
+    def _drop_client(self) -> None:
+        """Forget this thread's client after an abandoned request (its connection is busy)."""
+        client = getattr(self._local, "client", None)
+        self._local.client = None
+        if client is not None:
+            with self._lock:
+                if client in self._clients:
+                    self._clients.remove(client)
+            client.close()
+
     def address(self, calendar: str) -> str:
-        url = self.cfg.calendars.get(calendar) or self.cfg.url.format(counsellor=quote(calendar, safe=""))
-        return url if url.endswith("/") else url + "/"
+        """The calendar URL of a counsellor; TargetError when it would leave the template's
+        base (see transport.calendar_url), before any request."""
+        explicit = self.cfg.calendars.get(calendar)
+        if explicit:
+            return _without_userinfo(explicit if explicit.endswith("/") else explicit + "/")
+        return _without_userinfo(calendar_url(self.cfg.url, calendar))
 
     def _request(
         self,
@@ -175,6 +216,10 @@ class CalDAVTarget:
             except caldav_error.RateLimitError:
                 last = "server busy (429/503)"
                 continue
+            except DeadlineExceeded as exc:
+                last = str(exc)
+                self._drop_client()
+                continue
             except http.exceptions.RequestException as exc:
                 last = f"connection failed ({type(exc).__name__})"
                 continue
@@ -189,6 +234,19 @@ class CalDAVTarget:
         if name.startswith(self.prefix) and name.endswith(".ics"):
             return name[:-4]
         return None
+
+    def _href_url(self, calendar: str, href: str) -> str:
+        """The URL of an item the server (or the state database) named: it must be a direct
+        member of the calendar, or it is refused before any request."""
+        base = self.address(calendar)
+        url = urljoin(base, href)
+        b, u = urlsplit(base), urlsplit(url)
+        b_path, u_path = unquote(b.path), unquote(u.path)  # servers differ in what they encode
+        inside = (u.scheme, u.netloc) == (b.scheme, b.netloc) and u_path.startswith(b_path)
+        rest = u_path[len(b_path) :] if inside else ""
+        if not inside or rest.strip("/") in ("", ".", "..") or "/" in rest.strip("/"):
+            raise TargetError(f"item address {_path(url)} is not inside the calendar {_path(base)}; refused")
+        return url
 
     def _item_url(self, calendar: str, uid: str) -> str:
         return self.address(calendar) + quote(uid) + ".ics"
@@ -304,9 +362,9 @@ class CalDAVTarget:
         href: str | None,
         written_hash: str,
     ) -> Result:
-        url = urljoin(self.address(calendar), href) if href else self._item_url(calendar, uid)
         headers = {"Content-Type": "text/calendar; charset=utf-8", **headers}
         try:
+            url = self._href_url(calendar, href) if href else self._item_url(calendar, uid)
             resp = self._request(url, "PUT", body.decode("utf-8"), headers)
         except TargetError as exc:
             return Result(uid, False, error=str(exc))
@@ -357,8 +415,8 @@ class CalDAVTarget:
 
     def delete(self, calendar: str, refs: Sequence[RemoteRef]) -> Iterator[Result]:
         for ref in refs:
-            url = urljoin(self.address(calendar), ref.ref)
             try:
+                url = self._href_url(calendar, ref.ref)
                 resp = self._request(url, "DELETE", "", self._conditional(ref))
             except TargetError as exc:
                 yield Result(ref.uid, False, ref=ref, error=str(exc))
@@ -376,6 +434,22 @@ class CalDAVTarget:
 def _path(url: str) -> str:
     """The path of a URL, for messages and comparisons (never user:password@host)."""
     return urlsplit(url).path or "/"
+
+
+def _host(netloc: str) -> str:
+    """host[:port] of a netloc, without user-info."""
+    return netloc.rpartition("@")[2]
+
+
+def _without_userinfo(url: str) -> str:
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=_host(parts.netloc)))
+
+
+def _setting(dotted: str) -> str:
+    return dotted if dotted.startswith("target.") else f"target.caldav.calendars.{dotted}"
 
 
 def _xml(text: str) -> str:

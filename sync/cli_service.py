@@ -11,8 +11,12 @@ from typing import Annotated, Any
 import typer
 from kontaktsync.sync.config_loading import (
     ConfigError,
+    ConfigFiles,
+    credential_warnings,
     load_settings,
+    mask_userinfo,
     masked_dump,
+    missing_password_problems,
     resolve_files,
     secret_values,
     to_toml,
@@ -80,7 +84,9 @@ def register(app: typer.Typer) -> None:
         settings = _load(config, secrets_dir)
         files = resolve_files(config, secrets_dir=secrets_dir)
         typer.echo(f"configuration: ok (config file {files.toml or 'none'})")
-        ok, counsellors = _check_source(settings)
+        ok = _check_credentials(settings, files)
+        source_ok, counsellors = _check_source(settings)
+        ok = source_ok and ok
         ok = _check_state(settings) and ok
         ok = _check_target(settings, counsellors) and ok
         typer.echo("result: ok" if ok else "result: problems found (see above)")
@@ -101,7 +107,19 @@ def register(app: typer.Typer) -> None:
 def _masked(settings: Settings, text: str) -> str:
     for secret in secret_values(settings):
         text = text.replace(secret, "********")
-    return text
+    return mask_userinfo(text)
+
+
+def _check_credentials(settings: Settings, files: ConfigFiles) -> bool:
+    """Where credentials come from: a missing password fails, one in a URL is warned about.
+    Never prints a value."""
+    ok = True
+    for problem in missing_password_problems(settings, files):
+        typer.echo(f"credentials: FAILED — {problem.setting} {problem.message}\n    fix: {problem.fix}")
+        ok = False
+    for warning in credential_warnings(settings):
+        typer.echo(f"credentials: warning — {warning.setting} {warning.message}\n    fix: {warning.fix}")
+    return ok
 
 
 # --- config check: source -----------------------------------------------------------------
@@ -192,17 +210,23 @@ def propfind(
     verify: bool | str,
     timeout: float,
     create_calendars: bool = True,
+    deadline: float = 120.0,
 ) -> Probe:
-    """PROPFIND one calendar URL (Depth 0): read-only, says what is there."""
+    """PROPFIND one calendar URL (Depth 0): read-only, says what is there. Each request ends
+    within `deadline` seconds, the whole answer included."""
     import xml.etree.ElementTree as ET
 
     import requests
+    from kontaktsync.sync.transport import DeadlineExceeded, install_deadline
     from requests.auth import HTTPBasicAuth, HTTPDigestAuth
+
+    session = requests.Session()
+    install_deadline(session, deadline, "target.caldav.deadline_seconds", requests.exceptions.ReadTimeout)
 
     headers = {"Depth": "0", "Content-Type": "application/xml; charset=utf-8"}
     auth: Any = HTTPBasicAuth(username, password or "") if username else None
     try:
-        resp = requests.request(
+        resp = session.request(
             "PROPFIND",
             url,
             data=_PROPFIND,
@@ -213,7 +237,7 @@ def propfind(
         )
         challenge = resp.headers.get("WWW-Authenticate", "").lower()
         if resp.status_code == 401 and username and challenge.startswith("digest"):
-            resp = requests.request(
+            resp = session.request(
                 "PROPFIND",
                 url,
                 data=_PROPFIND,
@@ -222,9 +246,13 @@ def propfind(
                 verify=verify,
                 timeout=timeout,
             )
+    except DeadlineExceeded as exc:
+        return Probe(url, False, f"{exc}; is the server overloaded, or a proxy in the way?")
     except requests.RequestException as exc:
         reason = type(exc).__name__
         return Probe(url, False, f"unreachable ({reason}); check target.caldav.url and the network")
+    finally:
+        session.close()
     code = resp.status_code
     if code in (401, 403):
         return Probe(
@@ -257,11 +285,19 @@ def propfind(
 
 
 def _calendar_urls(settings: Settings, counsellors: list[str]) -> dict[str, str]:
+    """Counsellor -> calendar URL, as the target makes it; a refused address maps to the
+    TargetError's text prefixed with "refused: " (no request goes there)."""
+    from kontaktsync.sync.target import TargetError
+    from kontaktsync.sync.transport import calendar_url
+
     caldav = settings.target.caldav
     assert caldav is not None
     urls: dict[str, str] = {}
     for who in counsellors:
-        urls[who] = caldav.calendars.get(who) or caldav.url.format(counsellor=who)
+        try:
+            urls[who] = caldav.calendars.get(who) or calendar_url(caldav.url, who)
+        except TargetError as exc:
+            urls[who] = f"refused: {exc}"
     for who, url in caldav.calendars.items():
         urls.setdefault(who, url)
     if not urls:
@@ -281,6 +317,10 @@ def _check_target(settings: Settings, counsellors: list[str]) -> bool:
         urls = _calendar_urls(settings, counsellors)
         typer.echo(f"target: CalDAV, {len(urls)} calendar(s), read-only PROPFIND")
         for who, url in urls.items():
+            if url.startswith("refused: "):
+                typer.echo(f"    {who}: FAILED — {url.removeprefix('refused: ')}")
+                ok = False
+                continue
             probe = propfind(
                 url,
                 caldav.username,
@@ -288,9 +328,10 @@ def _check_target(settings: Settings, counsellors: list[str]) -> bool:
                 verify,
                 caldav.timeout_seconds,
                 caldav.create_calendars,
+                caldav.deadline_seconds,
             )
             mark = "ok" if probe.ok else "FAILED"
-            typer.echo(f"    {who}: {mark} — {probe.detail}  <{url}>")
+            typer.echo(f"    {who}: {mark} — {probe.detail}  <{mask_userinfo(url)}>")
             ok = ok and probe.ok
         return ok
     return _check_exchange(settings, counsellors)

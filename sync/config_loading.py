@@ -39,8 +39,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from kontaktsync.sync.settings import Settings
+from kontaktsync.sync.transport import insecure_http_problem
 from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
@@ -112,7 +114,7 @@ class ConfigError(Exception):
             head += f" (config file {self.files.toml})"
         n = len(self.problems)
         head += f" — {n} problem{'s' if n != 1 else ''}:"
-        return "\n".join([head, *(f"  {p}" for p in self.problems)])
+        return mask_userinfo("\n".join([head, *(f"  {p}" for p in self.problems)]))
 
 
 class _TomlSource(TomlConfigSettingsSource):
@@ -587,6 +589,13 @@ def semantic_problems(settings: Settings, *, require_target: bool = True) -> lis
                 )
             )
         else:
+            if ex.endpoint:
+                allow = "target.exchange.allow_insecure_http"
+                why = insecure_http_problem(ex.endpoint, True, ex.allow_insecure_http, allow)
+                if why:
+                    problems.append(
+                        Problem("target.exchange.endpoint", why, _INSECURE_FIX.format(kind="exchange"))
+                    )
             if ex.endpoint is None and not ex.autodiscover:
                 problems.append(
                     Problem(
@@ -616,7 +625,8 @@ def semantic_problems(settings: Settings, *, require_target: bool = True) -> lis
                     Problem(
                         f"target.exchange.{missing}",
                         f"is required when target.exchange.auth is '{ex.auth}'",
-                        "set it; keep the password in the secret file kontaktsync_target__exchange__password",
+                        "set it; keep the password in the secret file kontaktsync_target__exchange__password "
+                        "(or the environment variable KONTAKTSYNC_TARGET__EXCHANGE__PASSWORD)",
                     )
                 )
     if settings.privacy.pseudonymize and settings.privacy.pseudonym_key is None:
@@ -669,6 +679,21 @@ def _caldav_problems(settings: Settings) -> list[Problem]:
                     "the only placeholder is {counsellor}",
                 )
             )
+        probe = url.replace("{counsellor}", "kontaktsync-placeholder")
+        if "{counsellor}" in url and "kontaktsync-placeholder" not in urlsplit(probe).path:
+            problems.append(
+                Problem(
+                    dotted,
+                    "has the {counsellor} placeholder outside the path",
+                    "put {counsellor} into the path, e.g. https://dav.example/{counsellor}/kontaktdichte/",
+                )
+            )
+        has_credentials = caldav.username is not None or bool(urlsplit(url).username)
+        why = insecure_http_problem(
+            url, has_credentials, caldav.allow_insecure_http, "target.caldav.allow_insecure_http"
+        )
+        if why:
+            problems.append(Problem(dotted, why, _INSECURE_FIX.format(kind="caldav")))
     if caldav.password is not None and caldav.username is None:
         problems.append(
             Problem(
@@ -680,19 +705,97 @@ def _caldav_problems(settings: Settings) -> list[Problem]:
     return problems
 
 
+_INSECURE_FIX = (
+    "use https://; or, only on a network you trust (a container network, a VPN), "
+    "set allow_insecure_http = true under [target.{kind}]"
+)
+
+
+def _url_credential_warning(dotted: str, url: str) -> Problem | None:
+    """A password (or token) written into a URL's user-info: it ends up in shell histories,
+    process lists and copies of the file. The value is never echoed."""
+    netloc = urlsplit(url).netloc
+    userinfo = netloc.rpartition("@")[0]
+    if not userinfo:
+        return None
+    kind = "a password" if ":" in userinfo else "user-info (a user name or token)"
+    table = dotted.rsplit(".", 1)[0] if dotted.count(".") == 2 else "target.caldav"
+    return Problem(
+        dotted,
+        f"holds {kind} in the URL; credentials belong in the secrets directory, not the URL",
+        f"remove 'user:password@' from the URL, set username under [{table}] and put the password "
+        f"into the secret file {_secret_file(table + '.password')}",
+    )
+
+
+def _secret_file(dotted: str) -> str:
+    return "kontaktsync_" + dotted.replace(".", "__")
+
+
+def _env_name(dotted: str) -> str:
+    return ENV_PREFIX + dotted.replace(".", "__").upper()
+
+
+def credential_warnings(settings: Settings) -> list[Problem]:
+    """Usable but unsafe: credentials written into URLs (for `config check`)."""
+    urls: list[tuple[str, str]] = []
+    if settings.target.caldav is not None:
+        cal = settings.target.caldav
+        urls += [("target.caldav.url", cal.url)]
+        urls += [(f"target.caldav.calendars.{who}", url) for who, url in cal.calendars.items()]
+    if settings.target.exchange is not None and settings.target.exchange.endpoint:
+        urls.append(("target.exchange.endpoint", settings.target.exchange.endpoint))
+    found = [_url_credential_warning(dotted, url) for dotted, url in urls]
+    return [p for p in found if p is not None]
+
+
+def missing_password_problems(settings: Settings, files: ConfigFiles) -> list[Problem]:
+    """A CalDAV username without a password from any source (for `config check`): names the
+    secret file and the environment variable that would hold it."""
+    cal = settings.target.caldav
+    if settings.target.kind != "caldav" or cal is None or cal.username is None or cal.password is not None:
+        return []
+    if urlsplit(cal.url).password is not None:
+        return []  # in the URL (warned about separately)
+    name = "target.caldav.password"
+    where = f"in {files.secrets_dir}" if files.secrets_dir else "(no secrets directory was found)"
+    return [
+        Problem(
+            name,
+            f"is missing: target.caldav.username is set, but there is no secret file "
+            f"{_secret_file(name)} {where} and no environment variable {_env_name(name)}",
+            f"put the password into the secret file {_secret_file(name)} (secrets directory: "
+            f"--secrets-dir, $KONTAKTSYNC_SECRETS_DIR, $CREDENTIALS_DIRECTORY or /run/secrets), "
+            f"or set {_env_name(name)}; or remove username if the server needs no login",
+        )
+    ]
+
+
 # --- masking ------------------------------------------------------------------------------
 
 MASK = "********"
 
+# scheme://user-info@ — the user-info may hold ':' and '@' (unencoded), never '/', '?', '#'
+# or white space; everything up to the last '@' before the host is user-info.
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^\s/?#'\"<>]*)@")
 
-def _mask_userinfo(url: str) -> str:
-    """https://user:pw@host/ -> https://user:********@host/."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest.split("/", 1)[0]:
-        return url
-    userinfo, _, hostpart = rest.partition("@")
-    user = userinfo.split(":", 1)[0]
-    return f"{scheme}://{user}:{MASK}@{hostpart}" if ":" in userinfo else url
+
+def mask_userinfo(text: str) -> str:
+    """Mask the user-info of every URL in a text: https://user:pw@host/ -> user:********@,
+    https://token@host/ -> ********@ (a user-info without ':' may be a token)."""
+
+    def repl(match: re.Match[str]) -> str:
+        userinfo = match.group(2)
+        if not userinfo:
+            return match.group(0)
+        user, colon, _ = userinfo.partition(":")
+        shown = f"{user}:{MASK}" if colon else MASK
+        return f"{match.group(1)}{shown}@"
+
+    return _USERINFO.sub(repl, text)
+
+
+_mask_userinfo = mask_userinfo  # the name used before
 
 
 def secret_values(settings: BaseModel) -> list[str]:
@@ -712,9 +815,9 @@ def secret_values(settings: BaseModel) -> list[str]:
             for item in value:
                 walk(item)
         elif isinstance(value, str) and "://" in value and "@" in value:
-            userinfo = value.partition("://")[2].split("/", 1)[0].rpartition("@")[0]
-            if ":" in userinfo:
-                found.append(userinfo.split(":", 1)[1])
+            for match in _USERINFO.finditer(value):
+                user, colon, password = match.group(2).partition(":")
+                found.append(password if colon else user)
 
     walk(settings)
     return sorted({s for s in found if s}, key=len, reverse=True)

@@ -26,7 +26,12 @@ here; plan, desired items and reconcile are shared with CalDAV.
   in UTC form is taken in the mailbox zone (see `_read_task_dates_in_mailbox_zone`).
 - Faults: exchangelib's `FaultTolerance` waits out ErrorServerBusy back-offs up to
   `max_throttle_wait_seconds`; connection-level failures are retried here `sync.retries`
-  times with back-off; what still fails becomes that chunk's `Result.error`.
+  times with back-off; what still fails becomes that chunk's `Result.error`. Every HTTP
+  request ends within `deadline_seconds` (connect, send, whole answer: the adapter below runs
+  it under transport.send_with_deadline); one past it counts as a connection-level failure.
+- Safety: a mailbox made from the template must be one plain address
+  (transport.mail_address); credentials go over plain http:// only to loopback unless
+  `allow_insecure_http` is set.
 """
 
 from __future__ import annotations
@@ -87,6 +92,7 @@ from exchangelib.items import (
 )
 from exchangelib.properties import Body
 from exchangelib.protocol import BaseProtocol, NoVerifyHTTPAdapter
+from kontaktsync.sync.config_loading import mask_userinfo
 from kontaktsync.sync.ical import marker_value
 from kontaktsync.sync.items import (
     DesiredItem,
@@ -106,6 +112,11 @@ from kontaktsync.sync.target import (
     Result,
     TargetError,
     Write,
+)
+from kontaktsync.sync.transport import (
+    insecure_http_problem,
+    mail_address,
+    send_with_deadline,
 )
 
 log = logging.getLogger(__name__)
@@ -210,7 +221,7 @@ class _Policy(FaultTolerance):
 def _short(exc: BaseException) -> str:
     """An error message for reports: type and text, no credentials (exchangelib never puts
     passwords into exception texts; URLs carry none)."""
-    text = str(exc).replace("\n", " ")
+    text = mask_userinfo(str(exc).replace("\n", " "))
     return f"{type(exc).__name__}: {text}"[:300]
 
 
@@ -244,6 +255,11 @@ class ExchangeTarget:
             raise TargetError("target.kind is 'exchange' but the [target.exchange] section is missing")
         if not ex.endpoint and not ex.autodiscover:
             raise TargetError("target.exchange needs an endpoint (or autodiscover = true)")
+        why = insecure_http_problem(
+            ex.endpoint, True, ex.allow_insecure_http, "target.exchange.allow_insecure_http"
+        )
+        if why:
+            raise TargetError(f"target.exchange.endpoint: {why}")
         self.settings = settings
         self.ex: ExchangeSettings = ex
         self.ns_tag = namespace_tag(settings.sync.namespace)
@@ -256,7 +272,7 @@ class ExchangeTarget:
         self.tz = self._mailbox_zone(ex.timezone)
         self._accounts: dict[str, Account] = {}
         self._config: Configuration | None = None
-        _configure_http(ex.verify_tls)
+        _configure_http(ex.verify_tls, ex.deadline_seconds)
         self._counted_from = sum(REQUESTS.values())
 
     # ----- setup ----------------------------------------------------------------------
@@ -306,14 +322,9 @@ class ExchangeTarget:
         return text.strip().lower()
 
     def mailbox(self, calendar: str) -> str:
-        """The counsellor's mailbox address (TargetError when it is not an address)."""
-        address = self._mailbox_text(calendar)
-        if "@" not in address:
-            raise TargetError(
-                f"mailbox {address!r} for counsellor {calendar!r} is not an e-mail address; "
-                "set target.exchange.mailbox (e.g. '{counsellor}@jobcenter.example') or mailboxes"
-            )
-        return address
+        """The counsellor's mailbox address (TargetError when it is not one plain address)."""
+        explicit = self.ex.mailboxes.get(calendar)
+        return mail_address(explicit or self.ex.mailbox, calendar)
 
     def address(self, calendar: str) -> str:
         """Where the calendar lives, for the runner's token bookkeeping (never raises)."""
@@ -972,7 +983,28 @@ class _CountingMixin:
         return super().send(request, *args, **kwargs)  # type: ignore[misc]
 
 
-def _configure_http(verify: bool | Any) -> None:
+class _DeadlineMixin:
+    """Every request (connect, send, whole answer) ends within `deadline_seconds`."""
+
+    deadline_seconds: float = 120.0
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
+        seconds = self.deadline_seconds
+        message = (
+            f"no complete answer within the deadline of {seconds:g} s (target.exchange.deadline_seconds)"
+        )
+        return send_with_deadline(
+            super().send,  # type: ignore[misc]
+            request,
+            args,
+            kwargs,
+            seconds,
+            message,
+            requests.exceptions.ReadTimeout,
+        )
+
+
+def _configure_http(verify: bool | Any, deadline_seconds: float = 120.0) -> None:
     """exchangelib takes its HTTP adapter (TLS checking) per process, as a class attribute."""
     base: type[requests.adapters.HTTPAdapter]
     if verify is True:
@@ -987,7 +1019,11 @@ def _configure_http(verify: bool | Any) -> None:
                 super().cert_verify(conn=conn, url=url, verify=ca, cert=cert)
 
         base = _CABundleAdapter
-    BaseProtocol.HTTP_ADAPTER_CLS = type(f"Counting{base.__name__}", (_CountingMixin, base), {})
+    BaseProtocol.HTTP_ADAPTER_CLS = type(
+        f"Counting{base.__name__}",
+        (_CountingMixin, _DeadlineMixin, base),
+        {"deadline_seconds": deadline_seconds},
+    )
 
 
 __all__ = ["ExchangeTarget", "KontaktsyncMarker", "KontaktsyncUid", "forget_accounts"]

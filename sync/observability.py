@@ -2,8 +2,9 @@
 
 Logs: one JSON object per line when stderr is not a terminal (journald, containers), readable
 text otherwise. Records carry the run id, counts and durations as fields; they never carry
-customer names, and a filter on the handler replaces every known secret value with a mask,
-including inside tracebacks.
+customer names, and a filter on the handler replaces every known secret value, and the
+user-info of every URL (``https://user:pw@host`` -> ``user:********@``), with a mask, including
+inside tracebacks.
 
 HTTP: ``/healthz`` answers 200 while the last successful run is younger than
 ``observability.healthy_within_minutes`` (and during that long a grace period after start),
@@ -27,6 +28,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from kontaktsync.sync.config_loading import mask_userinfo
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
@@ -64,11 +66,9 @@ class SecretMaskFilter(logging.Filter):
         for secret in self.secrets:
             if secret in text:
                 text = text.replace(secret, MASK)
-        return text
+        return mask_userinfo(text) if "@" in text else text
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
         try:
             message = record.getMessage()
         except Exception:  # a broken format string must not kill logging

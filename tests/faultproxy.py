@@ -10,13 +10,17 @@ Put it between a client and a DAV server on loopback::
 `fault` gets a `Seen` request and returns None (forward), a status such as "503" or "403"
 (answer it without forwarding), "drop" (close the connection without an answer, before forwarding) or
 "drop-after" (forward, then close the connection without passing the answer on, so the
-server did the work but the client never hears of it).
+server did the work but the client never hears of it), "drip" (forward, then pass the whole
+answer on, status line and headers included, one byte every `drip_seconds`) or "drip-body"
+(headers at once, then the body one byte every `drip_seconds`). `answer_sizes` holds the
+size in bytes of each dripped answer, so a test can tell how long dripping it all would take.
 """
 
 from __future__ import annotations
 
 import http.client
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -52,6 +56,8 @@ class FaultProxy:
         self.upstream_port = parts.port or 80
         self.fault: Callable[[Seen], str | None] | None = None
         self.seen: list[Seen] = []
+        self.drip_seconds = 1.0
+        self.answer_sizes: list[int] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -143,6 +149,9 @@ class FaultProxy:
                         self.close_connection = True
                         self.connection.close()
                         return
+                    if seen.action in ("drip", "drip-body"):
+                        self._drip(resp, data, whole=seen.action == "drip")
+                        return
                     self.send_response(resp.status, resp.reason)
                     for k, v in resp.getheaders():
                         if k.lower() not in HOP_BY_HOP and k.lower() != "content-length":
@@ -153,6 +162,29 @@ class FaultProxy:
                         self.wfile.write(data)
                 finally:
                     conn.close()
+
+            def _drip(self, resp: http.client.HTTPResponse, data: bytes, *, whole: bool) -> None:
+                head = f"HTTP/1.1 {resp.status} {resp.reason}\r\n"
+                for k, v in resp.getheaders():
+                    if k.lower() not in HOP_BY_HOP and k.lower() != "content-length":
+                        head += f"{k}: {v}\r\n"
+                head += f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n"
+                answer = head.encode("latin-1") + data
+                with proxy._lock:
+                    proxy.answer_sizes.append(len(answer))
+                self.close_connection = True
+                start = 0
+                if not whole:
+                    self.wfile.write(head.encode("latin-1"))
+                    self.wfile.flush()
+                    start = len(head)
+                try:
+                    for i in range(start, len(answer)):
+                        self.wfile.write(answer[i : i + 1])
+                        self.wfile.flush()
+                        time.sleep(proxy.drip_seconds)
+                except OSError:
+                    pass  # the client gave up, as it should
 
             def __getattr__(self, name: str) -> Any:
                 if name.startswith("do_"):

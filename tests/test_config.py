@@ -243,10 +243,12 @@ def test_config_check_reads_source_and_probes_calendars_read_only(
     config = write_config(tmp_path / "kontaktsync.toml", data)
     before = _files(radicale_server.folder / "collections")
 
-    result = run_cli(["config", "check", "--config", str(config)], cwd=tmp_path)
+    env = clean_env(KONTAKTSYNC_TARGET__CALDAV__PASSWORD=SECRET)
+    result = run_cli(["config", "check", "--config", str(config)], cwd=tmp_path, env=env)
 
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
+    assert SECRET not in out + result.stderr
     assert "source: ok" in out and "2 cases" in out and "2 counsellors" in out
     assert "1 rows left out" in out
     assert "will be created at the first sync — ok" in out  # the state database
@@ -258,7 +260,7 @@ def test_config_check_reads_source_and_probes_calendars_read_only(
     # The same check against a port nobody serves: the target fails, exit 1.
     data["target"]["caldav"]["url"] = "http://127.0.0.1:9/{counsellor}/kontaktdichte/"
     write_config(config, data)
-    result = run_cli(["config", "check", "--config", str(config)], cwd=tmp_path)
+    result = run_cli(["config", "check", "--config", str(config)], cwd=tmp_path, env=env)
     assert result.returncode == 1
     assert "unreachable" in result.stdout and "target.caldav.url" in result.stdout
 
@@ -266,7 +268,7 @@ def test_config_check_reads_source_and_probes_calendars_read_only(
     (export / "cases.csv").unlink()
     data["target"]["caldav"]["url"] = radicale_server.url_template
     write_config(config, data)
-    result = run_cli(["config", "check", "--config", str(config)], cwd=tmp_path)
+    result = run_cli(["config", "check", "--config", str(config)], cwd=tmp_path, env=env)
     assert result.returncode == 1
     assert "source: FAILED" in result.stdout and "source.cases" in result.stdout
 
