@@ -54,6 +54,7 @@ class Action:
     person_edit: bool = False
     moved: frozenset[str] = frozenset()
     departure: bool = False  # removal because the case left the caseload (mass-delete guard)
+    replaced: bool = False  # the same obligation is desired under a new UID (not a removal)
 
     @property
     def summary(self) -> str:
@@ -193,7 +194,13 @@ def update_action(
     )
 
 
-def _decide_gone(inp: CalendarInput, uid: str, view: PlanView) -> Action | None:
+def _identity_key(case_id: str, kind: str, cycle: str, item_type: str) -> tuple[str, str, str, str]:
+    return (case_id, kind, cycle, item_type)
+
+
+def _decide_gone(
+    inp: CalendarInput, uid: str, view: PlanView, successors: Mapping[tuple[str, str, str, str], str]
+) -> Action | None:
     row, ref = inp.rows.get(uid), inp.refs.get(uid)
     owner = row.calendar if row is not None else inp.calendar
     if ref is None:
@@ -247,6 +254,15 @@ def _decide_gone(inp: CalendarInput, uid: str, view: PlanView) -> Action | None:
         return None  # the counsellor's to tick off (a follow-up-start task of a live measure)
     if is_task and verdict == "complete":
         return Action("complete", uid, owner, ref=ref, base=remote, row=row, reason="fulfilled")
+    key = _identity_key(ident["case_id"], ident["kind"], ident["cycle"], ident["item_type"])
+    if key in successors:
+        # The same obligation under a new UID (pseudonymisation or the namespace switched on):
+        # the new item is created beside it; this one goes, and is no removal for the guard.
+        why = "replaced by the same obligation under a new identity"
+        if edited and is_task:
+            why += "; completed, not deleted, to keep the counsellor's edits"
+            return Action("complete", uid, owner, ref=ref, base=remote, row=row, reason=why, replaced=True)
+        return Action("delete", uid, owner, ref=ref, base=remote, row=row, reason=why, replaced=True)
     if edited:
         if not is_task:
             return Action("keep", uid, owner, ref=ref, base=remote, row=row, reason="moved by a person")
@@ -259,8 +275,9 @@ def decide(inp: CalendarInput, view: PlanView) -> list[Action]:
     """All actions for one calendar; `adopt` with reason "unchanged" means nothing to do."""
     actions: list[Action] = []
     actions.extend(_decide_desired(inp, item) for item in inp.desired.values())
+    successors = {_identity_key(i.case_id, i.kind, i.cycle, i.item_type): u for u, i in inp.desired.items()}
     for uid in sorted((set(inp.rows) | set(inp.refs)) - set(inp.desired)):
-        act = _decide_gone(inp, uid, view)
+        act = _decide_gone(inp, uid, view, successors)
         if act is not None:
             actions.append(act)
     return actions
@@ -283,8 +300,9 @@ class MassDeleteRefused(Exception):
 
 def removals(actions: list[Action]) -> int:
     """What the mass-delete guard counts: deletions and closures because a case left the
-    caseload. Tasks completed because a contact fulfilled them are normal work."""
-    return sum(1 for a in actions if a.kind == "delete" or a.departure)
+    caseload. Tasks completed because a contact fulfilled them are normal work, and an item
+    replaced by the same obligation under a new UID is a migration, not a removal."""
+    return sum(1 for a in actions if (a.kind == "delete" and not a.replaced) or a.departure)
 
 
 def open_items(inp: CalendarInput) -> int:

@@ -216,7 +216,9 @@ def run_sync(
 
 
 def _plan_view(plan: Plan, settings: Settings) -> PlanView:
-    keys = items_mod.case_keys([*plan.cases, *plan.held], settings)
+    ids = [*plan.cases, *plan.held]
+    # Plain ids too: items written before pseudonymisation was switched on carry them.
+    keys = {cid: cid for cid in ids} | items_mod.case_keys(ids, settings)
     return PlanView(
         cases=plan.cases,
         case_keys=keys,

@@ -233,3 +233,25 @@ def test_tasks_completed_by_contacts_do_not_trip_the_guard(dav_server, tmp_path)
     assert cut.returncode == 4
     for cause in ("truncated", "calendar mapping", "pseudonymize"):
         assert cause in cut.stderr
+
+
+def test_switching_on_pseudonymisation_migrates_instead_of_deleting(dav_server, tmp_path):  # noqa: F811
+    """Every UID changes when pseudonyms are switched on: the items are replaced, the guard
+    does not take that for a truncated export, and no customer number is left in the calendar."""
+    src = caseload(tmp_path / "src")
+    s = settings_for(dav_server.url, tmp_path, src, appointments="none", mass_delete_min=1)
+    assert _sync_cli(s, tmp_path).returncode == 0
+    case_id, who = _contact_case(s)
+    url = dav_server.calendar_url(who)
+    before = {str(c["UID"]) for c in components(url)}
+    env = {"KONTAKTSYNC_PRIVACY__PSEUDONYMIZE": "true", "KONTAKTSYNC_PRIVACY__PSEUDONYM_KEY": "k" * 32}
+    config = write_config(s, tmp_path / "kontaktsync.toml")
+    args = ["sync", "--config", str(config), "--as-of", AS_OF.isoformat()]
+    moved = run_cli(args, tmp_path, env)
+    assert moved.returncode == 0, moved.stderr
+    after = components(url)
+    assert {str(c["UID"]) for c in after}.isdisjoint(before) and len(after) == len(before)
+    assert all(f"Kd {case_id}" not in str(c["SUMMARY"]) for c in after)
+    assert not any("Kd 1" in str(c["SUMMARY"]) for c in after)  # example numbers start with 1
+    again = run_cli(args, tmp_path, env)
+    assert "Summary: 0 created, 0 updated, 0 completed, 0 deleted" in again.stdout
