@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kontaktsync.sync.exchange_target import forget_accounts
+from kontaktsync.sync.targets.exchange.target import forget_accounts
 
 from tests.exchange_helpers import (
     SERVICE_PASSWORD,

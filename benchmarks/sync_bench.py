@@ -24,13 +24,13 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from caldav.lib.http_sync import requests as http
-from kontaktsync.sync import ical
-from kontaktsync.sync.caldav_target import MKCALENDAR_BODY
-from kontaktsync.sync.demo import local_radicale
-from kontaktsync.sync.items import desired_items, namespace_tag
-from kontaktsync.sync.planning import make_plan
-from kontaktsync.sync.runner import run_sync
-from kontaktsync.sync.settings import Settings
+from kontaktsync.sync.cli.demo import local_radicale
+from kontaktsync.sync.config.models import Settings
+from kontaktsync.sync.core.items import desired_items, namespace_tag
+from kontaktsync.sync.core.planning import make_plan
+from kontaktsync.sync.core.runner import run_sync
+from kontaktsync.sync.targets.caldav import ical
+from kontaktsync.sync.targets.caldav.target import MKCALENDAR_BODY
 
 AS_OF = date(2026, 11, 20)
 PROFILES = ["marktprofil", "aktivierungsprofil", "foerderprofil", "entwicklungsprofil"]

@@ -8,7 +8,7 @@ Run from anywhere, with the project installed (``pip install -e .``):
 A generated block sits between ``<!-- generated: NAME -->`` and ``<!-- end generated -->`` in a
 Markdown file; everything between the two markers is replaced. Blocks:
 
-- ``settings``: every configuration key of the settings model (``sync/settings.py``), walked
+- ``settings``: every configuration key of the settings model (``sync/config/models.py``), walked
   through the pydantic model: dotted key, type, default, description;
 - ``policy-schema``: the policy file format, from the JSON Schema ``rules/policy.schema.json``.
 
@@ -245,7 +245,7 @@ def setting_rows(model: type | None = None, prefix: str = "") -> Iterator[tuple[
     model's order. A table (a nested model) is listed, then its keys; every one needs a
     description, from the model or from SETTING_DESCRIPTIONS."""
     if model is None:
-        from kontaktsync.sync.settings import Settings
+        from kontaktsync.sync.config.models import Settings
 
         model = Settings
     for name, info in model.model_fields.items():
@@ -254,7 +254,7 @@ def setting_rows(model: type | None = None, prefix: str = "") -> Iterator[tuple[
         if not description:
             raise GenerateError(
                 f"setting {dotted} has no description: give it Field(description=...) in "
-                "sync/settings.py, or add it to SETTING_DESCRIPTIONS in docs/generate.py"
+                "sync/config/models.py, or add it to SETTING_DESCRIPTIONS in docs/generate.py"
             )
         sub = _submodel(info.annotation)
         if sub is not None:

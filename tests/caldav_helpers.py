@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 import icalendar
-from kontaktsync.sync.settings import Settings
+from kontaktsync.sync.config.models import Settings
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "sync" / "examples"
 AS_OF = date(2026, 11, 22)

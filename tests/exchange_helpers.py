@@ -31,9 +31,9 @@ from exchangelib import (
     Version,
 )
 from kontaktsync.rules.model import CaseFacts, Obligation, ObligationKind, Plan
-from kontaktsync.sync.exchange_target import ExchangeTarget
-from kontaktsync.sync.runner import SyncReport, run_sync
-from kontaktsync.sync.settings import Settings
+from kontaktsync.sync.config.models import Settings
+from kontaktsync.sync.core.runner import SyncReport, run_sync
+from kontaktsync.sync.targets.exchange.target import ExchangeTarget
 
 from tests.fake_ews import FakeEWS
 

@@ -18,7 +18,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from kontaktsync.sync.config_loading import to_toml
+from kontaktsync.sync.config.loading import to_toml
 
 VENV_BIN = Path(sys.executable).parent
 KONTAKTSYNC = [str(VENV_BIN / "kontaktsync")]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from kontaktsync.sync import items as items_mod
-from kontaktsync.sync.planning import make_plan
-from kontaktsync.sync.runner import run_sync
+from kontaktsync.sync.core import items as items_mod
+from kontaktsync.sync.core.planning import make_plan
+from kontaktsync.sync.core.runner import run_sync
 
 from tests.builders import write_caseload
 from tests.caldav_helpers import AS_OF, components, settings_for

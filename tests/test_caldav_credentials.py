@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from kontaktsync.sync.runner import run_sync
-from kontaktsync.sync.settings import Settings
+from kontaktsync.sync.config.models import Settings
+from kontaktsync.sync.core.runner import run_sync
 
 from tests.caldav_helpers import AS_OF, caseload, run_cli, write_config
 from tests.servers import start_radicale, stop

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import icalendar
 import pytest
-from kontaktsync.sync import items as items_mod
-from kontaktsync.sync.lock import LockHeld, SyncLock
-from kontaktsync.sync.planning import make_plan
-from kontaktsync.sync.runner import FAULT_ENV, FAULT_EXIT_CODE, MassDeleteRefused, run_sync
-from kontaktsync.sync.settings import Settings
+from kontaktsync.sync.config.models import Settings
+from kontaktsync.sync.core import items as items_mod
+from kontaktsync.sync.core.lock import LockHeld, SyncLock
+from kontaktsync.sync.core.planning import make_plan
+from kontaktsync.sync.core.runner import FAULT_ENV, FAULT_EXIT_CODE, MassDeleteRefused, run_sync
 
 from tests.caldav_helpers import (
     AS_OF,
@@ -346,7 +346,7 @@ def test_expired_token_means_one_full_listing(dav_server, proxy, tmp_path):  # n
     s = settings_for(proxy.url, tmp_path, caseload(tmp_path / "src"))
     first = sync(s)
     sync(s)  # now every calendar has a token
-    from kontaktsync.sync.state import StateStore
+    from kontaktsync.sync.core.state import StateStore
 
     with StateStore(s.sync.state_path) as st:
         for cal in first.per_calendar:

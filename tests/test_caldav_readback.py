@@ -15,8 +15,8 @@ import icalendar
 import pytest
 import pytz
 from khal.khalendar.event import Event
-from kontaktsync.sync.planning import make_plan
-from kontaktsync.sync.runner import run_sync
+from kontaktsync.sync.core.planning import make_plan
+from kontaktsync.sync.core.runner import run_sync
 from todoman.model import Database
 
 from tests.caldav_helpers import AS_OF, caseload, read_calendar, settings_for
@@ -111,7 +111,7 @@ def test_items_read_back_with_icalendar_todoman_and_khal(dav_server, tmp_path): 
 def test_guidance_questions_reach_the_description(tmp_path):
     """Measure talks carry the source document's questions (unit level: no server needed)."""
     from kontaktsync.rules.model import Obligation, ObligationKind
-    from kontaktsync.sync.items import description_for
+    from kontaktsync.sync.core.items import description_for
 
     ob = Obligation(
         case_id="100234",

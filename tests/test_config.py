@@ -10,8 +10,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from kontaktsync.sync.config_loading import ConfigError, load_settings, masked_dump, secret_values
-from kontaktsync.sync.observability import Health, JsonFormatter, SecretMaskFilter, setup_logging
+from kontaktsync.sync.config.loading import ConfigError, load_settings, masked_dump, secret_values
+from kontaktsync.sync.service.observability import Health, JsonFormatter, SecretMaskFilter, setup_logging
 
 from tests.servers import DavServer, radicale_server  # noqa: F401
 from tests.service_helpers import clean_env, run_cli, write_config

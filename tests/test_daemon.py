@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from kontaktsync.sync.lock import SyncLock
+from kontaktsync.sync.core.lock import SyncLock
 
 from tests.faultproxy import FaultProxy, Seen
 from tests.servers import DavServer, radicale_server  # noqa: F401

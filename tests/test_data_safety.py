@@ -13,9 +13,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import icalendar
-from kontaktsync.sync import items as items_mod
-from kontaktsync.sync.planning import make_plan
-from kontaktsync.sync.runner import run_sync
+from kontaktsync.sync.core import items as items_mod
+from kontaktsync.sync.core.planning import make_plan
+from kontaktsync.sync.core.runner import run_sync
 
 from tests.caldav_helpers import (
     AS_OF,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kontaktsync.sync.config_loading import load_settings
+from kontaktsync.sync.config.loading import load_settings
 
 from tests.service_helpers import VENV_BIN
 

@@ -172,7 +172,7 @@ def _setting_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
 
 
 def test_every_settings_key_is_documented_in_operations() -> None:
-    from kontaktsync.sync.settings import Settings
+    from kontaktsync.sync.config.models import Settings
 
     text = (DOCS / "operations.md").read_text(encoding="utf-8")
     keys = _setting_keys(Settings)
@@ -237,7 +237,7 @@ def test_the_minimal_configuration_in_operations_is_valid(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The first TOML example of docs/operations.md loads as it is, with no other source."""
-    from kontaktsync.sync.config_loading import load_settings
+    from kontaktsync.sync.config.loading import load_settings
 
     text = (DOCS / "operations.md").read_text(encoding="utf-8")
     example = re.search(r"```toml\n(.*?)```", text, re.DOTALL)

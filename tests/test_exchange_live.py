@@ -28,10 +28,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from kontaktsync.sync.exchange_target import UID_FIELD, ExchangeTarget, forget_accounts
-from kontaktsync.sync.items import uid_prefix
-from kontaktsync.sync.runner import run_sync
-from kontaktsync.sync.settings import Settings
+from kontaktsync.sync.config.models import Settings
+from kontaktsync.sync.core.items import uid_prefix
+from kontaktsync.sync.core.runner import run_sync
+from kontaktsync.sync.targets.exchange.target import UID_FIELD, ExchangeTarget, forget_accounts
 
 from tests.exchange_helpers import AS_OF, make_plan
 

@@ -17,10 +17,10 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from kontaktsync.sync.exchange_target import ExchangeTarget, forget_accounts
-from kontaktsync.sync.items import uid_prefix
-from kontaktsync.sync.runner import FAULT_ENV, FAULT_EXIT_CODE
-from kontaktsync.sync.target import TargetError
+from kontaktsync.sync.core.items import uid_prefix
+from kontaktsync.sync.core.runner import FAULT_ENV, FAULT_EXIT_CODE
+from kontaktsync.sync.targets.base import TargetError
+from kontaktsync.sync.targets.exchange.target import ExchangeTarget, forget_accounts
 
 from tests.exchange_helpers import (
     AS_OF,
@@ -490,7 +490,7 @@ def test_a_mailbox_template_without_address_fails_that_calendar_only(
 
 
 def test_read_only_check_for_config_check(tmp_path: Path) -> None:
-    from kontaktsync.sync.exchange_target import check
+    from kontaktsync.sync.targets.exchange.target import check
 
     with FakeEWS({SERVICE_USER: SERVICE_PASSWORD}, deny_impersonation={BERND}) as fake:
         settings = exchange_settings(fake, tmp_path)

@@ -10,11 +10,11 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from kontaktsync.sync import ical
-from kontaktsync.sync.memory_target import MemTarget
-from kontaktsync.sync.planning import make_plan
-from kontaktsync.sync.runner import run_sync
-from kontaktsync.sync.settings import Settings
+from kontaktsync.sync.config.models import Settings
+from kontaktsync.sync.core.planning import make_plan
+from kontaktsync.sync.core.runner import run_sync
+from kontaktsync.sync.targets.caldav import ical
+from kontaktsync.sync.targets.memory import MemTarget
 
 CASES = "case_id,counsellor,birth_date,status,profile,registration_date,last_contact,profile_since\n"
 MEASURES = "case_id,measure_id,kind,start,end,follow_up_measure\n"

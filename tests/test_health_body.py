@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from kontaktsync.sync.exit_codes import ExitCode, for_outcome
-from kontaktsync.sync.observability import Health, SecretMaskFilter, failure_reason
+from kontaktsync.sync.cli.exit_codes import ExitCode, for_outcome
+from kontaktsync.sync.service.observability import Health, SecretMaskFilter, failure_reason
 
 SECRET = "Sehr-Geheim-1234"
 
@@ -56,7 +56,7 @@ def test_one_exit_code_per_outcome() -> None:
 
 
 def test_rows_rejected_per_file_go_back_to_zero_when_fixed() -> None:
-    from kontaktsync.sync.observability import Metrics
+    from kontaktsync.sync.service.observability import Metrics
 
     m = Metrics()
     m.record_rows_rejected({"cases.csv": 2, "contacts.csv": 1})

@@ -13,7 +13,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from kontaktsync.sync.exit_codes import ExitCode
+from kontaktsync.sync.cli.exit_codes import ExitCode
 
 from tests.faultproxy import FaultProxy
 from tests.servers import free_port, start_radicale, stop

@@ -9,16 +9,16 @@ from pathlib import Path
 import icalendar
 import pytest
 from kontaktsync.rules.model import CaseFacts, Obligation, ObligationKind, Plan
-from kontaktsync.sync import ical
-from kontaktsync.sync.items import (
+from kontaktsync.sync.config.models import Settings
+from kontaktsync.sync.core.items import (
     case_key,
     desired_items,
     hash_fields,
     make_uid,
     namespace_tag,
 )
-from kontaktsync.sync.lock import LockHeld, SyncLock
-from kontaktsync.sync.reconcile import (
+from kontaktsync.sync.core.lock import LockHeld, SyncLock
+from kontaktsync.sync.core.reconcile import (
     CalendarInput,
     MassDeleteRefused,
     PlanView,
@@ -26,9 +26,9 @@ from kontaktsync.sync.reconcile import (
     decide,
     to_fetch,
 )
-from kontaktsync.sync.settings import Settings
-from kontaktsync.sync.state import ItemRow, StateStore
-from kontaktsync.sync.target import RemoteItem, RemoteRef, TargetError, make_target
+from kontaktsync.sync.core.state import ItemRow, StateStore
+from kontaktsync.sync.targets.base import RemoteItem, RemoteRef, TargetError, make_target
+from kontaktsync.sync.targets.caldav import ical
 
 AS_OF = date(2026, 11, 20)
 NS = namespace_tag("kontaktsync")

@@ -13,10 +13,10 @@ from pathlib import Path
 import icalendar
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kontaktsync.sync import ical
-from kontaktsync.sync.items import desired_items, field_hashes
-from kontaktsync.sync.memory_target import MemTarget
-from kontaktsync.sync.runner import run_sync
+from kontaktsync.sync.core.items import desired_items, field_hashes
+from kontaktsync.sync.core.runner import run_sync
+from kontaktsync.sync.targets.caldav import ical
+from kontaktsync.sync.targets.memory import MemTarget
 
 from tests.test_items import obligation, plan_of
 from tests.test_items import settings as base_settings

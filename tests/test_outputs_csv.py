@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from builders import kontaktsync_cli
-from kontaktsync.sync.spreadsheet import FORMULA_START, SafeCsvWriter, safe_cell
+from kontaktsync.sync.cli.spreadsheet import FORMULA_START, SafeCsvWriter, safe_cell
 
 from tests.service_helpers import case_rows, write_cases
 

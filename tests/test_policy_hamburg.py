@@ -240,7 +240,7 @@ def test_no_follow_up_start_without_the_flag_or_for_an_aged_out_measure(tmp_path
 
 
 def test_follow_up_start_task_text_quotes_the_document(tmp_path):
-    from kontaktsync.sync.items import SUBJECTS, description_for
+    from kontaktsync.sync.core.items import SUBJECTS, description_for
 
     o = follow_up(tmp_path, [FOLLOWED])
     text = description_for(o)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date
 
 import icalendar
-from kontaktsync.sync import ical
-from kontaktsync.sync.memory_target import MemTarget
-from kontaktsync.sync.runner import run_sync
+from kontaktsync.sync.core.runner import run_sync
+from kontaktsync.sync.targets.caldav import ical
+from kontaktsync.sync.targets.memory import MemTarget
 
 from tests.test_items import obligation, plan_of, settings
 

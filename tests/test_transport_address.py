@@ -11,12 +11,12 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from kontaktsync.sync.caldav_target import CalDAVTarget
-from kontaktsync.sync.exchange_target import ExchangeTarget
-from kontaktsync.sync.runner import run_sync
-from kontaktsync.sync.settings import Settings
-from kontaktsync.sync.target import TargetError
-from kontaktsync.sync.transport import calendar_url, mail_address
+from kontaktsync.sync.config.models import Settings
+from kontaktsync.sync.core.runner import run_sync
+from kontaktsync.sync.targets.base import TargetError
+from kontaktsync.sync.targets.caldav.target import CalDAVTarget
+from kontaktsync.sync.targets.exchange.target import ExchangeTarget
+from kontaktsync.sync.targets.transport import calendar_url, mail_address
 
 from tests.caldav_helpers import AS_OF, caseload, read_calendar, settings_for
 from tests.faultproxy import FaultProxy
@@ -179,7 +179,7 @@ def test_sync_never_writes_into_another_counsellors_calendar(tmp_path: Path) -> 
 def test_item_addresses_from_the_server_or_state_stay_inside_the_calendar(tmp_path: Path) -> None:
     """A listing or a state database naming an item elsewhere is refused, per item, before
     any request (the port below serves nothing: a request would fail differently)."""
-    from kontaktsync.sync.target import RemoteRef
+    from kontaktsync.sync.targets.base import RemoteRef
 
     target = CalDAVTarget(settings_for("http://127.0.0.1:9/", tmp_path, tmp_path))
     try:

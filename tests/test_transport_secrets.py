@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kontaktsync.sync.caldav_target import CalDAVTarget
-from kontaktsync.sync.config_loading import mask_userinfo
-from kontaktsync.sync.exchange_target import ExchangeTarget
-from kontaktsync.sync.observability import setup_logging
-from kontaktsync.sync.settings import Settings
-from kontaktsync.sync.target import TargetError
-from kontaktsync.sync.transport import insecure_http_problem
+from kontaktsync.sync.config.loading import mask_userinfo
+from kontaktsync.sync.config.models import Settings
+from kontaktsync.sync.service.observability import setup_logging
+from kontaktsync.sync.targets.base import TargetError
+from kontaktsync.sync.targets.caldav.target import CalDAVTarget
+from kontaktsync.sync.targets.exchange.target import ExchangeTarget
+from kontaktsync.sync.targets.transport import insecure_http_problem
 
 from tests.servers import start_radicale, stop
 from tests.service_helpers import case_rows, clean_env, run_cli, write_cases, write_config

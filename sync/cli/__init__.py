@@ -4,7 +4,9 @@ itself on the one Typer app, so the plan, sync and service commands stay apart."
 from __future__ import annotations
 
 import typer
-from kontaktsync.sync import cli_plan, cli_service, cli_sync
+from kontaktsync.sync.cli import plan as cli_plan
+from kontaktsync.sync.cli import service as cli_service
+from kontaktsync.sync.cli import sync as cli_sync
 
 app = typer.Typer(
     name="kontaktsync",

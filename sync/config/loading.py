@@ -3,7 +3,7 @@
 Sources, from lowest to highest precedence (a later one overrides an earlier one, key by key;
 tables are merged, not replaced):
 
-1. the defaults of the settings model (kontaktsync.sync.settings);
+1. the defaults of the settings model (kontaktsync.sync.config.models);
 2. the TOML file: ``--config PATH``, else ``$KONTAKTSYNC_CONFIG``, else ``./kontaktsync.toml``,
    else ``/etc/kontaktsync/kontaktsync.toml``. Relative paths inside it (caseload files,
    state path, CA bundle) are taken relative to the folder of the TOML file;
@@ -41,8 +41,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from kontaktsync.sync.settings import Settings
-from kontaktsync.sync.transport import insecure_http_problem
+from kontaktsync.sync.config.models import Settings
+from kontaktsync.sync.targets.transport import insecure_http_problem
 from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,

@@ -20,7 +20,7 @@ import threading
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-from kontaktsync.sync.target import TargetError
+from kontaktsync.sync.targets.base import TargetError
 
 PLACEHOLDER = "{counsellor}"
 _PROBE = "kontaktsync-placeholder"

@@ -92,9 +92,9 @@ from exchangelib.items import (
 )
 from exchangelib.properties import Body
 from exchangelib.protocol import BaseProtocol, NoVerifyHTTPAdapter
-from kontaktsync.sync.config_loading import mask_userinfo
-from kontaktsync.sync.ical import marker_value
-from kontaktsync.sync.items import (
+from kontaktsync.sync.config.loading import mask_userinfo
+from kontaktsync.sync.config.models import ExchangeSettings, Settings
+from kontaktsync.sync.core.items import (
     DesiredItem,
     completed_marker,
     completion_keeps,
@@ -102,8 +102,7 @@ from kontaktsync.sync.items import (
     namespace_tag,
     uid_prefix,
 )
-from kontaktsync.sync.settings import ExchangeSettings, Settings
-from kontaktsync.sync.target import (
+from kontaktsync.sync.targets.base import (
     AuthError,
     CalendarMissing,
     Listing,
@@ -113,7 +112,8 @@ from kontaktsync.sync.target import (
     TargetError,
     Write,
 )
-from kontaktsync.sync.transport import (
+from kontaktsync.sync.targets.caldav.ical import marker_value
+from kontaktsync.sync.targets.transport import (
     insecure_http_problem,
     mail_address,
     send_with_deadline,

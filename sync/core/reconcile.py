@@ -30,9 +30,9 @@ from typing import Literal
 
 from kontaktsync.rules.fulfilment import fate
 from kontaktsync.rules.model import CaseFacts
-from kontaktsync.sync.items import DesiredItem, Merge, three_way
-from kontaktsync.sync.state import ItemRow
-from kontaktsync.sync.target import RemoteItem, RemoteRef, Result
+from kontaktsync.sync.core.items import DesiredItem, Merge, three_way
+from kontaktsync.sync.core.state import ItemRow
+from kontaktsync.sync.targets.base import RemoteItem, RemoteRef, Result
 
 ActionKind = Literal["create", "update", "complete", "delete", "adopt", "keep", "forget", "fail"]
 WRITES = frozenset({"create", "update", "complete", "delete"})

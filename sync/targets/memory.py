@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
-from kontaktsync.sync import ical
-from kontaktsync.sync.items import DesiredItem, namespace_tag
-from kontaktsync.sync.target import CalendarMissing, Listing, RemoteItem, RemoteRef, Result, Write
+from kontaktsync.sync.core.items import DesiredItem, namespace_tag
+from kontaktsync.sync.targets.base import CalendarMissing, Listing, RemoteItem, RemoteRef, Result, Write
+from kontaktsync.sync.targets.caldav import ical
 
 
 class MemTarget:

@@ -1,6 +1,6 @@
 """`kontaktsync sync` and `kontaktsync demo`.
 
-Exit codes of `sync` (all of them in `kontaktsync.sync.exit_codes`): 0 all written, 1 some
+Exit codes of `sync` (all of them in `kontaktsync.sync.cli.exit_codes`): 0 all written, 1 some
 items failed (they are retried next run), 2 configuration or caseload unreadable, 3 another
 run holds the lock, 4 mass-delete guard, 5 a calendar could not be reached or nothing could be
 written (server down, credentials refused).
@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from kontaktsync.sync.exit_codes import ExitCode, for_outcome
-from kontaktsync.sync.observability import failure_reason
-from kontaktsync.sync.runner import SyncReport
+from kontaktsync.sync.cli.exit_codes import ExitCode, for_outcome
+from kontaktsync.sync.core.runner import SyncReport
+from kontaktsync.sync.service.observability import failure_reason
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML settings file", dir_okay=False)
@@ -76,7 +76,7 @@ def _exit_code(report: SyncReport) -> ExitCode:
 
 
 def _load(config: Path | None):
-    from kontaktsync.sync.config_loading import ConfigError, load_settings
+    from kontaktsync.sync.config.loading import ConfigError, load_settings
 
     try:
         return load_settings(config)
@@ -98,9 +98,9 @@ def sync(
 ) -> None:
     """Write the plan into the counsellors' calendars (tasks, optional markers)."""
     from kontaktsync.rules.policy import PolicyError
-    from kontaktsync.sync.caseload import SourceError
-    from kontaktsync.sync.lock import LockHeld
-    from kontaktsync.sync.runner import MassDeleteRefused, run_sync
+    from kontaktsync.sync.caseload.reader import SourceError
+    from kontaktsync.sync.core.lock import LockHeld
+    from kontaktsync.sync.core.runner import MassDeleteRefused, run_sync
 
     settings = _load(config)
     try:
@@ -137,7 +137,7 @@ def demo(
     as_of: AsOfOption = None,
 ) -> None:
     """Start a local Radicale, sync the example caseload into it, show where to look."""
-    from kontaktsync.sync.demo import run_demo
+    from kontaktsync.sync.cli.demo import run_demo
 
     report, _ = run_demo(serve=serve, folder=folder, port=port, as_of=_as_of(as_of))
     raise typer.Exit(_exit_code(report))

@@ -22,7 +22,7 @@ from datetime import date, timedelta
 from typing import Any, Literal
 
 from kontaktsync.rules.model import CaseFacts, Obligation, ObligationKind, Plan
-from kontaktsync.sync.settings import Settings
+from kontaktsync.sync.config.models import Settings
 
 ItemType = Literal["task", "marker"]
 CATEGORY = "Kontaktdichte"

@@ -173,8 +173,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Order and files of the sources: see kontaktsync.sync.config_loading."""
-        from kontaktsync.sync.config_loading import customise_sources
+        """Order and files of the sources: see kontaktsync.sync.config.loading."""
+        from kontaktsync.sync.config.loading import customise_sources
 
         return customise_sources(
             settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings

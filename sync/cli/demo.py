@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from kontaktsync.sync.runner import SyncReport, run_sync
-from kontaktsync.sync.settings import Settings
+from kontaktsync.sync.config.models import Settings
+from kontaktsync.sync.core.runner import SyncReport, run_sync
 
-EXAMPLES = Path(__file__).parent / "examples"
+EXAMPLES = Path(__file__).parents[1] / "examples"
 
 
 @dataclass
@@ -118,7 +118,7 @@ def run_demo(
         with local_radicale(folder, port) as server:
             settings = demo_settings(server.url, folder)
             report = run_sync(settings, as_of=as_of, progress=True)
-            from kontaktsync.sync.caldav_target import CalDAVTarget
+            from kontaktsync.sync.targets.caldav.target import CalDAVTarget
 
             tgt = CalDAVTarget(settings)
             urls = {cal: tgt.address(cal) for cal in sorted(report.per_calendar)}

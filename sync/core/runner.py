@@ -25,10 +25,11 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from kontaktsync.rules.model import Plan
-from kontaktsync.sync import items as items_mod
-from kontaktsync.sync.items import DesiredItem
-from kontaktsync.sync.lock import LockHeld, SyncLock
-from kontaktsync.sync.reconcile import (
+from kontaktsync.sync.config.models import Settings
+from kontaktsync.sync.core import items as items_mod
+from kontaktsync.sync.core.items import DesiredItem
+from kontaktsync.sync.core.lock import LockHeld, SyncLock
+from kontaktsync.sync.core.reconcile import (
     Action,
     CalendarInput,
     MassDeleteRefused,
@@ -40,9 +41,8 @@ from kontaktsync.sync.reconcile import (
     to_fetch,
     update_action,
 )
-from kontaktsync.sync.settings import Settings
-from kontaktsync.sync.state import ItemRow, StateStore
-from kontaktsync.sync.target import (
+from kontaktsync.sync.core.state import ItemRow, StateStore
+from kontaktsync.sync.targets.base import (
     CalendarMissing,
     Listing,
     RemoteItem,
@@ -157,7 +157,7 @@ class _FaultHook:
 
 
 def _make_plan(settings: Settings, as_of: date | None) -> Plan:
-    from kontaktsync.sync.planning import make_plan
+    from kontaktsync.sync.core.planning import make_plan
 
     return make_plan(settings, as_of)
 
@@ -175,7 +175,7 @@ def run_sync(
 ) -> SyncReport:
     """Run one sync (see module doc). `plan`/`target` can be given to bypass make_plan/make_target.
 
-    Raises LockHeld, MassDeleteRefused, and kontaktsync.sync.caseload.SourceError.
+    Raises LockHeld, MassDeleteRefused, and kontaktsync.sync.caseload.reader.SourceError.
     """
     report = SyncReport(run_id=uuid.uuid4().hex[:12], started=datetime.now(UTC), dry_run=dry_run)
     if plan is None:

@@ -24,9 +24,10 @@ from datetime import datetime, timedelta
 from types import FrameType
 from typing import Any
 
-from kontaktsync.sync.config_loading import secret_values
-from kontaktsync.sync.exit_codes import ExitCode
-from kontaktsync.sync.observability import (
+from kontaktsync.sync.cli.exit_codes import ExitCode
+from kontaktsync.sync.config.loading import secret_values
+from kontaktsync.sync.config.models import ScheduleSettings, Settings
+from kontaktsync.sync.service.observability import (
     Health,
     Metrics,
     SecretMaskFilter,
@@ -34,7 +35,6 @@ from kontaktsync.sync.observability import (
     failure_reason,
     start_status_server,
 )
-from kontaktsync.sync.settings import ScheduleSettings, Settings
 
 log = logging.getLogger("kontaktsync.daemon")
 
@@ -111,7 +111,7 @@ def run_once(
 ) -> RunResult:
     """One scheduled run: call the runner, classify the outcome, log and count it."""
     if run_sync is None:
-        from kontaktsync.sync.runner import run_sync as real_run_sync
+        from kontaktsync.sync.core.runner import run_sync as real_run_sync
 
         run_sync = real_run_sync
     t0 = time.monotonic()
@@ -149,10 +149,10 @@ def run_once(
 
 def _attempt(settings: Settings, metrics: Metrics, stop: threading.Event, run_sync: RunSync) -> _Attempt:
     """Plan and sync once; every way a run can end becomes an outcome, logged where it ends."""
-    from kontaktsync.sync.caseload import SourceError
-    from kontaktsync.sync.lock import LockHeld
-    from kontaktsync.sync.planning import make_plan
-    from kontaktsync.sync.runner import MassDeleteRefused
+    from kontaktsync.sync.caseload.reader import SourceError
+    from kontaktsync.sync.core.lock import LockHeld
+    from kontaktsync.sync.core.planning import make_plan
+    from kontaktsync.sync.core.runner import MassDeleteRefused
 
     rejected = 0
     try:

@@ -48,7 +48,7 @@ How to write a target (for the Exchange helper):
   the target; after the last retry the item's `Result.error` says what happened (never
   credentials).
 - `close()` releases connections.
-- The smallest complete implementation is `MemTarget` in tests/test_runner_memtarget.py.
+- The smallest complete implementation is `MemTarget` in targets/memory.py.
 - `parallel_safe = True` (class attribute) lets the runner sync several calendars at once in
   threads (`sync.workers`); without it the runner goes calendar by calendar.
 """
@@ -59,11 +59,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from kontaktsync.sync.items import ReadContent
+from kontaktsync.sync.core.items import ReadContent
 
 if TYPE_CHECKING:
-    from kontaktsync.sync.items import DesiredItem
-    from kontaktsync.sync.settings import Settings
+    from kontaktsync.sync.config.models import Settings
+    from kontaktsync.sync.core.items import DesiredItem
 
 
 class TargetError(Exception):
@@ -146,11 +146,11 @@ def make_target(settings: Settings) -> Target:
     """The configured target; imports its module only when it is used."""
     kind = settings.target.kind
     if kind == "caldav":
-        from kontaktsync.sync.caldav_target import CalDAVTarget
+        from kontaktsync.sync.targets.caldav.target import CalDAVTarget
 
         return CalDAVTarget(settings)
     if kind == "exchange":
-        from kontaktsync.sync.exchange_target import ExchangeTarget
+        from kontaktsync.sync.targets.exchange.target import ExchangeTarget
 
         return ExchangeTarget(settings)  # type: ignore[return-value]
     raise TargetError(f"unknown target kind {kind!r}")

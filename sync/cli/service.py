@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from kontaktsync.sync.config_loading import (
+from kontaktsync.sync.cli.exit_codes import ExitCode
+from kontaktsync.sync.config.loading import (
     ConfigError,
     ConfigFiles,
     credential_warnings,
@@ -21,8 +22,7 @@ from kontaktsync.sync.config_loading import (
     secret_values,
     to_toml,
 )
-from kontaktsync.sync.exit_codes import ExitCode
-from kontaktsync.sync.settings import Settings
+from kontaktsync.sync.config.models import Settings
 
 ConfigOption = Annotated[
     Path | None,
@@ -95,8 +95,8 @@ def register(app: typer.Typer) -> None:
     @app.command("daemon")
     def daemon(config: ConfigOption = None, secrets_dir: SecretsOption = None) -> None:
         """Sync on a schedule, serve /healthz and /metrics, stop cleanly on SIGTERM."""
-        from kontaktsync.sync.daemon import run_daemon
-        from kontaktsync.sync.observability import setup_logging
+        from kontaktsync.sync.service.daemon import run_daemon
+        from kontaktsync.sync.service.observability import setup_logging
 
         settings = _load(config, secrets_dir)
         obs = settings.observability
@@ -127,12 +127,12 @@ def _check_credentials(settings: Settings, files: ConfigFiles) -> bool:
 
 def _check_source(settings: Settings) -> tuple[bool, list[str]]:
     """Read the caseload (and plan it, when the planner is there); report sizes, never names."""
-    from kontaktsync.sync.caseload import SourceError
+    from kontaktsync.sync.caseload.reader import SourceError
 
     src = settings.source
     try:
         try:
-            from kontaktsync.sync.planning import make_plan
+            from kontaktsync.sync.core.planning import make_plan
         except ImportError:
             make_plan = None  # type: ignore[assignment]
         if make_plan is not None:
@@ -146,7 +146,7 @@ def _check_source(settings: Settings) -> tuple[bool, list[str]]:
             )
             errors: Iterable[Any] = plan.errors
         else:
-            from kontaktsync.sync.caseload import read_caseload
+            from kontaktsync.sync.caseload.reader import read_caseload
 
             caseload = read_caseload(src.cases, src.measures, src.contacts, src.header_map)
             counsellors = sorted({case.counsellor for case in caseload.cases})
@@ -217,7 +217,7 @@ def propfind(
     import xml.etree.ElementTree as ET
 
     import requests
-    from kontaktsync.sync.transport import DeadlineExceeded, install_deadline
+    from kontaktsync.sync.targets.transport import DeadlineExceeded, install_deadline
     from requests.auth import HTTPBasicAuth, HTTPDigestAuth
 
     session = requests.Session()
@@ -287,8 +287,8 @@ def propfind(
 def _calendar_urls(settings: Settings, counsellors: list[str]) -> dict[str, str]:
     """Counsellor -> calendar URL, as the target makes it; a refused address maps to the
     TargetError's text prefixed with "refused: " (no request goes there)."""
-    from kontaktsync.sync.target import TargetError
-    from kontaktsync.sync.transport import calendar_url
+    from kontaktsync.sync.targets.base import TargetError
+    from kontaktsync.sync.targets.transport import calendar_url
 
     caldav = settings.target.caldav
     assert caldav is not None
@@ -341,7 +341,7 @@ def _check_exchange(settings: Settings, counsellors: list[str]) -> bool:
     """Exchange: the Exchange target may offer `check(settings, counsellors)`, read-only,
     yielding (label, ok, detail) for each mailbox; without it the target is not probed."""
     try:
-        from kontaktsync.sync import exchange_target
+        from kontaktsync.sync.targets.exchange import target as exchange_target
     except ImportError:
         exchange_target = None  # type: ignore[assignment]
     check = getattr(exchange_target, "check", None)

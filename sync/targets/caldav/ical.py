@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import icalendar
-from kontaktsync.sync.items import (
+from kontaktsync.sync.core.items import (
     DesiredItem,
     ReadContent,
     completed_marker,

@@ -39,9 +39,8 @@ from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 import caldav
 from caldav.lib import error as caldav_error
 from caldav.lib.http_sync import requests as http
-from kontaktsync.sync import ical
-from kontaktsync.sync.items import DesiredItem, namespace_tag, uid_prefix
-from kontaktsync.sync.target import (
+from kontaktsync.sync.core.items import DesiredItem, namespace_tag, uid_prefix
+from kontaktsync.sync.targets.base import (
     AuthError,
     CalendarMissing,
     Listing,
@@ -51,11 +50,17 @@ from kontaktsync.sync.target import (
     TargetError,
     Write,
 )
-from kontaktsync.sync.transport import DeadlineExceeded, calendar_url, insecure_http_problem, install_deadline
+from kontaktsync.sync.targets.caldav import ical
+from kontaktsync.sync.targets.transport import (
+    DeadlineExceeded,
+    calendar_url,
+    insecure_http_problem,
+    install_deadline,
+)
 
 if TYPE_CHECKING:
     from caldav.response import DAVResponse
-    from kontaktsync.sync.settings import Settings
+    from kontaktsync.sync.config.models import Settings
 
 log = logging.getLogger(__name__)
 

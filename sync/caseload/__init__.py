@@ -1,0 +1,1 @@
+"""kontaktsync.sync.caseload.reader: the caseload: formats, columns, validation."""

@@ -1,0 +1,1 @@
+"""kontaktsync.sync.config: the configuration: the settings model, loading from its sources, error wording."""

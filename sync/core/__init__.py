@@ -1,0 +1,1 @@
+"""kontaktsync.sync.core: the sync core: plan -> desired items, reconcile, runner, state, lock."""

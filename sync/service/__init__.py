@@ -1,0 +1,1 @@
+"""kontaktsync.sync.service: the background service: daemon, logs, health, metrics."""

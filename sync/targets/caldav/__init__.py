@@ -1,0 +1,1 @@
+"""kontaktsync.sync.targets.caldav: the CalDAV target and its iCalendar mapping."""

@@ -1,0 +1,1 @@
+"""kontaktsync.sync.targets.exchange: the Exchange (EWS) target."""
