@@ -142,6 +142,15 @@ def field_hashes(fields: Mapping[str, Any]) -> dict[str, str]:
     return {name: _digest(norm.get(name), FIELD_HASH_SIZE) for name in EDITABLE}
 
 
+def changed_fields(
+    have: Mapping[str, Any], want: Mapping[str, Any], keep: frozenset[str] = frozenset()
+) -> frozenset[str]:
+    """The managed fields whose values differ (as the hashes see them), outside `keep`: the one
+    answer to "would writing `want` over `have` change anything a person sees?"."""
+    a, b = field_hashes(have), field_hashes(want)
+    return frozenset(n for n in EDITABLE if n not in keep and a[n] != b[n])
+
+
 def encode_field_hashes(hashes: Mapping[str, str]) -> str:
     """Marker form: the hashes in `EDITABLE` order, joined by dots."""
     return ".".join(hashes.get(name, "") for name in EDITABLE)
