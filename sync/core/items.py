@@ -85,10 +85,16 @@ class DesiredItem:
             "categories": list(self.categories),
             "priority": self.priority,
             "private": self.private,
-            "due": self.due.isoformat(),
+            "due": self.day.isoformat(),
             "start": self.start.isoformat() if self.start else None,
             "status": self.status,
         }
+
+    @property
+    def day(self) -> date:
+        """The due day a client shows: for a marker appointment its start (an overdue contact's
+        appointment sits on the run's day, where people look), for a task its due date."""
+        return (self.start or self.due) if self.item_type == "marker" else self.due
 
     @property
     def managed_hash(self) -> str:
@@ -297,11 +303,16 @@ def description_for(ob: Obligation) -> str:
         + ".",
         f"Letzter zählender Kontakt: {_de(ob.last_contact)}",
     ]
+    if ob.kind == ObligationKind.CONTACT and ob.last_contact is None:
+        if ob.anchor is not None:
+            lines.append(f"Kein Kontakt erfasst: gerechnet ab dem Zugang am {_de(ob.anchor)}.")
+        else:
+            lines.append("Weder Kontakt noch Zugang erfasst: sofort fällig.")
     if ob.window_start:
         lines.append(f"Zeitfenster: {_de(ob.window_start)} bis {_de(ob.due)}")
     lines.append(f"Fällig: {_de(ob.due)}")
     if ob.overdue:
-        lines.append("Überfällig.")
+        lines.append(f"Überfällig seit {_de(ob.due + timedelta(days=1))}.")
     if ob.extension_months:
         lines.append(f"Verlängert um {ob.extension_months} Monat(e).")
     if ob.guidance:
@@ -351,7 +362,8 @@ def desired_for(ob: Obligation, plan: Plan, settings: Settings) -> list[DesiredI
                 uid=make_uid(settings, ob.case_id, str(ob.kind), ob.measure_key, ob.cycle, "marker"),
                 item_type="marker",
                 priority=None,
-                start=ob.due,
+                # an overdue contact's appointment sits on the run's day, where people look
+                start=max(ob.due, plan.as_of),
                 **common,
             )
         )
