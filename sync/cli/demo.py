@@ -1,13 +1,16 @@
 """`kontaktsync demo`: a local Radicale with the example caseload synced into it.
 
 Starts Radicale on 127.0.0.1 (a free port, a temporary folder, no authentication, nothing
-reachable from elsewhere), syncs the shipped example caseload (sync/examples/) into one
-calendar per counsellor, and prints the calendar URLs and how to open them in a client.
+reachable from elsewhere), syncs the shipped example caseload (sync/examples/) under three
+built-in policies - recurring contacts (coburg-2016), talks around measures
+(hamburg-absolventenmanagement) and care plans (ams-betreuungsplan) - into one calendar per
+counsellor and policy, and says what was written and how to open it in a client.
 """
 
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -22,7 +25,9 @@ from datetime import date
 from pathlib import Path
 
 from kontaktsync.sync.config.models import Settings
+from kontaktsync.sync.core.planning import make_plan
 from kontaktsync.sync.core.runner import SyncReport, run_sync
+from kontaktsync.sync.targets.caldav.target import CalDAVTarget
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 
@@ -79,28 +84,32 @@ def local_radicale(folder: Path, port: int = 0) -> Iterator[LocalServer]:
         log.close()
 
 
-def demo_settings(server_url: str, folder: Path) -> Settings:
+DEMO_POLICIES = ("coburg-2016", "hamburg-absolventenmanagement", "ams-betreuungsplan")
+
+
+def demo_settings(server_url: str, folder: Path, policy: str = DEMO_POLICIES[0]) -> Settings:
     return Settings(
         source={
             "cases": EXAMPLES / "cases.csv",
             "measures": EXAMPLES / "measures.csv",
             "contacts": EXAMPLES / "contacts.csv",
         },
-        target={"kind": "caldav", "caldav": {"url": server_url + "{counsellor}/kontaktdichte/"}},
+        policy=policy,
+        target={"kind": "caldav", "caldav": {"url": server_url + "{counsellor}/" + policy + "/"}},
         items={"appointments": "marker"},
-        sync={"state_path": folder / "state.sqlite3", "namespace": "kontaktsync-demo"},
+        sync={"state_path": folder / f"state-{policy}.sqlite3", "namespace": f"kontaktsync-demo-{policy}"},
     )
 
 
 def how_to_open(urls: dict[str, str]) -> str:
-    first = next(iter(urls.values()), "http://127.0.0.1:PORT/<counsellor>/kontaktdichte/")
-    lines = ["Calendars (one per counsellor):"]
-    lines += [f"  {who:<12} {url}" for who, url in urls.items()]
+    first = next(iter(urls.values()), "http://127.0.0.1:PORT/<counsellor>/<policy>/")
+    lines = ["Calendars (one per counsellor and policy):"]
+    lines += [f"  {who:<44} {url}" for who, url in urls.items()]
     lines += [
         "",
         "Open them in a client (any user name and password are accepted):",
         "  Thunderbird: Calendar > New Calendar > On the Network > paste a URL above;",
-        "               tasks appear under Tasks, the markers in the month view.",
+        "               tasks appear under Tasks, the appointments in the month view.",
         "  khal/todoman: point vdirsyncer at a URL above (type caldav), sync, then run",
         "               `todo list` or `khal list`.",
         f"  curl: curl -X PROPFIND -H 'Depth: 1' {first}",
@@ -108,37 +117,72 @@ def how_to_open(urls: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+def _total(reports: list[SyncReport]) -> SyncReport:
+    """One report for the exit code: the counts and failures of every policy's run."""
+    total = SyncReport(run_id=reports[0].run_id, started=reports[0].started)
+    for r in reports:
+        for name in ("created", "updated", "completed", "deleted", "failed", "unchanged"):
+            setattr(total, name, getattr(total, name) + getattr(r, name))
+        total.unreachable.extend(r.unreachable)
+        total.errors.extend(r.errors)
+    return total
+
+
+def _wait_for_stop(server: LocalServer) -> None:
+    """Serve until Ctrl-C or SIGTERM; either way the caller's clean-up stops Radicale."""
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        while server.proc.poll() is None:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("stopped.")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_demo(
     *, serve: bool = False, folder: Path | None = None, port: int = 0, as_of: date | None = None
 ) -> tuple[SyncReport, dict[str, str]]:
-    """Start Radicale, sync the examples, print where to look; with `serve` wait for Ctrl-C."""
+    """Start Radicale, sync the examples under each demo policy, say what was written and where
+    to look; with `serve` keep Radicale running until Ctrl-C or SIGTERM."""
     keep = folder is not None
     folder = folder or Path(tempfile.mkdtemp(prefix="kontaktsync-demo-"))
     try:
         with local_radicale(folder, port) as server:
-            settings = demo_settings(server.url, folder)
-            report = run_sync(settings, as_of=as_of, progress=True)
-            from kontaktsync.sync.targets.caldav.target import CalDAVTarget
-
-            tgt = CalDAVTarget(settings)
-            urls = {cal: tgt.address(cal) for cal in sorted(report.per_calendar)}
-            tgt.close()
-            print(
-                f"Synced the example caseload into Radicale at {server.url}: "
-                f"{report.created} created, {report.updated} updated, "
-                f"{report.unchanged} unchanged, {report.failed} failed."
-            )
-            print(how_to_open(urls))
+            reports, urls = [], {}
+            for policy in DEMO_POLICIES:
+                settings = demo_settings(server.url, folder, policy)
+                plan = make_plan(settings, as_of)
+                report = run_sync(settings, plan=plan, progress=True)
+                reports.append(report)
+                tasks = len(plan.obligations)
+                print(
+                    f"{policy}: {tasks} tasks and {tasks} appointments for {len(plan.cases)} cases "
+                    f"({report.created} items created, {report.updated} updated, "
+                    f"{report.unchanged} unchanged, {report.failed} failed)"
+                )
+                kinds = sorted({str(o.kind) for o in plan.obligations})
+                print(f"  kinds: {', '.join(kinds)}")
+                tgt = CalDAVTarget(settings)
+                urls |= {f"{cal} ({policy})": tgt.address(cal) for cal in sorted(report.per_calendar)}
+                tgt.close()
+            print(f"Radicale at {server.url}" + (f" keeps the calendars in {folder}." if keep else "."))
             if serve:
+                print(how_to_open(urls))
                 print("\nServing until Ctrl-C ...", flush=True)
-                try:
-                    while server.proc.poll() is None:
-                        time.sleep(0.5)
-                except KeyboardInterrupt:
-                    print("stopped.")
+                _wait_for_stop(server)
             else:
-                print("\nThe server stops now; run `kontaktsync demo --serve` to keep it running.")
-            return report, urls
+                print(
+                    "The demo server stops now, so these calendars are not reachable after this "
+                    "command. To browse them in a client, run `kontaktsync demo --serve`"
+                    + (f" --folder {folder}" if keep else "")
+                    + "."
+                )
+            return _total(reports), urls
     finally:
         if not keep:
             shutil.rmtree(folder, ignore_errors=True)
