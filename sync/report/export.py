@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from datetime import date
 from typing import TextIO
 
-from kontaktsync.sync.cli.spreadsheet import SafeCsvWriter
 from kontaktsync.sync.report.figures import Figures, Group
 
 CSV_HEADER = ("as_of", "scope", "name", "measure", "period", "value")
@@ -58,6 +57,9 @@ def _not_counted_rows(f: Figures) -> Iterator[tuple[str, str, str, str, object]]
 
 
 def write_csv(f: Figures, stream: TextIO) -> None:
+    # imported here: kontaktsync.sync.cli imports the report command, which imports this module
+    from kontaktsync.sync.cli.spreadsheet import SafeCsvWriter
+
     w = SafeCsvWriter(stream, lineterminator="\n")
     w.writerow(CSV_HEADER)
     day = f.as_of.isoformat()
