@@ -56,8 +56,10 @@ def test_html_is_self_contained_with_accessible_charts(result: Plan) -> None:
 def test_html_says_what_it_cannot_count(result: Plan) -> None:
     page = render(build_figures(result), ReportFormat.html)
     section = page.split("What this report cannot count", 1)[1].split("</section>", 1)[0]
-    assert "<b>2</b> rows in error" in section and "cases.csv: 1, contacts.csv: 1" in section
-    assert "<b>1 cases</b> are missing" in section and "<b>1</b> cases are covered by no rule" in section
+    assert "<b>2 rows</b> in error" in section and "cases.csv: 1, contacts.csv: 1" in section
+    assert "<b>1 case</b> missing" in section and "<b>1 case</b> covered by no rule" in section
+    assert "2 cases not in the density share" not in page  # the card shows the number apart
+    assert "1 case left out for 2 rows in error, 1 case without a recurring contact" in page
     assert "cases.csv, column profile" in section and "contacts.csv, column date" in section
 
 

@@ -62,6 +62,11 @@ def team_label(name: str) -> str:
     return TEAM_LABELS.get(name, name)
 
 
+def _n(n: int, noun: str) -> str:
+    """`1 case`, `2 cases`."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _pct(share: float | None) -> str:
     return "–" if share is None else f"{share * 100:.0f} %"
 
@@ -333,10 +338,11 @@ def _cards(f: Figures) -> str:
             "bad" if this_week > t.capacity else "good",
         )
         + _card(
-            str(nc.rows_in_error + nc.unmatched),
-            "not counted",
-            f"{nc.rows_in_error} rows in error, {nc.unmatched} cases without a rule",
-            "warn" if nc.rows_in_error or nc.unmatched or left_out else "good",
+            str(left_out + t.without_contact_rule),
+            "cases not in the density share",
+            f"{_n(left_out, 'case')} left out for {_n(nc.rows_in_error, 'row')} in error, "
+            f"{_n(t.without_contact_rule, 'case')} without a recurring contact ({nc.unmatched} unmatched)",
+            "warn" if nc.rows_in_error or t.without_contact_rule or left_out else "good",
         )
         + "</div>"
     )
@@ -344,23 +350,23 @@ def _cards(f: Figures) -> str:
 
 def _not_counted(f: Figures) -> str:
     nc = f.not_counted
-    held = f"{nc.cases_held} cases"
+    held = _n(nc.cases_held, "case")
     if nc.held_unknown:
         held += " and more whose customer number could not be read"
     lines = [
         "<section><h2>What this report cannot count</h2><ul>",
-        f"<li><b>{nc.rows_in_error}</b> rows in error were left out"
+        f"<li><b>{_n(nc.rows_in_error, 'row')}</b> in error were left out"
         + (
             " (" + ", ".join(f"{escape(k)}: {v}" for k, v in nc.rows_by_file.items()) + ")"
             if nc.rows_by_file
             else ""
         )
-        + f"; of the cases, <b>{escape(held)}</b> are missing from every number above until their row is "
+        + f"; of the cases, <b>{escape(held)}</b> missing from every number above until the row is "
         "corrected. Run <code>kontaktsync plan</code> to see each row.</li>",
-        f"<li><b>{nc.unmatched}</b> cases are covered by no rule of the policy (unmatched) and have no "
-        "contact obligation.</li>",
-        f"<li><b>{nc.without_contact_rule}</b> cases in all have no recurring contact obligation "
-        "(unmatched ones included); the density share leaves them out.</li></ul>",
+        f"<li><b>{_n(nc.unmatched, 'case')}</b> covered by no rule of the policy (unmatched), "
+        "so without any obligation.</li>",
+        f"<li><b>{_n(nc.without_contact_rule, 'case')}</b> in all without a recurring contact obligation "
+        "(unmatched ones included): the density share leaves them out.</li></ul>",
     ]
     if nc.errors_by_column:
         rows = [
