@@ -203,4 +203,6 @@ class Settings(BaseSettings):
     sync: SyncSettings = Field(default_factory=SyncSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
-    report: ReportSettings = Field(default_factory=ReportSettings)
+    report: ReportSettings = Field(
+        default_factory=ReportSettings, description="the team leader's report: breakdown and weeks shown"
+    )
