@@ -88,3 +88,13 @@ def test_a_plan_without_cases_has_no_share_and_no_crash() -> None:
     f = build_figures(Plan(as_of=date(2026, 11, 25), policy="coburg-2016"), weeks=2)
     assert f.teams == [] and f.total.share_kept is None and f.total.meets_quota() is None
     assert f.weeks == [KW48, KW49] and f.total.load == {KW48: 0, KW49: 0}
+
+
+def test_a_bad_row_without_a_readable_customer_number_is_said(tmp_path) -> None:
+    from kontaktsync.sync.report.html import render_html
+
+    rows = report_cases()
+    rows[1]["case_id"] = "9" * 65  # longer than a customer number may be: unreadable
+    f = build_figures(plan_rows(tmp_path, "coburg-2016", T, rows))
+    assert f.not_counted.held_unknown is True and f.total.cases == 7
+    assert "and more whose customer number could not be read" in render_html(f)

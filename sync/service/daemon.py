@@ -289,8 +289,10 @@ def run_daemon(
         next_due=schedule.next_due if schedule.cron else None,
         mask=SecretMaskFilter(secret_values(settings)).mask,
     )
-    publisher = ReportPublisher.from_settings(settings, metrics.registry)
-    page = publisher.html if settings.observability.report else None
+    # the team leader's report and its gauges (sync/report): only where /metrics is served
+    listen = settings.observability.listen
+    publisher = ReportPublisher.from_settings(settings, metrics.registry) if listen else None
+    page = publisher.html if publisher is not None and settings.observability.report else None
     signals = _Signals(stop)
     if install_signals:
         signals.install()
