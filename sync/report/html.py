@@ -8,7 +8,7 @@ is followed by a table with the same numbers, for screen readers and for copying
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from html import escape
 
@@ -23,7 +23,8 @@ TEAM_LABELS = {
     "reha": "Reha",
     "all teams": "All teams",
 }
-GOOD, BAD, NONE, BAR, INK, MUTED = "#2e7d32", "#c62828", "#9e9e9e", "#3f6fb5", "#1c2430", "#5b6675"
+Label = Callable[[str], str]  # a group's name as shown
+GOOD, BAD, BAR, INK, MUTED = "#2e7d32", "#c62828", "#3f6fb5", "#1c2430", "#5b6675"
 AGE_COLOURS = ("#f2b84b", "#e8833a", "#c9442c", "#7a1f1f")
 
 CSS = """
@@ -121,7 +122,7 @@ def _table(caption: str, head: Sequence[str], rows: Iterable[Sequence[tuple[str,
 # --- chart 1: density kept per group against the quota --------------------------------------------
 
 
-def compliance_chart(groups: Sequence[Group], quota: float, chart_id: str, label=team_label) -> str:
+def compliance_chart(groups: Sequence[Group], quota: float, chart_id: str, label: Label = team_label) -> str:
     label_w, bar_w, row_h, top = 190, 600, 34, 34
     height = top + row_h * len(groups) + 26
     parts = []
@@ -138,7 +139,7 @@ def compliance_chart(groups: Sequence[Group], quota: float, chart_id: str, label
         w = bar_w * share
         parts.append(_rect(label_w, y + 4, w, row_h - 10, colour))
         value = f"{_pct(share)} ({g.density_kept} of {g.with_contact_rule})"
-        parts.append(_text(label_w + bar_w + 10, y + 20, value, **({"font_weight": "bold"})))
+        parts.append(_text(label_w + bar_w + 10, y + 20, value, font_weight="bold"))
     qx = label_w + bar_w * quota
     parts.append(
         f'<line x1="{qx:.1f}" y1="{top - 6}" x2="{qx:.1f}" y2="{height - 22}" stroke="{INK}" '
@@ -159,7 +160,7 @@ def compliance_chart(groups: Sequence[Group], quota: float, chart_id: str, label
     )
 
 
-def compliance_table(groups: Sequence[Group], quota: float, caption: str, label=team_label) -> str:
+def compliance_table(groups: Sequence[Group], quota: float, caption: str, label: Label = team_label) -> str:
     rows = []
     for g in groups:
         below = g.meets_quota(quota) is False
@@ -181,7 +182,7 @@ def compliance_table(groups: Sequence[Group], quota: float, caption: str, label=
 # --- chart 2: overdue obligations by age ------------------------------------------------------------
 
 
-def overdue_chart(groups: Sequence[Group], chart_id: str, label=team_label) -> str:
+def overdue_chart(groups: Sequence[Group], chart_id: str, label: Label = team_label) -> str:
     label_w, bar_w, row_h, top = 190, 640, 34, 44
     height = top + row_h * len(groups) + 10
     biggest = max((g.overdue for g in groups), default=0) or 1
@@ -222,7 +223,7 @@ def overdue_chart(groups: Sequence[Group], chart_id: str, label=team_label) -> s
     )
 
 
-def overdue_table(groups: Sequence[Group], caption: str, label=team_label) -> str:
+def overdue_table(groups: Sequence[Group], caption: str, label: Label = team_label) -> str:
     head = ["", *(name for name, _, _ in AGE_BUCKETS), "overdue"]
     rows = [
         [
@@ -288,7 +289,9 @@ def load_chart(g: Group, chart_id: str, title: str, small: bool = False) -> str:
     )
 
 
-def load_table(groups: Sequence[Group], weeks: Sequence[date], caption: str, label=team_label) -> str:
+def load_table(
+    groups: Sequence[Group], weeks: Sequence[date], caption: str, label: Label = team_label
+) -> str:
     head = ["", "counsellors", "capacity / week", *(_kw(m) for m in weeks)]
     rows = [
         [
@@ -379,11 +382,7 @@ def _not_counted(f: Figures) -> str:
 
 
 def _counsellors(f: Figures) -> str:
-    people = f.counsellors or []
-
-    def name(n: str) -> str:
-        return n
-
+    people, name = f.counsellors or [], str
     return (
         "<section><h2>Per counsellor</h2>"
         '<p class="note">Shown because the per-counsellor breakdown was switched on explicitly '

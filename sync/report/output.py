@@ -9,7 +9,7 @@ from pathlib import Path
 
 from kontaktsync.sync.report.export import to_json_text, write_csv
 from kontaktsync.sync.report.figures import Figures, Group
-from kontaktsync.sync.report.html import render_html, team_label
+from kontaktsync.sync.report.html import Label, render_html, team_label
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -22,7 +22,7 @@ class ReportFormat(StrEnum):
     json = "json"
 
 
-def _table(title: str, groups: list[Group], f: Figures, label: str, name=team_label) -> Table:
+def _table(title: str, groups: list[Group], f: Figures, label: str, name: Label = team_label) -> Table:
     table = Table(title=title)
     table.add_column(label)
     for col in ("cases", "density kept", "overdue", "> 90 days", "capacity/week"):
