@@ -67,8 +67,8 @@ def test_report_off_by_default_but_team_gauges_without_names(
 ) -> None:
     daemon, port, cases = _start(tmp_path, radicale_server)
     try:
-        code, _, _ = http_get(f"http://127.0.0.1:{port}/report")
-        assert code == 404
+        code, _, body = http_get(f"http://127.0.0.1:{port}/report")
+        assert code == 404 and "set observability.report = true" in body
         code, _, metrics = http_get(f"http://127.0.0.1:{port}/metrics")
         assert code == 200
         result = plan(read_caseload(cases), load_policy("coburg-2016"), today_in(load_policy("coburg-2016")))
@@ -120,3 +120,20 @@ def test_per_counsellor_only_with_the_setting(
         assert _metric(metrics, "kontaktsync_report_counsellor_cases", f'counsellor="{BERND}"') == 3
     finally:
         assert daemon.stop() == 0, daemon.describe()
+
+
+def test_before_the_first_run_read_the_caseload_report_is_503() -> None:
+    from kontaktsync.sync.service.observability import Health, Metrics, start_status_server
+
+    page: list[bytes] = []
+    status = start_status_server(
+        "127.0.0.1:0", Metrics(), Health(healthy_within_s=60), lambda: page[0] if page else None
+    )
+    try:
+        url = f"http://127.0.0.1:{status.address[1]}/report"
+        code, _, body = http_get(url)
+        assert code == 503 and "no report yet" in body
+        page.append(b"<!DOCTYPE html><p>ok</p>")
+        assert http_get(url)[:3:2] == (200, "<!DOCTYPE html><p>ok</p>")
+    finally:
+        status.close()

@@ -335,14 +335,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200 if ok else 503, "application/json", json.dumps(body).encode() + b"\n")
         elif path == "/metrics":
             self._send(200, CONTENT_TYPE_LATEST, self.server.metrics.render())
-        elif path == "/report" and self.server.report is not None:  # team leader's report (sync/report)
-            self._send_report(self.server.report())
+        elif path == "/report":  # team leader's report (sync/report)
+            self._send_report(self.server.report)
         else:
             self._send(404, "text/plain; charset=utf-8", b"not found: try /healthz or /metrics\n")
 
-    def _send_report(self, page: bytes | None) -> None:
+    def _send_report(self, report: Callable[[], bytes | None] | None) -> None:
         from kontaktsync.sync.report.service import HTML_HEADERS
 
+        if report is None:
+            body = b"not found: the report is off; set observability.report = true to serve it here\n"
+            self._send(404, "text/plain; charset=utf-8", body)
+            return
+        page = report()
         if page is None:
             body = b"no report yet: no run has read the caseload since the daemon started\n"
             self._send(503, "text/plain; charset=utf-8", body)
