@@ -847,6 +847,7 @@ def _plan(caseload: Caseload, policy: Policy, as_of: date) -> Plan:
             case.care_plan_created,
             case.profile_since,
             {m.key: m.effective_end for m in case.measures} if case.measures else NO_MEASURES,
+            team=case.team,
         )
     obligations.sort(key=attrgetter("due", "case_id", "kind"))
     order = {name: i for i, name in enumerate(("cases", "measures", "contacts"))}

@@ -238,6 +238,7 @@ class CaseFacts:
     care_plan_created: date | None = None
     profile_since: date | None = None
     measures: Mapping[str, date] = field(default_factory=lambda: NO_MEASURES)
+    team: Team = Team.STANDARD  # the team leader's report counts per team (sync/report)
 
 
 @dataclass(slots=True)

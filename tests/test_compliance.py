@@ -29,6 +29,7 @@ def test_density_kept_and_weekly_load(tmp_path):
 
 def test_report_command(tmp_path):
     paths = write_caseload(tmp_path, [{"birth_date": "1980-01-01", "last_contact": "2026-09-01"}])
-    r = kontaktsync_cli("report", "--policy", "coburg-2016", "--cases", str(paths["cases"]), "--as-of", T)
+    args = ("--policy", "coburg-2016", "--cases", str(paths["cases"]), "--as-of", T, "--per-counsellor")
+    r = kontaktsync_cli("report", *args)
     assert r.returncode == 0, r.stderr
     assert "m.mueller" in r.stdout and "0% (0/1)" in r.stdout and "KW 48" in r.stdout

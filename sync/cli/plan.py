@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from kontaktsync.rules.compliance import QUOTA, summarize
 from kontaktsync.rules.engine import explain, plan
 from kontaktsync.rules.model import Case, Caseload, Plan
 from kontaktsync.rules.policy import (
@@ -25,6 +24,9 @@ from kontaktsync.sync.caseload.reader import SourceError, read_caseload
 from kontaktsync.sync.cli.exit_codes import ExitCode
 from kontaktsync.sync.cli.spreadsheet import SafeCsvWriter
 from kontaktsync.sync.core.planning import today_in
+from kontaktsync.sync.report.figures import build_figures
+from kontaktsync.sync.report.output import ReportFormat
+from kontaktsync.sync.report.output import emit as emit_report
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -308,26 +310,23 @@ def report_command(
     ] = 25,
     mapping: MapOpt = None,
     encoding: EncodingOpt = Encoding.auto,
+    # --- team leader's report (sync/report) ---
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="table, html, csv or json")] = (
+        ReportFormat.table
+    ),
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write to this file")] = None,
+    per_counsellor: Annotated[
+        bool,
+        typer.Option("--per-counsellor", help="add a breakdown per named counsellor (staff council!)"),
+    ] = False,
 ) -> None:
-    """For team leaders: density kept per counsellor (target 90 %) and the coming weeks' load."""
+    """For team leaders: density kept per team (target 90 %), overdue by age, the coming weeks' load."""
     pol, caseload, day = _inputs(policy, cases, measures, contacts, as_of, mapping, encoding)
     result = plan(caseload, pol, day)
-    rows = summarize(result, weeks)
-    table = Table(title=f"Kontaktdichte {pol.id} on {day}: kept in ≥ {QUOTA:.0%} of cases?")
-    for col in ("counsellor", "cases", "density kept", "overdue"):
-        table.add_column(col, justify="right" if col != "counsellor" else "left")
-    weeks_shown = list(rows[0].due_per_week) if rows else []
-    for monday in weeks_shown:
-        table.add_column(f"KW {monday.isocalendar().week}", justify="right")
-    for s in rows:
-        share = s.share_kept
-        kept = "–" if share is None else f"{share:.0%} ({s.density_kept}/{s.with_contact_rule})"
-        if share is not None and share < QUOTA:
-            kept = f"[red]{kept}[/]"
-        load = [f"[red]{n}[/]" if n > capacity else str(n) for n in s.due_per_week.values()]
-        table.add_row(escape(s.counsellor), str(s.cases), kept, str(s.overdue), *load)
-    Console().print(table)
-    Console().print(
-        f"Weekly columns: obligations due (overdue ones in the current week); red above "
-        f"{capacity} talks per week."
-    )
+    for e in result.errors:
+        err.print(f"error {e}", soft_wrap=True, markup=False, highlight=False)
+    figures = build_figures(result, capacity, weeks, per_counsellor)
+    try:
+        emit_report(figures, fmt, output)
+    except OSError as exc:
+        raise _fail(f"cannot write the report to {output}: {exc.strerror or exc}") from None

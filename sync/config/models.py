@@ -1,7 +1,7 @@
 """One settings model for the whole service (pydantic-settings).
 
 Sections: source, policy, target (caldav | exchange), items, privacy, sync, schedule,
-observability. Loading order and `config check`/`config show` live with the service code;
+observability, report. Loading order and `config check`/`config show` live with the service code;
 this module only declares what can be set and validates it.
 """
 
@@ -144,6 +144,10 @@ class ObservabilitySettings(BaseModel):
     healthy_within_minutes: float = Field(default=60, gt=0)
     log_format: Literal["auto", "json", "text"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    report: bool = Field(
+        default=False,
+        description="serve the team leader's report (HTML, per team) at /report on observability.listen",
+    )
 
     @field_validator("listen")
     @classmethod
@@ -155,6 +159,17 @@ class ObservabilitySettings(BaseModel):
         if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
             raise ValueError(f"{value!r} is not host:port such as '127.0.0.1:9464'")
         return value
+
+
+class ReportSettings(BaseModel):
+    """The team leader's report (`kontaktsync report`, the daemon's /report and its metrics)."""
+
+    per_counsellor: bool = Field(
+        default=False,
+        description="also break the report and its metrics down per named counsellor: a performance "
+        "record of employees, which needs the staff council's agreement (§ 75 BPersVG, § 87 BetrVG)",
+    )
+    weeks: int = Field(default=4, ge=1, le=26, description="calendar weeks ahead in the load chart")
 
 
 class Settings(BaseSettings):
@@ -188,3 +203,6 @@ class Settings(BaseSettings):
     sync: SyncSettings = Field(default_factory=SyncSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+    report: ReportSettings = Field(
+        default_factory=ReportSettings, description="the team leader's report: breakdown and weeks shown"
+    )

@@ -27,6 +27,7 @@ from typing import Any
 from kontaktsync.sync.cli.exit_codes import ExitCode
 from kontaktsync.sync.config.loading import secret_values
 from kontaktsync.sync.config.models import ScheduleSettings, Settings
+from kontaktsync.sync.report.service import ReportPublisher
 from kontaktsync.sync.service.observability import (
     Health,
     Metrics,
@@ -108,6 +109,7 @@ def run_once(
     health: Health,
     stop: threading.Event,
     run_sync: RunSync | None = None,
+    publisher: ReportPublisher | None = None,
 ) -> RunResult:
     """One scheduled run: call the runner, classify the outcome, log and count it."""
     if run_sync is None:
@@ -115,7 +117,7 @@ def run_once(
 
         run_sync = real_run_sync
     t0 = time.monotonic()
-    attempt = _attempt(settings, metrics, stop, run_sync)
+    attempt = _attempt(settings, metrics, stop, run_sync, publisher)
     duration = time.monotonic() - t0
     outcome, report = attempt.outcome, attempt.report
 
@@ -147,7 +149,13 @@ def run_once(
     return RunResult(outcome, duration, report)
 
 
-def _attempt(settings: Settings, metrics: Metrics, stop: threading.Event, run_sync: RunSync) -> _Attempt:
+def _attempt(
+    settings: Settings,
+    metrics: Metrics,
+    stop: threading.Event,
+    run_sync: RunSync,
+    publisher: ReportPublisher | None = None,
+) -> _Attempt:
     """Plan and sync once; every way a run can end becomes an outcome, logged where it ends."""
     from kontaktsync.sync.caseload.reader import SourceError
     from kontaktsync.sync.core.lock import LockHeld
@@ -159,6 +167,8 @@ def _attempt(settings: Settings, metrics: Metrics, stop: threading.Event, run_sy
         plan = make_plan(settings)
         rejected = len(plan.errors)
         metrics.record_rows_rejected(dict(Counter(e.file for e in plan.errors)))
+        if publisher is not None:
+            publisher.update(plan)  # the team leader's report and its gauges (sync/report)
         report = run_sync(settings, stop=stop, plan=plan)
     except LockHeld:
         log.warning(
@@ -279,6 +289,10 @@ def run_daemon(
         next_due=schedule.next_due if schedule.cron else None,
         mask=SecretMaskFilter(secret_values(settings)).mask,
     )
+    # the team leader's report and its gauges (sync/report): only where /metrics is served
+    listen = settings.observability.listen
+    publisher = ReportPublisher.from_settings(settings, metrics.registry) if listen else None
+    page = publisher.html if publisher is not None and settings.observability.report else None
     signals = _Signals(stop)
     if install_signals:
         signals.install()
@@ -286,7 +300,7 @@ def run_daemon(
     try:
         if settings.observability.listen:
             try:
-                status = start_status_server(settings.observability.listen, metrics, health)
+                status = start_status_server(settings.observability.listen, metrics, health, page)
             except OSError as exc:
                 log.error(
                     "cannot serve /healthz and /metrics on %s: %s; change observability.listen",
@@ -316,7 +330,7 @@ def run_daemon(
                 stop.wait(min((next_start - now).total_seconds(), MAX_SLEEP_S))
                 continue
             started = now
-            run_once(settings, metrics, health, stop, run_sync)
+            run_once(settings, metrics, health, stop, run_sync, publisher)
             runs += 1
             if max_runs is not None and runs >= max_runs:
                 break

@@ -335,15 +335,33 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200 if ok else 503, "application/json", json.dumps(body).encode() + b"\n")
         elif path == "/metrics":
             self._send(200, CONTENT_TYPE_LATEST, self.server.metrics.render())
+        elif path == "/report":  # team leader's report (sync/report)
+            self._send_report(self.server.report)
         else:
             self._send(404, "text/plain; charset=utf-8", b"not found: try /healthz or /metrics\n")
+
+    def _send_report(self, report: Callable[[], bytes | None] | None) -> None:
+        from kontaktsync.sync.report.service import HTML_HEADERS
+
+        if report is None:
+            body = b"not found: the report is off; set observability.report = true to serve it here\n"
+            self._send(404, "text/plain; charset=utf-8", body)
+            return
+        page = report()
+        if page is None:
+            body = b"no report yet: no run has read the caseload since the daemon started\n"
+            self._send(503, "text/plain; charset=utf-8", body)
+        else:
+            self._send(200, "text/html; charset=utf-8", page, HTML_HEADERS)
 
     def do_HEAD(self) -> None:
         self.do_GET()
 
-    def _send(self, code: int, content_type: str, body: bytes) -> None:
+    def _send(self, code: int, content_type: str, body: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(code)
         self.send_header("Content-Type", content_type)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":
@@ -356,9 +374,16 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], metrics: Metrics, health: Health) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        metrics: Metrics,
+        health: Health,
+        report: Callable[[], bytes | None] | None = None,
+    ) -> None:
         self.metrics = metrics
         self.health = health
+        self.report = report  # the page at /report; None: /report is off
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
@@ -387,9 +412,12 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def start_status_server(listen: str, metrics: Metrics, health: Health) -> StatusServer:
-    """Serve /healthz and /metrics on `host:port` (port 0 picks a free one)."""
-    server = _Server(parse_listen(listen), metrics, health)
+def start_status_server(
+    listen: str, metrics: Metrics, health: Health, report: Callable[[], bytes | None] | None = None
+) -> StatusServer:
+    """Serve /healthz and /metrics on `host:port` (port 0 picks a free one), and /report when
+    `report` gives the page (None until there is one)."""
+    server = _Server(parse_listen(listen), metrics, health, report)
     thread = threading.Thread(target=server.serve_forever, name="kontaktsync-http", daemon=True)
     thread.start()
     return StatusServer(server, thread)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the production CalDAV servers the test matrix starts (Cyrus IMAP with CalDAV, DAViCal,
-# SOGo) from Debian 12 packages. Idempotent: one line and well under a second when all is there.
+# SOGo), and the headless Chromium the report tests render the HTML report in, from Debian 12
+# packages. Idempotent: one line and well under a second when all is there.
 #
 # Package scripts would start the daemons (and the system PostgreSQL cluster): a temporary
 # /usr/sbin/policy-rc.d that exits 101 prevents that while apt-get runs; it is removed afterwards
@@ -12,6 +13,7 @@ PACKAGES=(
   cyrus-imapd cyrus-caldav sasl2-bin libsasl2-modules cyrus-admin
   postgresql davical php-cli php-pgsql libdbd-pg-perl libyaml-perl
   sogo memcached
+  chromium fonts-dejavu-core
 )
 # php-cgi satisfies DAViCal's `php` dependency without pulling in Apache (the tests serve
 # DAViCal with `php -S`).
