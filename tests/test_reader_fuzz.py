@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kontaktsync.rules.engine import plan
 from kontaktsync.rules.policy import BUILTIN_IDS, load_policy
-from kontaktsync.sync.caseload.reader import SourceError, read_caseload
+from kontaktsync.sync.caseload import SourceError, read_caseload
 
 COLUMNS = [
     "case_id",

@@ -149,7 +149,7 @@ def run_once(
 
 def _attempt(settings: Settings, metrics: Metrics, stop: threading.Event, run_sync: RunSync) -> _Attempt:
     """Plan and sync once; every way a run can end becomes an outcome, logged where it ends."""
-    from kontaktsync.sync.caseload.reader import SourceError
+    from kontaktsync.sync.caseload import SourceError
     from kontaktsync.sync.core.lock import LockHeld
     from kontaktsync.sync.core.planning import make_plan
     from kontaktsync.sync.core.runner import MassDeleteRefused
