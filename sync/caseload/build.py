@@ -5,7 +5,8 @@ before its start) and put together into `Case`s. Rows left out for an error hold
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from kontaktsync.rules.model import Case, Caseload, Contact, Measure, RowError
 from kontaktsync.sync.caseload.columns import TABLES, columns
 from kontaktsync.sync.caseload.errors import SourceError
 from kontaktsync.sync.caseload.formats import SourceOptions, is_workbook, open_table
+from kontaktsync.sync.caseload.raw import RawTable
 from kontaktsync.sync.caseload.validate import Memos, fields_up_to_row, read_rows
 
 # Field positions in the positional arguments `read_rows` yields.
@@ -25,6 +27,31 @@ _START, _END = _MEASURE_FIELDS.index("start"), _MEASURE_FIELDS.index("end")
 _ACTUAL_END = _MEASURE_FIELDS.index("actual_end")
 
 CaseRows = dict[str, tuple[int, list[Any]]]
+
+
+@dataclass
+class _Reading:
+    """What the tables of one read share: how files are opened, the header map, and what the
+    read collects (row errors, each table's label, the converters' memos)."""
+
+    source: SourceOptions
+    header_map: dict[str, str]
+    errors: list[RowError] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)
+    memos: Memos = field(default_factory=dict)
+
+    def open(self, path: Path, table: str, required: bool = True) -> RawTable | None:
+        """The raw rows of `table` (see `open_table`), its label noted for the caseload."""
+        raw = open_table(path, table, required, self.source)
+        if raw is not None:
+            self.files[table] = raw.label
+        return raw
+
+    def rows(
+        self, raw: RawTable, table: str, target: type, bad_ids: set[str | None] | None = None
+    ) -> Iterator[tuple[int, list[Any]]]:
+        """The valid rows of `raw` as positional arguments of `target` (see `read_rows`)."""
+        return read_rows(raw, columns(table), target, self.header_map, self.errors, self.memos, bad_ids)
 
 
 def read_caseload(
@@ -41,15 +68,11 @@ def read_caseload(
 
     The returned caseload's `held` names the cases whose row was left out for an error (and
     `held_unknown` says one such row had no readable case_id): see `Caseload`."""
-    source = SourceOptions(encoding, dict(sheets or {}))
+    reading = _Reading(SourceOptions(encoding, dict(sheets or {})), header_map or {})
     cases = Path(cases)
     paths = _table_paths(cases, measures, contacts)
-    hm = header_map or {}
-    errors: list[RowError] = []
-    files: dict[str, str] = {}
-    memos: Memos = {}
     with gc_paused():
-        case_rows, bad_ids, label = _read_cases(paths["cases"], hm, errors, files, memos, source)
+        case_rows, bad_ids, label = _read_cases(reading, paths["cases"])
         children: dict[str, dict[str, list[Any]]] = {}
         for t in ("measures", "contacts"):
             p = paths[t]
@@ -57,13 +80,11 @@ def read_caseload(
                 children[t] = {}
                 continue
             required = not is_workbook(p) or p != cases
-            children[t] = _read_children(
-                p, t, required, hm, errors, files, memos, case_rows, bad_ids, label, source
-            )
+            children[t] = _read_children(reading, p, t, required, case_rows, bad_ids, label)
         return Caseload(
             cases=_build_cases(case_rows, children),
-            errors=errors,
-            files=files,
+            errors=reading.errors,
+            files=reading.files,
             held={cid for cid in bad_ids if cid is not None and cid not in case_rows},
             held_unknown=None in bad_ids,
         )
@@ -94,70 +115,59 @@ def _table_paths(
     return paths
 
 
-def _read_cases(
-    path: Path,
-    hm: dict[str, str],
-    errors: list[RowError],
-    files: dict[str, str],
-    memos: Memos,
-    source: SourceOptions,
-) -> tuple[CaseRows, set[str | None], str]:
+def _read_cases(reading: _Reading, path: Path) -> tuple[CaseRows, set[str | None], str]:
     """The valid case rows by case id, the ids of rejected ones (None for a rejected row
     without a readable case_id), and the cases file's label. A duplicate row is not counted
     as rejected: the case is planned from its first row."""
-    raw = open_table(path, "cases", True, source)  # never None: a required table raises
-    files["cases"] = raw.label
-    case_rows: CaseRows = {}
-    seen_rows: dict[str, int] = {}
     # case ids whose row had errors: their measures and contacts are left out quietly, the
     # case's own error already says why.
     bad_ids: set[str | None] = set()
-    for n, args in read_rows(raw, columns("cases"), Case, hm, errors, memos, bad_ids):
+    raw = reading.open(path, "cases")  # never None: a required table that is missing raises
+    label, errors = raw.label, reading.errors
+    case_rows: CaseRows = {}
+    seen_rows: dict[str, int] = {}
+    for n, args in reading.rows(raw, "cases", Case, bad_ids):
         cid = args[0]
         if cid in seen_rows:
             message = f"case {cid} appears twice (first in row {seen_rows[cid]})"
-            errors.append(RowError(raw.label, n, "case_id", message))
+            errors.append(RowError(label, n, "case_id", message))
             continue
         seen_rows[cid] = n
         if args[_EXTENSION_MONTHS] is not None and not args[_EXTENSION_REASON]:
             message = "an extension needs its documented reason (extension_reason is empty)"
-            errors.append(RowError(raw.label, n, "extension_reason", message))
+            errors.append(RowError(label, n, "extension_reason", message))
             bad_ids.add(cid)
             continue
         case_rows[cid] = (n, args)
-    return case_rows, bad_ids, raw.label
+    return case_rows, bad_ids, label
 
 
 def _read_children(
+    reading: _Reading,
     path: Path,
     table: str,
     required: bool,
-    hm: dict[str, str],
-    errors: list[RowError],
-    files: dict[str, str],
-    memos: Memos,
     case_rows: CaseRows,
     bad_ids: set[str | None],
     cases_label: str,
-    source: SourceOptions,
 ) -> dict[str, list[Any]]:
     """The measures or contacts of `table`, grouped by case id."""
-    sheet = open_table(path, table, required, source)
-    if sheet is None:
-        return {}
-    files[table] = sheet.label
-    by_case: defaultdict[str, list[Any]] = defaultdict(list)
     target = Measure if table == "measures" else Contact
-    for n, args in read_rows(sheet, columns(table), target, hm, errors, memos):
+    raw = reading.open(path, table, required)
+    if raw is None:
+        return {}
+    label, errors = raw.label, reading.errors
+    by_case: defaultdict[str, list[Any]] = defaultdict(list)
+    for n, args in reading.rows(raw, table, target):
         cid = args[0]
         if cid not in case_rows:
             if cid not in bad_ids:
-                errors.append(RowError(sheet.label, n, "case_id", f"no case {cid} in {cases_label}"))
+                errors.append(RowError(label, n, "case_id", f"no case {cid} in {cases_label}"))
             continue
         if target is Contact:
             by_case[cid].append(Contact(*args, n))
         else:
-            item = _measure(n, args, sheet.label, errors)
+            item = _measure(n, args, label, errors)
             if item is not None:
                 by_case[cid].append(item)
     return by_case
