@@ -152,7 +152,7 @@ def child(folder: Path, policy_id: str, repeat: int) -> None:
     t_import = time.perf_counter()
     from kontaktsync.rules.engine import plan
     from kontaktsync.rules.policy import load_policy
-    from kontaktsync.sync.caseload.reader import read_caseload
+    from kontaktsync.sync.caseload import read_caseload
 
     policy = load_policy(policy_id)
     import_s = time.perf_counter() - t_import

@@ -13,7 +13,7 @@ from typing import Any
 from kontaktsync.rules.engine import plan
 from kontaktsync.rules.model import Obligation, Plan
 from kontaktsync.rules.policy import load_policy
-from kontaktsync.sync.caseload.reader import read_caseload
+from kontaktsync.sync.caseload import read_caseload
 
 CASE_DEFAULTS = {"counsellor": "m.mueller", "status": "arbeitslos", "profile": "marktprofil"}
 

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from builders import write_csv
 from kontaktsync.rules.model import Channel, Outcome, Profile, Status, Team
-from kontaktsync.sync.caseload.reader import SourceError, read_caseload
+from kontaktsync.sync.caseload import SourceError, read_caseload
 from openpyxl import Workbook
 
 

@@ -9,7 +9,7 @@ import pytest
 from builders import CASE_DEFAULTS, write_csv
 from kontaktsync.rules.engine import plan
 from kontaktsync.rules.policy import load_policy
-from kontaktsync.sync.caseload.reader import read_caseload
+from kontaktsync.sync.caseload import read_caseload
 from kontaktsync.sync.config.models import Settings
 from kontaktsync.sync.core.planning import make_plan
 from openpyxl import Workbook

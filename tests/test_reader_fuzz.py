@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kontaktsync.rules.engine import plan
 from kontaktsync.rules.policy import BUILTIN_IDS, load_policy
-from kontaktsync.sync.caseload.reader import SourceError, read_caseload
+from kontaktsync.sync.caseload import SourceError, read_caseload
 
 COLUMNS = [
     "case_id",
@@ -143,9 +143,16 @@ def _check(folder: Path, data: bytes, policy_id: str) -> None:
         assert e.file == "cases.csv" and e.row >= 2 and e.column and e.message
     result = plan(caseload, load_policy(policy_id), date(2026, 11, 22))
     doc = result.to_json()
-    assert len(doc["obligations"]) >= 0
-    planned = {o["case_id"] for o in doc["obligations"]} | {u["case_id"] for u in doc["unmatched"]}
-    assert planned <= {c.case_id for c in caseload.cases}
+    read = {c.case_id: c.counsellor for c in caseload.cases}
+    # every case read is either planned or held for an error, never both, never lost
+    assert set(result.cases) | (result.held & read.keys()) == read.keys()
+    assert not set(result.cases) & result.held
+    # what the plan shows belongs to a planned case, under that case's counsellor
+    for o in doc["obligations"]:
+        assert o["case_id"] in result.cases and o["counsellor"] == read[o["case_id"]]
+    assert {u["case_id"] for u in doc["unmatched"]} <= set(result.cases)
+    # the reader's row errors all reach the plan
+    assert all(e.to_json() in doc["errors"] for e in caseload.errors)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -20,7 +20,7 @@ from kontaktsync.rules.policy import (
     load_policy,
     policy_json_schema_text,
 )
-from kontaktsync.sync.caseload.reader import SourceError, read_caseload
+from kontaktsync.sync.caseload import SourceError, read_caseload
 from kontaktsync.sync.cli.exit_codes import ExitCode
 from kontaktsync.sync.cli.spreadsheet import SafeCsvWriter
 from kontaktsync.sync.core.planning import today_in

@@ -127,7 +127,7 @@ def _check_credentials(settings: Settings, files: ConfigFiles) -> bool:
 
 def _check_source(settings: Settings) -> tuple[bool, list[str]]:
     """Read the caseload (and plan it, when the planner is there); report sizes, never names."""
-    from kontaktsync.sync.caseload.reader import SourceError
+    from kontaktsync.sync.caseload import SourceError
 
     src = settings.source
     try:
@@ -146,7 +146,7 @@ def _check_source(settings: Settings) -> tuple[bool, list[str]]:
             )
             errors: Iterable[Any] = plan.errors
         else:
-            from kontaktsync.sync.caseload.reader import read_caseload
+            from kontaktsync.sync.caseload import read_caseload
 
             caseload = read_caseload(src.cases, src.measures, src.contacts, src.header_map)
             counsellors = sorted({case.counsellor for case in caseload.cases})

@@ -98,7 +98,7 @@ def sync(
 ) -> None:
     """Write the plan into the counsellors' calendars (tasks, optional markers)."""
     from kontaktsync.rules.policy import PolicyError
-    from kontaktsync.sync.caseload.reader import SourceError
+    from kontaktsync.sync.caseload import SourceError
     from kontaktsync.sync.core.lock import LockHeld
     from kontaktsync.sync.core.runner import MassDeleteRefused, run_sync
 

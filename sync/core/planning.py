@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from kontaktsync.rules.engine import plan
 from kontaktsync.rules.model import Plan
 from kontaktsync.rules.policy import Policy, load_policy
-from kontaktsync.sync.caseload.reader import read_caseload
+from kontaktsync.sync.caseload import read_caseload
 from kontaktsync.sync.config.models import Settings
 
 EXAMPLES = Path(__file__).parents[1] / "examples"

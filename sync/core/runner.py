@@ -51,7 +51,7 @@ def run_sync(
 ) -> SyncReport:
     """Run one sync (see module doc). `plan`/`target` can be given to bypass make_plan/make_target.
 
-    Raises LockHeld, MassDeleteRefused, and kontaktsync.sync.caseload.reader.SourceError.
+    Raises LockHeld, MassDeleteRefused, and kontaktsync.sync.caseload.SourceError.
     """
     report = SyncReport(run_id=uuid.uuid4().hex[:12], started=datetime.now(UTC), dry_run=dry_run)
     if plan is None:

@@ -157,7 +157,7 @@ def _attempt(
     publisher: ReportPublisher | None = None,
 ) -> _Attempt:
     """Plan and sync once; every way a run can end becomes an outcome, logged where it ends."""
-    from kontaktsync.sync.caseload.reader import SourceError
+    from kontaktsync.sync.caseload import SourceError
     from kontaktsync.sync.core.lock import LockHeld
     from kontaktsync.sync.core.planning import make_plan
     from kontaktsync.sync.core.runner import MassDeleteRefused

@@ -1,0 +1,192 @@
+"""Reading a whole caseload: finding its files, then cases, measures and contacts, each row
+checked against the others (a duplicate case, a measure or contact of an unknown case, an end
+before its start) and put together into `Case`s. Rows left out for an error hold their case."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kontaktsync.rules.engine import gc_paused
+from kontaktsync.rules.model import Case, Caseload, Contact, Measure, RowError
+from kontaktsync.sync.caseload.columns import TABLES, columns
+from kontaktsync.sync.caseload.errors import SourceError
+from kontaktsync.sync.caseload.formats import SourceOptions, is_workbook, open_table
+from kontaktsync.sync.caseload.raw import RawTable
+from kontaktsync.sync.caseload.validate import Memos, fields_up_to_row, read_rows
+
+# Field positions in the positional arguments `read_rows` yields.
+_CASE_FIELDS = [f.name for f in fields_up_to_row(Case)]
+_EXTENSION_MONTHS = _CASE_FIELDS.index("extension_months")
+_EXTENSION_REASON = _CASE_FIELDS.index("extension_reason")
+_MEASURE_FIELDS = [f.name for f in fields_up_to_row(Measure)]
+_START, _END = _MEASURE_FIELDS.index("start"), _MEASURE_FIELDS.index("end")
+_ACTUAL_END = _MEASURE_FIELDS.index("actual_end")
+
+CaseRows = dict[str, tuple[int, list[Any]]]
+
+
+@dataclass
+class _Reading:
+    """What the tables of one read share: how files are opened, the header map, and what the
+    read collects (row errors, each table's label, the converters' memos)."""
+
+    source: SourceOptions
+    header_map: dict[str, str]
+    errors: list[RowError] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)
+    memos: Memos = field(default_factory=dict)
+
+    def open(self, path: Path, table: str, required: bool = True) -> RawTable | None:
+        """The raw rows of `table` (see `open_table`), its label noted for the caseload."""
+        raw = open_table(path, table, required, self.source)
+        if raw is not None:
+            self.files[table] = raw.label
+        return raw
+
+    def rows(
+        self, raw: RawTable, table: str, target: type, bad_ids: set[str | None] | None = None
+    ) -> Iterator[tuple[int, list[Any]]]:
+        """The valid rows of `raw` as positional arguments of `target` (see `read_rows`)."""
+        return read_rows(raw, columns(table), target, self.header_map, self.errors, self.memos, bad_ids)
+
+
+def read_caseload(
+    cases: Path | str,
+    measures: Path | str | None = None,
+    contacts: Path | str | None = None,
+    header_map: dict[str, str] | None = None,
+    encoding: str = "auto",
+    sheets: Mapping[str, str] | None = None,
+) -> Caseload:
+    """Read and validate a caseload. `cases` may be a CSV file, an .xlsx workbook (holding the
+    sheets cases, measures, contacts, or those `sheets` names) or a folder with
+    cases.csv/measures.csv/contacts.csv. `encoding` is that of CSV files: auto, utf-8 or cp1252.
+
+    The returned caseload's `held` names the cases whose row was left out for an error (and
+    `held_unknown` says one such row had no readable case_id): see `Caseload`."""
+    reading = _Reading(SourceOptions(encoding, dict(sheets or {})), header_map or {})
+    cases = Path(cases)
+    paths = _table_paths(cases, measures, contacts)
+    with gc_paused():
+        case_rows, bad_ids, label = _read_cases(reading, paths["cases"])
+        children: dict[str, dict[str, list[Any]]] = {}
+        for t in ("measures", "contacts"):
+            p = paths[t]
+            if p is None:
+                children[t] = {}
+                continue
+            required = not is_workbook(p) or p != cases
+            children[t] = _read_children(reading, p, t, required, case_rows, bad_ids, label)
+        return Caseload(
+            cases=_build_cases(case_rows, children),
+            errors=reading.errors,
+            files=reading.files,
+            held={cid for cid in bad_ids if cid is not None and cid not in case_rows},
+            held_unknown=None in bad_ids,
+        )
+
+
+def _table_paths(
+    cases: Path, measures: Path | str | None, contacts: Path | str | None
+) -> dict[str, Path | None]:
+    """The file of each table: as given; from a folder, cases.csv/.xlsx and the tables not
+    given; from a workbook, the tables not given are its sheets."""
+    paths: dict[str, Path | None] = {
+        "cases": cases,
+        "measures": Path(measures) if measures else None,
+        "contacts": Path(contacts) if contacts else None,
+    }
+    if cases.is_dir():
+        for t in TABLES:
+            if t == "cases" or paths[t] is None:
+                hits = [cases / f"{t}{ext}" for ext in (".csv", ".xlsx")]
+                hit = next((h for h in hits if h.exists()), None)
+                if hit is None and t == "cases":
+                    raise SourceError(f"{cases}: folder holds no cases.csv or cases.xlsx")
+                paths[t] = hit
+    elif is_workbook(cases):
+        for t in ("measures", "contacts"):
+            if paths[t] is None:
+                paths[t] = cases
+    return paths
+
+
+def _read_cases(reading: _Reading, path: Path) -> tuple[CaseRows, set[str | None], str]:
+    """The valid case rows by case id, the ids of rejected ones (None for a rejected row
+    without a readable case_id), and the cases file's label. A duplicate row is not counted
+    as rejected: the case is planned from its first row."""
+    # case ids whose row had errors: their measures and contacts are left out quietly, the
+    # case's own error already says why.
+    bad_ids: set[str | None] = set()
+    raw = reading.open(path, "cases")  # never None: a required table that is missing raises
+    label, errors = raw.label, reading.errors
+    case_rows: CaseRows = {}
+    seen_rows: dict[str, int] = {}
+    for n, args in reading.rows(raw, "cases", Case, bad_ids):
+        cid = args[0]
+        if cid in seen_rows:
+            message = f"case {cid} appears twice (first in row {seen_rows[cid]})"
+            errors.append(RowError(label, n, "case_id", message))
+            continue
+        seen_rows[cid] = n
+        if args[_EXTENSION_MONTHS] is not None and not args[_EXTENSION_REASON]:
+            message = "an extension needs its documented reason (extension_reason is empty)"
+            errors.append(RowError(label, n, "extension_reason", message))
+            bad_ids.add(cid)
+            continue
+        case_rows[cid] = (n, args)
+    return case_rows, bad_ids, label
+
+
+def _read_children(
+    reading: _Reading,
+    path: Path,
+    table: str,
+    required: bool,
+    case_rows: CaseRows,
+    bad_ids: set[str | None],
+    cases_label: str,
+) -> dict[str, list[Any]]:
+    """The measures or contacts of `table`, grouped by case id."""
+    target = Measure if table == "measures" else Contact
+    raw = reading.open(path, table, required)
+    if raw is None:
+        return {}
+    label, errors = raw.label, reading.errors
+    by_case: defaultdict[str, list[Any]] = defaultdict(list)
+    for n, args in reading.rows(raw, table, target):
+        cid = args[0]
+        if cid not in case_rows:
+            if cid not in bad_ids:
+                errors.append(RowError(label, n, "case_id", f"no case {cid} in {cases_label}"))
+            continue
+        if target is Contact:
+            by_case[cid].append(Contact(*args, n))
+        else:
+            item = _measure(n, args, label, errors)
+            if item is not None:
+                by_case[cid].append(item)
+    return by_case
+
+
+def _build_cases(case_rows: CaseRows, children: dict[str, dict[str, list[Any]]]) -> list[Case]:
+    ms, cs = children["measures"], children["contacts"]
+    return [
+        Case(*args, n, tuple(ms.get(cid, ())), tuple(cs.get(cid, ()))) for cid, (n, args) in case_rows.items()
+    ]
+
+
+def _measure(n: int, args: list[Any], label: str, errors: list[RowError]) -> Measure | None:
+    """A measure, or None (and a row error) when it ends before it starts."""
+    start, end, ae = args[_START], args[_END], args[_ACTUAL_END]
+    if end < start:
+        errors.append(RowError(label, n, "end", f"end {end} lies before start {start}"))
+        return None
+    if ae is not None and ae < start:
+        errors.append(RowError(label, n, "actual_end", f"actual_end {ae} lies before start {start}"))
+        return None
+    return Measure(*args, n)

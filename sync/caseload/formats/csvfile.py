@@ -1,0 +1,130 @@
+"""CSV files: encoding detection, the separator, bad bytes as unreadable cells."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from kontaktsync.sync.caseload.errors import SourceError
+from kontaktsync.sync.caseload.raw import MAX_CELL_CHARS, RawTable, Unreadable, too_long
+
+Encoding = Literal["auto", "utf-8", "cp1252"]
+ENCODINGS: tuple[str, ...] = get_args(Encoding)
+ENCODING_NAMES = {"utf-8": "UTF-8", "cp1252": "Windows-1252"}
+
+_BOM = b"\xef\xbb\xbf"
+# decoding with "surrogateescape" keeps each undecodable byte b as the lone surrogate U+DC00+b
+_ESCAPED = re.compile("[\udc80-\udcff]")
+
+
+def decode(path: Path, data: bytes, encoding: str) -> tuple[str, str, bool]:
+    """The text of a CSV file, the encoding used and whether some bytes could not be decoded
+    (those are kept as lone surrogates and become row errors of their rows).
+
+    auto: UTF-8 (with or without BOM) when the file is valid UTF-8, or mostly so (it holds at
+    least as many UTF-8 umlauts as stray bytes: those are row errors, the other rows keep their
+    umlauts); else Windows-1252 (German Excel's "CSV (Trennzeichen-getrennt)"), where its five
+    undefined bytes are row errors."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise SourceError(
+            f"{path}: a UTF-16 text file, not a UTF-8 or Windows-1252 one; export it as CSV UTF-8 or as .xlsx"
+        )
+    if data.startswith(_BOM):
+        data = data[len(_BOM) :]
+        if encoding == "auto":
+            encoding = "utf-8"
+    if encoding == "auto":
+        try:
+            return data.decode("utf-8"), "utf-8", False
+        except UnicodeDecodeError:
+            text = data.decode("utf-8", "surrogateescape")
+        stray = len(_ESCAPED.findall(text))
+        non_ascii = len(text) - len(text.encode("ascii", "ignore"))
+        if non_ascii - stray >= stray:
+            return text, "utf-8", True
+        encoding = "cp1252"
+    try:
+        return data.decode(encoding), encoding, False
+    except UnicodeDecodeError:
+        return data.decode(encoding, "surrogateescape"), encoding, True
+
+
+def unreadable_cells(record: list[str], encoding: str, escaped: bool) -> list[Any]:
+    """`record` with each cell that cannot be read replaced by an `Unreadable`."""
+    joined = "".join(record)
+    if "\x00" not in joined and len(joined) <= MAX_CELL_CHARS and not (escaped and _ESCAPED.search(joined)):
+        return record
+    out: list[Any] = []
+    for cell in record:
+        bad = _ESCAPED.search(cell) if escaped else None
+        if "\x00" in cell:
+            out.append(Unreadable("holds a NUL byte (binary data, not text); check the export"))
+        elif bad is not None:
+            byte = ord(bad.group()) - 0xDC00
+            out.append(
+                Unreadable(
+                    f"holds the byte 0x{byte:02X}, which is not {ENCODING_NAMES[encoding]} text; save the "
+                    "file as CSV UTF-8, or set the file's encoding (source.encoding, plan --encoding)"
+                )
+            )
+        elif len(cell) > MAX_CELL_CHARS:
+            out.append(too_long(cell, " (is a closing quote missing?)"))
+        else:
+            out.append(cell)
+    return out
+
+
+def _printable(cell: str) -> str:
+    """A header cell as a message may show it: undecodable bytes and NUL as U+FFFD."""
+    return _ESCAPED.sub("\ufffd", cell).replace("\x00", "\ufffd")
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise SourceError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot be read ({exc.strerror})") from None
+    if data.startswith(b"PK\x03\x04"):
+        raise SourceError(
+            f"{path}: an Excel workbook (or other zip file), not CSV; name a workbook with .xlsx at the end"
+        )
+    return data
+
+
+def read_csv(path: Path, encoding: str = "auto") -> RawTable:
+    """The rows of a CSV file, separated by `;` or `,` (whichever the header holds more of)."""
+    text, encoding, escaped = decode(path, _read_bytes(path), encoding)
+    first = text.split("\n", 1)[0]
+    if "\x00" in first:
+        raise SourceError(f"{path}: not a CSV file (it holds binary data)")
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    # The whole file is in memory already, so no field can be larger than it; long fields are
+    # checked per cell below (MAX_CELL_CHARS) and reported as row errors. The limit is global
+    # to the csv module and only ever raised here.
+    if csv.field_size_limit() <= len(text):
+        csv.field_size_limit(len(text) + 1)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise SourceError(f"{path}: the header row cannot be read as CSV ({exc})") from None
+    if not header or not any(h.strip() for h in header):
+        raise SourceError(f"{path}: no header row (the first row must name the columns)")
+    header = [_printable(h) for h in header]
+    check = escaped or "\x00" in text or len(text) > MAX_CELL_CHARS
+
+    def rows() -> Iterator[tuple[int, list[Any]]]:
+        n = 1
+        try:
+            for n, record in enumerate(reader, start=2):
+                yield n, (unreadable_cells(record, encoding, escaped) if check else record)
+        except csv.Error as exc:
+            raise SourceError(f"{path}: row {n + 1} cannot be read as CSV ({exc})") from None
+
+    return RawTable(path.name, header, rows())

@@ -1,0 +1,38 @@
+"""What every input format hands to validation: a table of raw cells with spreadsheet row numbers.
+
+A format (formats/) only opens a file and yields rows; it never converts a value. A cell whose
+bytes cannot be read stands in its row as an `Unreadable`, so that it becomes a row error of its
+column like any other bad value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+# No cell of a caseload is longer than this; a longer one is a broken export (a stray quote
+# that swallowed the rows after it, a pasted document), reported as a row error.
+MAX_CELL_CHARS = 10_000
+
+
+@dataclass
+class RawTable:
+    label: str  # the name errors give: cases.csv, or caseload.xlsx:cases
+    header: list[str]
+    rows: Iterable[tuple[int, list[Any]]]  # (spreadsheet row number, cells)
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A cell whose bytes cannot be read (a NUL byte, a byte its encoding does not know, far
+    too long). It stands in the row in place of the text, so that converting it gives a row
+    error of its column like any other bad value; in a column the reader ignores it is never
+    looked at."""
+
+    message: str
+
+
+def too_long(cell: str, hint: str = "") -> Unreadable:
+    """The stand-in for a cell longer than MAX_CELL_CHARS."""
+    return Unreadable(f"holds {len(cell)} characters, more than the {MAX_CELL_CHARS} a cell may hold{hint}")
