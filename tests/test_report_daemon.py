@@ -13,7 +13,7 @@ import pytest
 from builders import write_caseload
 from kontaktsync.rules.engine import plan
 from kontaktsync.rules.policy import load_policy
-from kontaktsync.sync.caseload.reader import read_caseload
+from kontaktsync.sync.caseload import read_caseload
 from kontaktsync.sync.core.planning import today_in
 from kontaktsync.sync.report.figures import build_figures
 from report_helpers import ANNA, BERND
