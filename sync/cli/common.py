@@ -50,9 +50,17 @@ def parse_as_of(value: str | None) -> date | None:
     return day
 
 
-def load_config(config: Path | None, secrets_dir: Path | None = None, **kwargs: Any) -> Settings:
-    """The settings (ConfigError propagates to the one handler); warnings go to stderr."""
-    files = resolve_files(config, secrets_dir=secrets_dir)
-    for warning in settings_warnings(files):
-        typer.echo(f"warning: {warning}", err=True)
+def config_warnings(config: Path | None, secrets_dir: Path | None = None) -> list[str]:
+    """What is usable but probably not meant (see `settings_warnings`)."""
+    return settings_warnings(resolve_files(config, secrets_dir=secrets_dir))
+
+
+def load_config(
+    config: Path | None, secrets_dir: Path | None = None, *, warn: bool = True, **kwargs: Any
+) -> Settings:
+    """The settings (ConfigError propagates to the one handler); with `warn`, warnings go to
+    stderr first (the daemon logs them instead, once its logging is set up)."""
+    if warn:
+        for warning in config_warnings(config, secrets_dir):
+            typer.echo(f"warning: {warning}", err=True)
     return load_settings(config, secrets_dir=secrets_dir, **kwargs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,7 @@ import typer
 from kontaktsync.rules.engine import plan
 from kontaktsync.rules.policy import BUILTIN_IDS, Policy, PolicyError, load_policy
 from kontaktsync.sync.caseload.reader import SourceError, read_caseload
-from kontaktsync.sync.cli.common import ConfigOption, SecretsOption, load_config
+from kontaktsync.sync.cli.common import ConfigOption, SecretsOption, config_warnings, load_config
 from kontaktsync.sync.cli.exit_codes import ExitCode
 from kontaktsync.sync.config.loading import (
     ConfigFiles,
@@ -80,9 +81,11 @@ def register(app: typer.Typer) -> None:
         from kontaktsync.sync.service.daemon import run_daemon
         from kontaktsync.sync.service.observability import setup_logging
 
-        settings = load_config(config, secrets_dir)
+        settings = load_config(config, secrets_dir, warn=False)
         obs = settings.observability
         setup_logging(obs.log_format, obs.log_level, secret_values(settings))
+        for warning in config_warnings(config, secrets_dir):
+            logging.getLogger("kontaktsync.config").warning(warning)
         raise typer.Exit(run_daemon(settings))
 
 
