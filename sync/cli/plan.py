@@ -72,7 +72,7 @@ EncodingOpt = Annotated[
     typer.Option(
         "--encoding",
         help="text encoding of CSV files: auto (UTF-8, else Windows-1252), utf-8 or cp1252 "
-        "[default: source.encoding of --config, else auto]",
+        "(default: source.encoding of --config, else auto)",
         show_default=False,
     ),
 ]
@@ -135,7 +135,9 @@ def _inputs(given: Inputs, as_of: str | None) -> tuple[Policy, Caseload, date]:
     if _needs_config(given):
         settings = load_config(given.config, require_target=False)
         source, policy_ref = settings.source, settings.policy
-    policy = load_policy(given.policy or policy_ref or "")
+    chosen = given.policy or policy_ref
+    assert chosen is not None  # _needs_config loaded the settings when --policy is missing
+    policy = load_policy(chosen)
     if given.cases is not None:
         files = (given.cases, given.measures, given.contacts)
     else:
