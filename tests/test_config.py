@@ -314,7 +314,13 @@ def test_text_format_on_a_terminal() -> None:
     )
     line = stream.getvalue()
     assert "run finished" in line and "run_id=r1" in line and not line.startswith("{")
-    assert JsonFormatter  # JSON is chosen when stderr is no terminal (see the daemon tests)
+
+    piped = io.StringIO()  # no terminal: "auto" writes JSON lines
+    setup_logging("auto", "info", [SECRET], stream=piped)
+    logging.getLogger("kontaktsync.test").info("run finished", extra={"run_id": "r2"})
+    record = json.loads(piped.getvalue().splitlines()[-1])
+    assert (record["msg"], record["run_id"]) == ("run finished", "r2")
+    assert any(isinstance(h.formatter, JsonFormatter) for h in logging.getLogger().handlers)
 
 
 def test_health_ages_from_last_success_and_skips_unscheduled_time() -> None:

@@ -132,7 +132,11 @@ def test_a_user_policy_file_and_the_schema(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(text.replace("interval: 2M", "interval: zwei Monate"))
     r = kontaktsync_cli("policies", "check", str(bad))
-    assert r.returncode == 2 and "contact_rules.5" in r.stderr and "zwei Monate" in r.stderr
+    assert (
+        r.returncode == 2
+        and "contact rule 6 (id 2mm-ue25-marktnah), interval" in r.stderr
+        and "zwei Monate" in r.stderr
+    )
     schema = json.loads(kontaktsync_cli("policies", "schema").stdout)
     assert schema["title"] == "kontaktsync contact-density policy" and "contact_rules" in schema["properties"]
 

@@ -3,10 +3,13 @@ itself on the one Typer app, so the plan, sync and service commands stay apart."
 
 from __future__ import annotations
 
+import sys
+
 import typer
 from kontaktsync.sync.cli import plan as cli_plan
 from kontaktsync.sync.cli import service as cli_service
 from kontaktsync.sync.cli import sync as cli_sync
+from kontaktsync.sync.cli.exit_codes import HANDLED, for_error
 
 app = typer.Typer(
     name="kontaktsync",
@@ -22,4 +25,11 @@ cli_service.register(app)
 
 
 def main() -> None:
-    app()
+    """Run a command; the errors that stop one become a message and an exit code here (the
+    map is in kontaktsync.sync.cli.exit_codes)."""
+    try:
+        app()
+    except HANDLED as exc:
+        code, message = for_error(exc)
+        typer.echo(message, err=True)
+        sys.exit(int(code))

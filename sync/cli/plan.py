@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
@@ -15,14 +16,15 @@ from kontaktsync.rules.model import Case, Caseload, Plan
 from kontaktsync.rules.policy import (
     BUILTIN_IDS,
     Policy,
-    PolicyError,
     builtin_policy_text,
     load_policy,
     policy_json_schema_text,
 )
-from kontaktsync.sync.caseload import SourceError, read_caseload
+from kontaktsync.sync.caseload import read_caseload
+from kontaktsync.sync.cli.common import AsOfOption, ConfigOption, load_config, parse_as_of
 from kontaktsync.sync.cli.exit_codes import ExitCode
 from kontaktsync.sync.cli.spreadsheet import SafeCsvWriter
+from kontaktsync.sync.config.loading import find_config_file
 from kontaktsync.sync.core.planning import today_in
 from kontaktsync.sync.report.figures import build_figures
 from kontaktsync.sync.report.output import ReportFormat
@@ -41,15 +43,24 @@ class Format(StrEnum):
 
 
 PolicyOpt = Annotated[
-    str,
-    typer.Option("--policy", "-p", help=f"built-in id ({', '.join(BUILTIN_IDS)}) or a policy file"),
+    str | None,
+    typer.Option(
+        "--policy",
+        "-p",
+        help=f"built-in id ({', '.join(BUILTIN_IDS)}) or a policy file; default: policy of --config",
+        show_default=False,
+    ),
 ]
 CasesOpt = Annotated[
-    Path, typer.Option("--cases", help="cases CSV, an .xlsx workbook, or a folder with the tables")
+    Path | None,
+    typer.Option(
+        "--cases",
+        help="cases CSV, an .xlsx workbook, or a folder with the tables; default: source of --config",
+        show_default=False,
+    ),
 ]
 MeasuresOpt = Annotated[Path | None, typer.Option("--measures", help="measures CSV")]
 ContactsOpt = Annotated[Path | None, typer.Option("--contacts", help="contacts CSV")]
-AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="plan for this day (YYYY-MM-DD); default today")]
 
 
 class Encoding(StrEnum):
@@ -59,10 +70,12 @@ class Encoding(StrEnum):
 
 
 EncodingOpt = Annotated[
-    Encoding,
+    Encoding | None,
     typer.Option(
         "--encoding",
-        help="text encoding of CSV files: auto (UTF-8, else Windows-1252), utf-8 or cp1252",
+        help="text encoding of CSV files: auto (UTF-8, else Windows-1252), utf-8 or cp1252 "
+        "(default: source.encoding of --config, else auto)",
+        show_default=False,
     ),
 ]
 MapOpt = Annotated[
@@ -76,36 +89,70 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(ExitCode.CONFIG)
 
 
-def _inputs(
-    policy_ref: str,
-    cases: Path,
-    measures: Path | None,
-    contacts: Path | None,
-    as_of: str | None,
-    mapping: list[str] | None,
-    encoding: Encoding = Encoding.auto,
-) -> tuple[Policy, Caseload, date]:
-    try:
-        policy = load_policy(policy_ref)
-    except PolicyError as exc:
-        raise _fail(str(exc)) from None
-    try:
-        day = date.fromisoformat(as_of) if as_of else today_in(policy)
-        if not date(1900, 1, 1) <= day <= date(2199, 12, 31):
-            raise ValueError
-    except ValueError:
-        raise _fail(f"--as-of '{as_of}' is not a date like 2026-11-22") from None
+@dataclass(frozen=True)
+class Inputs:
+    """What plan, explain and report read, as given on the command line (None: not given)."""
+
+    config: Path | None
+    policy: str | None
+    cases: Path | None
+    measures: Path | None
+    contacts: Path | None
+    mapping: list[str] | None
+    encoding: Encoding | None
+
+
+def _header_map(mapping: list[str] | None) -> dict[str, str]:
     header_map: dict[str, str] = {}
     for item in mapping or []:
         src, sep, dst = item.partition("=")
         if not sep or not src.strip() or not dst.strip():
-            raise _fail(f"--map '{item}' must look like 'Export header=canonical_column'")
+            raise typer.BadParameter(
+                f"'{item}' must look like 'Export header=canonical_column'", param_hint="'--map'"
+            )
         header_map[src.strip()] = dst.strip()
-    try:
-        caseload = read_caseload(cases, measures, contacts, header_map, encoding=str(encoding))
-    except SourceError as exc:
-        raise _fail(str(exc)) from None
-    return policy, caseload, day
+    return header_map
+
+
+def _needs_config(given: Inputs) -> bool:
+    """Read the configuration when named, or when the command line leaves policy or cases open
+    and a config file is there to fill them in."""
+    if given.config is not None:
+        return True
+    if given.policy is not None and given.cases is not None:
+        return False
+    if find_config_file() is None:
+        raise typer.BadParameter(
+            "give --policy and --cases, or --config with a [source] table and a policy",
+            param_hint="'--policy'/'--cases'",
+        )
+    return True
+
+
+def _inputs(given: Inputs, as_of: str | None) -> tuple[Policy, Caseload, date]:
+    """Policy, caseload and day: the command line's options win over the configuration's."""
+    day = parse_as_of(as_of)
+    cli_map = _header_map(given.mapping)
+    source = policy_ref = None
+    if _needs_config(given):
+        settings = load_config(given.config, require_target=False)
+        source, policy_ref = settings.source, settings.policy
+    chosen = given.policy or policy_ref
+    assert chosen is not None  # _needs_config loaded the settings when --policy is missing
+    policy = load_policy(chosen)
+    if given.cases is not None:
+        files = (given.cases, given.measures, given.contacts)
+    else:
+        assert source is not None
+        files = (source.cases, given.measures or source.measures, given.contacts or source.contacts)
+    encoding = given.encoding or (source.encoding if source else Encoding.auto)
+    caseload = read_caseload(
+        *files,
+        {**(source.header_map if source else {}), **cli_map},
+        encoding=str(encoding),
+        sheets=source.sheets if source else None,
+    )
+    return policy, caseload, day or today_in(policy)
 
 
 def _print_table(result: Plan) -> None:
@@ -148,21 +195,23 @@ def _write_csv(result: Plan) -> None:
 
 
 def plan_command(
-    policy: PolicyOpt,
-    cases: CasesOpt,
+    policy: PolicyOpt = None,
+    cases: CasesOpt = None,
     measures: MeasuresOpt = None,
     contacts: ContactsOpt = None,
-    as_of: AsOfOpt = None,
+    as_of: AsOfOption = None,
     fmt: Annotated[
         Format | None,
         typer.Option("--format", "-f", help="table (default on a terminal), json or csv"),
     ] = None,
     strict: Annotated[bool, typer.Option("--strict", help="exit 1 when any row had an error")] = False,
     mapping: MapOpt = None,
-    encoding: EncodingOpt = Encoding.auto,
+    encoding: EncodingOpt = None,
+    config: ConfigOption = None,
 ) -> None:
     """Compute every due contact of a caseload under a policy."""
-    pol, caseload, day = _inputs(policy, cases, measures, contacts, as_of, mapping, encoding)
+    given = Inputs(config, policy, cases, measures, contacts, mapping, encoding)
+    pol, caseload, day = _inputs(given, as_of)
     result = plan(caseload, pol, day)
     fmt = fmt or (Format.table if sys.stdout.isatty() else Format.json)
     if fmt is Format.json:
@@ -190,23 +239,25 @@ def _facts(case: Case) -> list[tuple[str, str]]:
 
 def explain_command(
     case_id: Annotated[str, typer.Argument(help="the customer number")],
-    policy: PolicyOpt,
-    cases: CasesOpt,
+    policy: PolicyOpt = None,
+    cases: CasesOpt = None,
     measures: MeasuresOpt = None,
     contacts: ContactsOpt = None,
-    as_of: AsOfOpt = None,
+    as_of: AsOfOption = None,
     mapping: MapOpt = None,
-    encoding: EncodingOpt = Encoding.auto,
+    encoding: EncodingOpt = None,
+    config: ConfigOption = None,
 ) -> None:
     """Show how the plan of one case came about: facts, rules tried, anchor, interval, shifts."""
-    pol, caseload, day = _inputs(policy, cases, measures, contacts, as_of, mapping, encoding)
+    given = Inputs(config, policy, cases, measures, contacts, mapping, encoding)
+    pol, caseload, day = _inputs(given, as_of)
     case = next((c for c in caseload.cases if c.case_id == case_id), None)
     if case is None:
         row_errors = [e for e in caseload.errors if e.file == caseload.files.get("cases")]
         hint = ""
         if row_errors:
             hint = " (its row may be among the rows with errors: run `kontaktsync plan` to see them)"
-        raise _fail(f"no case {case_id} in {caseload.files.get('cases', cases)}{hint}")
+        raise _fail(f"no case {case_id} in {caseload.files.get('cases')}{hint}")
     ex = explain(case, pol, day, caseload.files)
     out = Console(highlight=False)
     out.print(
@@ -266,19 +317,13 @@ def policies_list(ctx: typer.Context) -> None:
 @policies_app.command("show")
 def policies_show(policy_id: Annotated[str, typer.Argument(help="a built-in policy id")]) -> None:
     """Print a built-in policy file, to copy and adapt."""
-    try:
-        sys.stdout.write(builtin_policy_text(policy_id))
-    except PolicyError as exc:
-        raise _fail(str(exc)) from None
+    sys.stdout.write(builtin_policy_text(policy_id))
 
 
 @policies_app.command("check")
 def policies_check(path: Annotated[Path, typer.Argument(help="a policy file")]) -> None:
     """Validate a policy file and say what is wrong, rule by rule."""
-    try:
-        p = load_policy(path)
-    except PolicyError as exc:
-        raise _fail(str(exc)) from None
+    p = load_policy(path)
     Console().print(
         f"{path}: valid policy '{p.id}' with {len(p.contact_rules)} contact, "
         f"{len(p.measure_rules)} measure and {len(p.case_rules)} case rules"
@@ -299,17 +344,18 @@ def register(app: typer.Typer) -> None:
 
 
 def report_command(
-    policy: PolicyOpt,
-    cases: CasesOpt,
+    policy: PolicyOpt = None,
+    cases: CasesOpt = None,
     measures: MeasuresOpt = None,
     contacts: ContactsOpt = None,
-    as_of: AsOfOpt = None,
+    as_of: AsOfOption = None,
     weeks: Annotated[int, typer.Option("--weeks", min=1, max=26, help="calendar weeks ahead")] = 4,
     capacity: Annotated[
         int, typer.Option("--capacity", min=1, help="talks per week and full-time counsellor")
     ] = 25,
     mapping: MapOpt = None,
-    encoding: EncodingOpt = Encoding.auto,
+    encoding: EncodingOpt = None,
+    config: ConfigOption = None,
     # --- team leader's report (sync/report) ---
     fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="table, html, csv or json")] = (
         ReportFormat.table
@@ -321,7 +367,8 @@ def report_command(
     ] = False,
 ) -> None:
     """For team leaders: density kept per team (target 90 %), overdue by age, the coming weeks' load."""
-    pol, caseload, day = _inputs(policy, cases, measures, contacts, as_of, mapping, encoding)
+    given = Inputs(config, policy, cases, measures, contacts, mapping, encoding)
+    pol, caseload, day = _inputs(given, as_of)
     result = plan(caseload, pol, day)
     for e in result.errors:
         err.print(f"error {e}", soft_wrap=True, markup=False, highlight=False)

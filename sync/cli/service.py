@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from kontaktsync.rules.engine import plan
+from kontaktsync.rules.policy import BUILTIN_IDS, Policy, PolicyError, load_policy
+from kontaktsync.sync.caseload import SourceError, read_caseload
+from kontaktsync.sync.cli.common import ConfigOption, SecretsOption, config_warnings, load_config
 from kontaktsync.sync.cli.exit_codes import ExitCode
 from kontaktsync.sync.config.loading import (
-    ConfigError,
     ConfigFiles,
     credential_warnings,
-    load_settings,
     mask_userinfo,
     masked_dump,
     missing_password_problems,
@@ -22,34 +25,9 @@ from kontaktsync.sync.config.loading import (
     secret_values,
     to_toml,
 )
+from kontaktsync.sync.config.masking import mask_secrets
 from kontaktsync.sync.config.models import Settings
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        help="TOML configuration (default: $KONTAKTSYNC_CONFIG, ./kontaktsync.toml, "
-        "/etc/kontaktsync/kontaktsync.toml)",
-        show_default=False,
-    ),
-]
-SecretsOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--secrets-dir",
-        help="folder with one file per secret (default: $KONTAKTSYNC_SECRETS_DIR, /run/secrets)",
-        show_default=False,
-    ),
-]
-
-
-def _load(config: Path | None, secrets_dir: Path | None, **kwargs: Any) -> Settings:
-    try:
-        return load_settings(config, secrets_dir=secrets_dir, **kwargs)
-    except ConfigError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(ExitCode.CONFIG) from None
+from kontaktsync.sync.core.planning import today_in
 
 
 def register(app: typer.Typer) -> None:
@@ -65,7 +43,7 @@ def register(app: typer.Typer) -> None:
         format: Annotated[str, typer.Option("--format", help="toml or json")] = "toml",
     ) -> None:
         """Print the effective configuration (all sources merged), secrets masked."""
-        settings = _load(config, secrets_dir, require_target=False)
+        settings = load_config(config, secrets_dir, require_target=False)
         data = masked_dump(settings)
         if format == "json":
             typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
@@ -80,15 +58,20 @@ def register(app: typer.Typer) -> None:
 
     @config_app.command("check")
     def config_check(config: ConfigOption = None, secrets_dir: SecretsOption = None) -> None:
-        """Validate the configuration, read the caseload, connect to the target read-only."""
-        settings = _load(config, secrets_dir)
+        """Validate the configuration and the policy, read the caseload, connect to the target
+        read-only."""
+        settings = load_config(config, secrets_dir)
         files = resolve_files(config, secrets_dir=secrets_dir)
         typer.echo(f"configuration: ok (config file {files.toml or 'none'})")
         ok = _check_credentials(settings, files)
-        source_ok, counsellors = _check_source(settings)
-        ok = source_ok and ok
+        policy = _check_policy(settings, files)
+        source_ok, counsellors = _check_source(settings, policy, files)
+        ok = ok and policy is not None and source_ok
         ok = _check_state(settings) and ok
-        ok = _check_target(settings, counsellors) and ok
+        if source_ok:
+            ok = _check_target(settings, counsellors) and ok
+        else:
+            typer.echo("target: not probed — without a caseload no calendar is known (fix source first)")
         typer.echo("result: ok" if ok else "result: problems found (see above)")
         raise typer.Exit(ExitCode.OK if ok else ExitCode.PARTIAL)
 
@@ -98,16 +81,12 @@ def register(app: typer.Typer) -> None:
         from kontaktsync.sync.service.daemon import run_daemon
         from kontaktsync.sync.service.observability import setup_logging
 
-        settings = _load(config, secrets_dir)
+        settings = load_config(config, secrets_dir, warn=False)
         obs = settings.observability
         setup_logging(obs.log_format, obs.log_level, secret_values(settings))
+        for warning in config_warnings(config, secrets_dir):
+            logging.getLogger("kontaktsync.config").warning(warning)
         raise typer.Exit(run_daemon(settings))
-
-
-def _masked(settings: Settings, text: str) -> str:
-    for secret in secret_values(settings):
-        text = text.replace(secret, "********")
-    return mask_userinfo(text)
 
 
 def _check_credentials(settings: Settings, files: ConfigFiles) -> bool:
@@ -122,43 +101,56 @@ def _check_credentials(settings: Settings, files: ConfigFiles) -> bool:
     return ok
 
 
+def _where(files: ConfigFiles) -> str:
+    return f"config file {files.toml}" if files.toml else "no config file"
+
+
+def _check_policy(settings: Settings, files: ConfigFiles) -> Policy | None:
+    """Load the policy the settings name; None (and a FAILED line naming it) when it cannot."""
+    try:
+        policy = load_policy(settings.policy)
+    except PolicyError as exc:
+        typer.echo(
+            f"policy: FAILED — policy = '{settings.policy}' ({_where(files)}): {exc}\n"
+            f"    fix: set policy to a built-in id ({', '.join(BUILTIN_IDS)}) or the path of a policy "
+            "file (relative to the config file's folder); `kontaktsync policies check FILE` says more"
+        )
+        return None
+    typer.echo(f"policy: ok — {policy.id} ({policy.title})")
+    return policy
+
+
 # --- config check: source -----------------------------------------------------------------
 
 
-def _check_source(settings: Settings) -> tuple[bool, list[str]]:
-    """Read the caseload (and plan it, when the planner is there); report sizes, never names."""
-    from kontaktsync.sync.caseload import SourceError
-
+def _check_source(settings: Settings, policy: Policy | None, files: ConfigFiles) -> tuple[bool, list[str]]:
+    """Read the caseload (and plan it, when the policy loaded); report sizes, never names."""
     src = settings.source
+    if not src.cases.exists():
+        typer.echo(
+            f"source: FAILED — the caseload {src.cases} does not exist (source.cases, {_where(files)})\n"
+            "    fix: set source.cases to the export file or folder (relative to the config file's folder)"
+        )
+        return False, []
     try:
-        try:
-            from kontaktsync.sync.core.planning import make_plan
-        except ImportError:
-            make_plan = None  # type: ignore[assignment]
-        if make_plan is not None:
-            plan = make_plan(settings)
-            counsellors = sorted({facts.counsellor for facts in plan.cases.values()})
-            due = len(plan.obligations)
-            overdue = sum(1 for o in plan.obligations if o.overdue)
-            typer.echo(
-                f"source: ok — {len(plan.cases)} cases, {len(counsellors)} counsellors, "
-                f"{due} obligations ({overdue} overdue) under policy {plan.policy}"
-            )
-            errors: Iterable[Any] = plan.errors
-        else:
-            from kontaktsync.sync.caseload import read_caseload
-
-            caseload = read_caseload(src.cases, src.measures, src.contacts, src.header_map)
-            counsellors = sorted({case.counsellor for case in caseload.cases})
-            typer.echo(f"source: ok — {len(caseload.cases)} cases, {len(counsellors)} counsellors")
-            errors = caseload.errors
+        caseload = read_caseload(
+            src.cases, src.measures, src.contacts, src.header_map, encoding=src.encoding, sheets=src.sheets
+        )
     except SourceError as exc:
         typer.echo(f"source: FAILED — {exc}\n    fix: check source.cases ({src.cases})")
         return False, []
-    except Exception as exc:  # the policy may be unknown, a file unreadable, ...
-        typer.echo(_masked(settings, f"source: FAILED — {type(exc).__name__}: {exc}"))
+    except Exception as exc:  # a file unreadable, ...
+        typer.echo(mask_secrets(settings, f"source: FAILED — {type(exc).__name__}: {exc}"))
         return False, []
-    errors = list(errors)
+    counsellors = sorted({case.counsellor for case in caseload.cases})
+    line = f"source: ok — {len(caseload.cases)} cases, {len(counsellors)} counsellors"
+    errors = list(caseload.errors)
+    if policy is not None:
+        result = plan(caseload, policy, today_in(policy))
+        overdue = sum(1 for o in result.obligations if o.overdue)
+        line += f", {len(result.obligations)} obligations ({overdue} overdue) under policy {policy.id}"
+        errors = list(result.errors)
+    typer.echo(line)
     if errors:
         typer.echo(f"source: {len(errors)} rows left out:")
         for error in errors[:10]:
@@ -170,8 +162,6 @@ def _check_source(settings: Settings) -> tuple[bool, list[str]]:
 
 def _check_state(settings: Settings) -> bool:
     """Where the state database lives, and whether the service may write there."""
-    import os
-
     path = settings.sync.state_path.absolute()
     folder = next((p for p in [path.parent, *path.parent.parents] if p.exists()), Path("/"))
     if path.exists():
@@ -355,6 +345,6 @@ def _check_exchange(settings: Settings, counsellors: list[str]) -> bool:
             typer.echo(f"    {label}: {'ok' if good else 'FAILED'} — {detail}")
             ok = ok and bool(good)
     except Exception as exc:
-        typer.echo(_masked(settings, f"    FAILED — {type(exc).__name__}: {exc}"))
+        typer.echo(mask_secrets(settings, f"    FAILED — {type(exc).__name__}: {exc}"))
         return False
     return ok

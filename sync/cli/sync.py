@@ -8,30 +8,14 @@ written (server down, credentials refused).
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from kontaktsync.sync.cli.common import AsOfOption, ConfigOption, SecretsOption, load_config, parse_as_of
 from kontaktsync.sync.cli.exit_codes import ExitCode, for_outcome
-from kontaktsync.sync.core.runner import SyncReport
+from kontaktsync.sync.core.runner import SyncReport, run_sync
 from kontaktsync.sync.service.observability import failure_reason
-
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="TOML settings file", dir_okay=False)
-]
-AsOfOption = Annotated[
-    str | None, typer.Option("--as-of", help="plan as of this date (YYYY-MM-DD); default today")
-]
-
-
-def _as_of(value: str | None) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date such as 2026-11-20") from None
 
 
 def print_report(report: SyncReport) -> None:
@@ -75,18 +59,9 @@ def _exit_code(report: SyncReport) -> ExitCode:
     return for_outcome(report.outcome)
 
 
-def _load(config: Path | None):
-    from kontaktsync.sync.config.loading import ConfigError, load_settings
-
-    try:
-        return load_settings(config)
-    except ConfigError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(ExitCode.CONFIG) from None
-
-
 def sync(
     config: ConfigOption = None,
+    secrets_dir: SecretsOption = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="print what would change; change nothing")
     ] = False,
@@ -97,32 +72,11 @@ def sync(
     as_of: AsOfOption = None,
 ) -> None:
     """Write the plan into the counsellors' calendars (tasks, optional markers)."""
-    from kontaktsync.rules.policy import PolicyError
-    from kontaktsync.sync.caseload import SourceError
-    from kontaktsync.sync.core.lock import LockHeld
-    from kontaktsync.sync.core.runner import MassDeleteRefused, run_sync
-
-    settings = _load(config)
-    try:
-        report = run_sync(
-            settings,
-            dry_run=dry_run,
-            allow_mass_delete=allow_mass_delete,
-            progress=True,
-            as_of=_as_of(as_of),
-        )
-    except SourceError as exc:
-        typer.echo(f"caseload unreadable: {exc}", err=True)
-        raise typer.Exit(ExitCode.CONFIG) from None
-    except PolicyError as exc:
-        typer.echo(f"policy unusable: {exc}", err=True)
-        raise typer.Exit(ExitCode.CONFIG) from None
-    except LockHeld as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(ExitCode.LOCKED) from None
-    except MassDeleteRefused as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(ExitCode.MASS_DELETE) from None
+    day = parse_as_of(as_of)
+    settings = load_config(config, secrets_dir)
+    report = run_sync(
+        settings, dry_run=dry_run, allow_mass_delete=allow_mass_delete, progress=True, as_of=day
+    )
     print_report(report)
     raise typer.Exit(_exit_code(report))
 
@@ -139,7 +93,7 @@ def demo(
     """Start a local Radicale, sync the example caseload into it, show where to look."""
     from kontaktsync.sync.cli.demo import run_demo
 
-    report, _ = run_demo(serve=serve, folder=folder, port=port, as_of=_as_of(as_of))
+    report, _ = run_demo(serve=serve, folder=folder, port=port, as_of=parse_as_of(as_of))
     raise typer.Exit(_exit_code(report))
 
 

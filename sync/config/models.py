@@ -1,8 +1,9 @@
 """One settings model for the whole service (pydantic-settings).
 
 Sections: source, policy, target (caldav | exchange), items, privacy, sync, schedule,
-observability, report. Loading order and `config check`/`config show` live with the service code;
-this module only declares what can be set and validates it.
+observability, report. Where values come from and in which order: kontaktsync.sync.config.loading;
+this module only declares what can be set and validates it. `Settings(...)` alone reads its
+arguments and the environment (pydantic-settings' defaults).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class SourceSettings(BaseModel):
@@ -178,22 +179,6 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         extra="forbid",
     )
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Order and files of the sources: see kontaktsync.sync.config.loading."""
-        from kontaktsync.sync.config.loading import customise_sources
-
-        return customise_sources(
-            settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
-        )
 
     source: SourceSettings
     policy: str = "coburg-2016"

@@ -1,0 +1,66 @@
+"""What every command shares: the --config, --secrets-dir and --as-of options and their parsing."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from kontaktsync.sync.config.loading import load_settings, resolve_files, settings_warnings
+from kontaktsync.sync.config.models import Settings
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="TOML configuration (default: $KONTAKTSYNC_CONFIG, ./kontaktsync.toml, "
+        "/etc/kontaktsync/kontaktsync.toml)",
+        show_default=False,
+        dir_okay=False,
+    ),
+]
+SecretsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--secrets-dir",
+        help="folder with one file per secret (default: $KONTAKTSYNC_SECRETS_DIR, "
+        "$CREDENTIALS_DIRECTORY, /run/secrets)",
+        show_default=False,
+    ),
+]
+AsOfOption = Annotated[
+    str | None, typer.Option("--as-of", help="plan as of this date (YYYY-MM-DD); default today")
+]
+
+_FIRST_DAY, _LAST_DAY = date(1900, 1, 1), date(2199, 12, 31)
+
+
+def parse_as_of(value: str | None) -> date | None:
+    """The --as-of date of every command; None when not given (the caller's default applies)."""
+    if not value:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        day = None
+    if day is None or not _FIRST_DAY <= day <= _LAST_DAY:
+        raise typer.BadParameter(f"'{value}' is not a date like 2026-11-22", param_hint="'--as-of'")
+    return day
+
+
+def config_warnings(config: Path | None, secrets_dir: Path | None = None) -> list[str]:
+    """What is usable but probably not meant (see `settings_warnings`)."""
+    return settings_warnings(resolve_files(config, secrets_dir=secrets_dir))
+
+
+def load_config(
+    config: Path | None, secrets_dir: Path | None = None, *, warn: bool = True, **kwargs: Any
+) -> Settings:
+    """The settings (ConfigError propagates to the one handler); with `warn`, warnings go to
+    stderr first (the daemon logs them instead, once its logging is set up)."""
+    if warn:
+        for warning in config_warnings(config, secrets_dir):
+            typer.echo(f"warning: {warning}", err=True)
+    return load_settings(config, secrets_dir=secrets_dir, **kwargs)
