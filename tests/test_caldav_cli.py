@@ -12,7 +12,6 @@ import urllib.request
 from pathlib import Path
 
 from tests.caldav_helpers import AS_OF, caseload, run_cli, settings_for, write_config
-from tests.servers import radicale_server  # noqa: F401
 
 
 def test_demo_syncs_the_examples_and_says_where_to_look(tmp_path):
@@ -23,7 +22,7 @@ def test_demo_syncs_the_examples_and_says_where_to_look(tmp_path):
     assert "Thunderbird" in out.stdout and "0 failed" in out.stdout
 
 
-def test_sync_command_prints_a_summary_and_is_idempotent(radicale_server, tmp_path):  # noqa: F811
+def test_sync_command_prints_a_summary_and_is_idempotent(radicale_server, tmp_path):
     s = settings_for(radicale_server.url, tmp_path, caseload(tmp_path / "src"))
     config = write_config(s, tmp_path / "kontaktsync.toml")
     args = ["sync", "--config", str(config), "--as-of", AS_OF.isoformat()]

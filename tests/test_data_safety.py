@@ -28,7 +28,6 @@ from tests.caldav_helpers import (
     settings_for,
     write_config,
 )
-from tests.servers import DavServer, dav_server  # noqa: F401
 
 
 def _edit_cases(folder: Path, change: dict[str, dict[str, str]]) -> None:
@@ -83,7 +82,7 @@ def _contact_case(settings) -> tuple[str, str]:
     return ob.case_id, ob.counsellor
 
 
-def test_a_bad_row_freezes_its_cases_items(dav_server, tmp_path):  # noqa: F811
+def test_a_bad_row_freezes_its_cases_items(dav_server, tmp_path):
     src = caseload(tmp_path / "src")
     s = settings_for(dav_server.url, tmp_path, src)
     assert _sync_cli(s, tmp_path).returncode == 0
@@ -97,7 +96,7 @@ def test_a_bad_row_freezes_its_cases_items(dav_server, tmp_path):  # noqa: F811
     note = str(todo["DESCRIPTION"]) + "\nNotiz: Kunde ruft zurück"
     todo.pop("DESCRIPTION")
     todo.add("DESCRIPTION", note)
-    put_object(dav_server.url.rstrip("/") + href, cal.to_ical(), etags(url)[href])
+    put_object(dav_server.origin + href, cal.to_ical(), etags(url)[href])
     before = {u: b for u, b in _bodies(url).items() if u in uids}
     assert set(before) == uids
 
@@ -124,7 +123,7 @@ def test_a_bad_row_freezes_its_cases_items(dav_server, tmp_path):  # noqa: F811
     assert max(Counter(str(c["UID"]) for c in components(url)).values()) == 1
 
 
-def test_a_team_calendar_holds_every_counsellors_items(dav_server, tmp_path):  # noqa: F811
+def test_a_team_calendar_holds_every_counsellors_items(dav_server, tmp_path):
     """A template without {counsellor}: every counsellor's items live side by side."""
     src = caseload(tmp_path / "src")
     s = settings_for(dav_server.url, tmp_path, src)
@@ -157,7 +156,7 @@ def test_a_team_calendar_holds_every_counsellors_items(dav_server, tmp_path):  #
     assert {h: t for h, t in tags.items() if h in after} == after
 
 
-def test_an_explicit_table_may_map_two_counsellors_to_one_calendar(dav_server, tmp_path):  # noqa: F811
+def test_an_explicit_table_may_map_two_counsellors_to_one_calendar(dav_server, tmp_path):
     src = caseload(tmp_path / "src")
     s = settings_for(dav_server.url, tmp_path, src)
     plan = make_plan(s, AS_OF)
@@ -173,7 +172,7 @@ def test_an_explicit_table_may_map_two_counsellors_to_one_calendar(dav_server, t
     assert again.writes == 0 and again.failed == 0
 
 
-def test_counsellor_edits_survive_field_by_field(dav_server, tmp_path):  # noqa: F811
+def test_counsellor_edits_survive_field_by_field(dav_server, tmp_path):
     src = caseload(tmp_path / "src")
     s = settings_for(dav_server.url, tmp_path, src, appointments="none")
     assert _sync_cli(s, tmp_path).returncode == 0
@@ -188,7 +187,7 @@ def test_counsellor_edits_survive_field_by_field(dav_server, tmp_path):  # noqa:
     for prop, value in (("DESCRIPTION", notes), ("DUE", own_due), ("PRIORITY", 5)):
         todo.pop(prop, None)
         todo.add(prop, value)
-    put_object(dav_server.url.rstrip("/") + href, cal.to_ical(), etags(url)[href])
+    put_object(dav_server.origin + href, cal.to_ical(), etags(url)[href])
 
     # The plan moves: names shown (summary) and an extension (due date and description).
     s_names = s.model_copy(update={"privacy": s.privacy.model_copy(update={"show_names": True})})
@@ -212,7 +211,7 @@ def test_counsellor_edits_survive_field_by_field(dav_server, tmp_path):  # noqa:
     assert str(done["STATUS"]) == "COMPLETED" and str(done["DESCRIPTION"]) == notes
 
 
-def test_tasks_completed_by_contacts_do_not_trip_the_guard(dav_server, tmp_path):  # noqa: F811
+def test_tasks_completed_by_contacts_do_not_trip_the_guard(dav_server, tmp_path):
     src = caseload(tmp_path / "src")
     s = settings_for(dav_server.url, tmp_path, src, appointments="none", mass_delete_min=1)
     assert _sync_cli(s, tmp_path).returncode == 0
@@ -235,7 +234,7 @@ def test_tasks_completed_by_contacts_do_not_trip_the_guard(dav_server, tmp_path)
         assert cause in cut.stderr
 
 
-def test_switching_on_pseudonymisation_migrates_instead_of_deleting(dav_server, tmp_path):  # noqa: F811
+def test_switching_on_pseudonymisation_migrates_instead_of_deleting(dav_server, tmp_path):
     """Every UID changes when pseudonyms are switched on: the items are replaced, the guard
     does not take that for a truncated export, and no customer number is left in the calendar."""
     src = caseload(tmp_path / "src")

@@ -241,7 +241,7 @@ def test_a_task_a_person_completes_while_the_sync_deletes_it_stays_completed(
     src = _caseload(tmp_path / "src", EXAMPLE_IDS)
     with FaultProxy(server.url) as proxy:
         origin = f"http://127.0.0.1:{server.port}/"
-        config = _config(server, tmp_path, src, server.url_template.replace(origin, proxy.url))
+        config = _config(server, tmp_path, src, server.url_template.replace(server.url, proxy.url))
         first, _ = _sync(server, config, tmp_path)
         assert first.returncode == 0, first.stdout + first.stderr
         with (src / "cases.csv").open(newline="", encoding="utf-8") as fh:
