@@ -11,7 +11,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.caldav_helpers import AS_OF, caseload, run_cli, settings_for, write_config
+from tests.builders import AS_OF, caseload
+from tests.cli import run_cli
+from tests.configs import settings_for
+from tests.configs import write_settings as write_config
 
 
 def test_demo_syncs_the_examples_and_says_where_to_look(tmp_path):

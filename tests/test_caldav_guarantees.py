@@ -21,19 +21,11 @@ from kontaktsync.sync.core.lock import LockHeld, SyncLock
 from kontaktsync.sync.core.planning import make_plan
 from kontaktsync.sync.core.runner import FAULT_ENV, FAULT_EXIT_CODE, MassDeleteRefused, run_sync
 
-from tests.caldav_helpers import (
-    AS_OF,
-    caseload,
-    components,
-    etags,
-    example_case_ids,
-    put_object,
-    read_calendar,
-    run_cli,
-    server_uids,
-    settings_for,
-    write_config,
-)
+from tests.builders import AS_OF, caseload, example_case_ids
+from tests.calendars import components, etags, put_object, read_calendar, server_uids
+from tests.cli import run_cli
+from tests.configs import settings_for
+from tests.configs import write_settings as write_config
 from tests.faultproxy import FaultProxy
 from tests.servers import DavServer
 

@@ -19,7 +19,9 @@ from kontaktsync.sync.core.planning import make_plan
 from kontaktsync.sync.core.runner import run_sync
 from todoman.model import Database
 
-from tests.caldav_helpers import AS_OF, caseload, read_calendar, settings_for
+from tests.builders import AS_OF, caseload
+from tests.calendars import read_calendar
+from tests.configs import settings_for
 
 SUBJECT = re.compile(r"^(\d+(MM|WM|TM)|AM|AM-V|AM-N|BP|BP-R|WV) \S.* – Kd \d+$")
 KHAL_LOCALE = {

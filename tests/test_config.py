@@ -13,8 +13,9 @@ import pytest
 from kontaktsync.sync.config.loading import ConfigError, load_settings, masked_dump, secret_values
 from kontaktsync.sync.service.observability import Health, JsonFormatter, SecretMaskFilter, setup_logging
 
+from tests.cli import clean_env, run_cli
+from tests.configs import write_config
 from tests.servers import DavServer
-from tests.service_helpers import clean_env, run_cli, write_config
 
 SECRET = "pw-Zebra-7731-not-in-logs"
 

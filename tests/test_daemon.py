@@ -20,20 +20,13 @@ from kontaktsync.rules.policy import load_policy
 from kontaktsync.sync.caseload.reader import read_caseload
 from kontaktsync.sync.core.lock import SyncLock
 
+from tests.builders import case_rows, write_cases
+from tests.calendars import calendar_items, mentions, uids
+from tests.cli import clean_env
+from tests.configs import service_config, write_config
 from tests.faultproxy import FaultProxy, Seen
 from tests.servers import DavServer
-from tests.service_helpers import (
-    Daemon,
-    calendar_items,
-    case_rows,
-    clean_env,
-    http_get,
-    mentions,
-    service_config,
-    uids,
-    write_cases,
-    write_config,
-)
+from tests.service_helpers import Daemon, http_get
 
 SECRET = "Daemon-Secret-0815-xyz"
 NAMES = ("Erika Mustermann", "Zoran Beispielname")

@@ -17,17 +17,10 @@ from kontaktsync.sync.core import items as items_mod
 from kontaktsync.sync.core.planning import make_plan
 from kontaktsync.sync.core.runner import run_sync
 
-from tests.caldav_helpers import (
-    AS_OF,
-    caseload,
-    components,
-    etags,
-    put_object,
-    read_calendar,
-    run_cli,
-    settings_for,
-    write_config,
-)
+from tests.builders import AS_OF, caseload
+from tests.calendars import components, etags, put_object, read_calendar
+from tests.cli import run_cli
+from tests.configs import settings_for, write_settings
 
 
 def _edit_cases(folder: Path, change: dict[str, dict[str, str]]) -> None:
@@ -44,7 +37,7 @@ def _edit_cases(folder: Path, change: dict[str, dict[str, str]]) -> None:
 
 
 def _sync_cli(settings, tmp: Path, *extra: str):
-    config = write_config(settings, tmp / "kontaktsync.toml")
+    config = write_settings(settings, tmp / "kontaktsync.toml")
     return run_cli(["sync", "--config", str(config), "--as-of", AS_OF.isoformat(), *extra], tmp)
 
 
@@ -244,7 +237,7 @@ def test_switching_on_pseudonymisation_migrates_instead_of_deleting(dav_server, 
     url = dav_server.calendar_url(who)
     before = {str(c["UID"]) for c in components(url)}
     env = {"KONTAKTSYNC_PRIVACY__PSEUDONYMIZE": "true", "KONTAKTSYNC_PRIVACY__PSEUDONYM_KEY": "k" * 32}
-    config = write_config(s, tmp_path / "kontaktsync.toml")
+    config = write_settings(s, tmp_path / "kontaktsync.toml")
     args = ["sync", "--config", str(config), "--as-of", AS_OF.isoformat()]
     moved = run_cli(args, tmp_path, env)
     assert moved.returncode == 0, moved.stderr

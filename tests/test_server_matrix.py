@@ -22,7 +22,9 @@ from urllib.parse import urljoin
 import icalendar
 import pytest
 
-from tests.caldav_helpers import AS_OF, caseload, run_cli, settings_for, write_config
+from tests.builders import AS_OF, caseload
+from tests.cli import run_cli
+from tests.configs import settings_for, write_settings
 from tests.faultproxy import FaultProxy, Seen
 from tests.realservers import COUNSELLORS, CYRUS_DOTTED, MissingPackage, RealServer, start_davical
 
@@ -71,7 +73,7 @@ def _config(server: RealServer, tmp: Path, src: Path, template: str | None = Non
     settings = settings_for("", tmp, src)
     assert settings.target.caldav is not None
     settings.target.caldav.url = template or server.url_template
-    return write_config(settings, tmp / "kontaktsync.toml")
+    return write_settings(settings, tmp / "kontaktsync.toml")
 
 
 def _sync(

@@ -13,10 +13,12 @@ from typing import Any
 
 import pytest
 
-from tests.caldav_helpers import AS_OF, caseload, read_calendar
+from tests.builders import AS_OF, case_rows, caseload, write_cases
+from tests.calendars import read_calendar
+from tests.cli import clean_env, run_cli
+from tests.configs import write_config
 from tests.faultproxy import FaultProxy, Seen
 from tests.servers import start_radicale, stop
-from tests.service_helpers import case_rows, clean_env, run_cli, write_cases, write_config
 
 DEADLINE_S = 2
 RETRIES = 1
