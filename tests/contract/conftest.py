@@ -2,8 +2,9 @@
 
 Servers are the session's (tests/conftest.py); each test gets calendars of its own: a path
 prefix on Radicale and Xandikos, a new fake EWS server, emptied calendars on the production
-servers. What a server cannot do today is an `xfail(strict=True)` naming what it does, on that
-test's parameter (see `KNOWN`), never a skip.
+servers. Every target keeps every guarantee here today; a server that cannot would get an
+`xfail(strict=True)` on its parameter naming what it does, never a skip (the server limits known
+today are races and dotted names: tests/test_server_matrix.py).
 """
 
 from __future__ import annotations
@@ -20,23 +21,6 @@ from tests.fake_ews import FakeEWS
 
 WORLDS = ["memory", "radicale", "xandikos", "fake-ews", "cyrus", "davical", "sogo"]
 SHARING_WORLDS = [w for w in WORLDS if w != "memory"]  # MemTarget has one calendar per counsellor
-
-# (test name, world) -> what the server does instead; see the module doc.
-KNOWN: dict[tuple[str, str], str] = {}
-
-
-def _params(names: list[str]) -> list[object]:
-    return [pytest.param(n, id=n) for n in names]
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the known server limits as strict xfails on their parameter."""
-    for item in items:
-        params = item.callspec.params if hasattr(item, "callspec") else {}
-        world = params.get("world", params.get("sharing_world"))
-        reason = KNOWN.get((getattr(item, "originalname", item.name), str(world)))
-        if reason:
-            item.add_marker(pytest.mark.xfail(strict=True, reason=reason))
 
 
 def _make_world(name: str, request: pytest.FixtureRequest) -> Iterator[World]:
@@ -55,13 +39,13 @@ def _make_world(name: str, request: pytest.FixtureRequest) -> Iterator[World]:
         yield world
 
 
-@pytest.fixture(params=_params(WORLDS))
+@pytest.fixture(params=WORLDS)
 def world(request: pytest.FixtureRequest) -> Iterator[World]:
     """Each target in turn, with calendars of this test's own."""
     yield from _make_world(request.param, request)
 
 
-@pytest.fixture(params=_params(SHARING_WORLDS))
+@pytest.fixture(params=SHARING_WORLDS)
 def sharing_world(request: pytest.FixtureRequest) -> Iterator[World]:
     """The targets on which two counsellors can share one calendar."""
     yield from _make_world(request.param, request)

@@ -112,6 +112,18 @@ def test_a_persons_changed_field_survives_a_plan_change(
     assert world.sync(with_names(s), as_of=AS_OF).writes == 0
 
 
+def test_a_task_a_person_deleted_is_not_recreated(world: World, caseload: Caseload, tmp_path: Path) -> None:
+    s = world.settings(tmp_path)
+    world.sync(s, as_of=AS_OF)
+    who = COUNSELLORS[0]
+    (uid,) = uids_of(s, a_case(caseload))
+    world.delete(who, uid)
+    assert uid not in world.items(who)
+    report = world.sync(s, as_of=AS_OF)
+    assert (report.created, report.failed) == (0, 0), report.errors
+    assert uid not in world.items(who) and set(world.items(who)) == set(desired(s)[who]) - {uid}
+
+
 def test_a_fulfilled_task_is_completed_and_a_case_that_left_is_deleted(
     world: World, caseload: Caseload, tmp_path: Path
 ) -> None:

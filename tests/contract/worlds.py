@@ -9,10 +9,6 @@ once against this interface, like vdirsyncer's `StorageTests`.
 
 from __future__ import annotations
 
-import base64
-import urllib.error
-import urllib.request
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +20,7 @@ from kontaktsync.sync.config.models import Settings
 from kontaktsync.sync.core.runner import SyncReport, run_sync
 from kontaktsync.sync.targets.memory import MemTarget
 
+from tests.calendars import Auth, delete_object, etags, put_object, request
 from tests.fake_ews import FakeEWS
 from tests.realservers import COUNSELLORS, RealServer
 from tests.servers import DavServer
@@ -144,13 +141,11 @@ class MemoryWorld:
 
 # ------------------------------------------------------------------------------ CalDAV
 
-_PROPFIND = b'<?xml version="1.0"?><propfind xmlns="DAV:"><prop><getetag/></prop></propfind>'
-
 
 @dataclass
 class CalDAVWorld:
     """A CalDAV server; `template` has `{counsellor}`, `shared_url` is a calendar both may use.
-    A second client reads and writes it with plain urllib (Basic auth where the server has it)."""
+    The second client is tests/calendars.py (Basic auth where the server has it)."""
 
     name: str
     template: str
@@ -174,39 +169,16 @@ class CalDAVWorld:
     def sync(self, settings: Settings, **kwargs: Any) -> SyncReport:
         return run_sync(settings, **kwargs)
 
-    def _request(
-        self, url: str, method: str = "GET", body: bytes | None = None, headers: dict[str, str] | None = None
-    ) -> tuple[bytes, str]:
-        all_headers = dict(headers or {})
-        if self.username:
-            token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
-            all_headers["Authorization"] = f"Basic {token}"
-        req = urllib.request.Request(url, data=body, method=method, headers=all_headers)
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.read(), resp.headers.get("ETag", "")
-
-    def _objects(self, url: str) -> dict[str, str]:
-        """href (absolute URL) -> ETag of every object in the calendar at `url`."""
-        try:
-            body, _ = self._request(
-                url, "PROPFIND", _PROPFIND, {"Depth": "1", "Content-Type": "application/xml"}
-            )
-        except urllib.error.HTTPError as exc:
-            if exc.code == 404:
-                return {}
-            raise
-        out = {}
-        for resp in ET.fromstring(body).findall("{DAV:}response"):
-            href = resp.findtext("{DAV:}href") or ""
-            if href.endswith(".ics"):
-                out[urljoin(url, href)] = resp.findtext("{DAV:}propstat/{DAV:}prop/{DAV:}getetag") or ""
-        return out
+    @property
+    def auth(self) -> Auth:
+        return (self.username, self.password or "") if self.username else None
 
     def _read(self, counsellor: str) -> dict[str, tuple[str, Seen]]:
         """uid -> (href, what is there), from the counsellor's own or the shared calendar."""
         out = {}
-        for href in self._objects(self.calendar_url(counsellor)):
-            for seen in _seen_in_ical(self._request(href)[0]):
+        url = self.calendar_url(counsellor)
+        for href in (urljoin(url, h) for h in etags(url, self.auth)):
+            for seen in _seen_in_ical(request(href, auth=self.auth)[1]):
                 assert seen.uid not in out, f"{seen.uid} twice in {self.calendar_url(counsellor)}"
                 out[seen.uid] = (href, seen)
         return out
@@ -216,9 +188,8 @@ class CalDAVWorld:
 
     def _rewrite(self, counsellor: str, uid: str, change: Callable[[bytes], bytes]) -> None:
         href = self._read(counsellor)[uid][0]
-        body, etag = self._request(href)
-        headers = {"Content-Type": "text/calendar; charset=utf-8", "If-Match": etag}
-        self._request(href, "PUT", change(body), headers)
+        _, body, etag = request(href, auth=self.auth)
+        put_object(href, change(body), etag, self.auth)
 
     def complete(self, counsellor: str, uid: str) -> None:
         self._rewrite(counsellor, uid, _completed)
@@ -227,14 +198,14 @@ class CalDAVWorld:
         self._rewrite(counsellor, uid, _described(text))
 
     def delete(self, counsellor: str, uid: str) -> None:
-        self._request(self._read(counsellor)[uid][0], "DELETE")
+        delete_object(self._read(counsellor)[uid][0], auth=self.auth)
 
     def empty(self) -> None:
         """Delete every object in the counsellors' and the shared calendar: a clean start on a
         server the session shares (the production servers have fixed users and calendars)."""
         for url in {*(self.template.format(counsellor=c) for c in COUNSELLORS), self.shared_url}:
-            for href in self._objects(url):
-                self._request(href, "DELETE")
+            for href in etags(url, self.auth):
+                delete_object(urljoin(url, href), auth=self.auth)
 
 
 def dav_world(server: DavServer) -> CalDAVWorld:
