@@ -1,9 +1,10 @@
 """Session-wide fixtures: every real server of the tests is started once per session.
 
 Radicale and Xandikos (tests/servers.py) and the production servers Cyrus, DAViCal and SOGo
-(tests/realservers) run for the whole session. Tests stay independent all the same: each test
-sees Radicale and Xandikos under a path prefix of its own (`radicale_server`, `xandikos_server`,
-`dav_server`), so no test can see another's calendars. A test that stops a server or needs
+(tests/realservers) run for the whole session; the fake EWS server (`fake_ews`) is cheap and
+per test. Tests stay independent all the same: each test sees Radicale and Xandikos under a
+path prefix of its own (`radicale_server`, `xandikos_server`, `dav_server`), so no test can see
+another's calendars. A test that stops a server or needs
 passwords starts its own with `tests.servers.start_radicale`.
 """
 
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.fake_ews import SERVICE_PASSWORD, SERVICE_USER, FakeEWS
 from tests.realservers import RealServer, start_cyrus, start_davical, start_sogo
 from tests.servers import DavServer, start_radicale, start_xandikos, stop
 
@@ -63,6 +65,13 @@ def dav_server(request: pytest.FixtureRequest) -> DavServer:
     """One test per server (Radicale, Xandikos), each under a path prefix of this test's own."""
     session: DavServer = request.getfixturevalue(f"{request.param}_session")
     return session.under(_own_prefix(request))
+
+
+@pytest.fixture
+def fake_ews() -> Iterator[FakeEWS]:
+    """A started fake EWS server (tests/fake_ews) with the service account, one per test."""
+    with FakeEWS({SERVICE_USER: SERVICE_PASSWORD}) as fake:
+        yield fake
 
 
 @pytest.fixture(scope="session")

@@ -16,8 +16,7 @@ import pytest
 
 from tests.contract.caseload import Caseload, initial_cases
 from tests.contract.worlds import CalDAVWorld, ExchangeWorld, MemoryWorld, World, dav_world, real_world
-from tests.exchange_helpers import SERVICE_PASSWORD, SERVICE_USER
-from tests.fake_ews import FakeEWS
+from tests.fake_ews import SERVICE_PASSWORD, SERVICE_USER, FakeEWS
 
 WORLDS = ["memory", "radicale", "xandikos", "fake-ews", "cyrus", "davical", "sogo"]
 SHARING_WORLDS = [w for w in WORLDS if w != "memory"]  # MemTarget has one calendar per counsellor
