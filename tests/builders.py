@@ -1,21 +1,33 @@
-"""Test helpers: write small caseloads as real CSV files and plan them through the reader."""
+"""Building test inputs: caseloads as real CSV files, and plans built in memory.
+
+- `write_caseload` / `write_csv`: small hand-made caseloads (cases filled with defaults);
+- `caseload`: the example caseload (sync/examples), optionally filtered, with `AS_OF`;
+- `case_rows` / `write_cases`: `n` generated cases for the service tests (coburg-2016);
+- `plan_rows` / `only`: plan a small caseload through the reader and the engine;
+- `obligation` / `plan_of` / `settings`: plans and settings without any file.
+"""
 
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
-from datetime import date
+import shutil
+from collections.abc import Callable, Iterable
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 from kontaktsync.rules.engine import plan
-from kontaktsync.rules.model import Obligation, Plan
+from kontaktsync.rules.model import CaseFacts, Obligation, ObligationKind, Plan
 from kontaktsync.rules.policy import load_policy
 from kontaktsync.sync.caseload import read_caseload
+from kontaktsync.sync.config.models import Settings
 
+EXAMPLES = Path(__file__).resolve().parent.parent / "sync" / "examples"
+AS_OF = date(2026, 11, 22)  # the as-of date the example caseload is written for
 CASE_DEFAULTS = {"counsellor": "m.mueller", "status": "arbeitslos", "profile": "marktprofil"}
+
+
+# ------------------------------------------------------------------------------ CSV caseloads
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]], delimiter: str = ",", bom: bool = False) -> Path:
@@ -45,6 +57,76 @@ def write_caseload(
     return paths
 
 
+def caseload(
+    folder: Path,
+    keep: Callable[[dict[str, str]], bool] | None = None,
+    extra_contacts: Iterable[dict[str, str]] = (),
+) -> Path:
+    """Copy the example caseload into `folder`, keeping the cases `keep` accepts."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (EXAMPLES / "cases.csv").open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        fields = list(reader.fieldnames or [])
+        rows = [r for r in reader if keep is None or keep(r)]
+    with (folder / "cases.csv").open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    shutil.copy(EXAMPLES / "measures.csv", folder / "measures.csv")
+    shutil.copy(EXAMPLES / "contacts.csv", folder / "contacts.csv")
+    extra = list(extra_contacts)
+    if extra:
+        with (folder / "contacts.csv").open("a", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, ["case_id", "date", "channel", "outcome"])
+            writer.writerows(extra)
+    return folder
+
+
+def example_case_ids() -> list[str]:
+    with (EXAMPLES / "cases.csv").open(newline="", encoding="utf-8") as fh:
+        return [r["case_id"] for r in csv.DictReader(fh)]
+
+
+CASE_COLUMNS = ["case_id", "counsellor", "birth_date", "status", "profile", "registration_date",
+                "last_contact", "display_name"]  # fmt: skip
+PROFILES = ["marktprofil", "foerderprofil", "entwicklungsprofil", "aktivierungsprofil"]
+
+
+def case_rows(
+    n: int, counsellors: Iterable[str] = ("anna", "bernd"), start: int = 300000
+) -> list[dict[str, str]]:
+    """`n` cases that each get one contact obligation under coburg-2016 (adults, with contacts)."""
+    who = list(counsellors)
+    return [
+        {
+            "case_id": str(start + i),
+            "counsellor": who[i % len(who)],
+            "birth_date": "1980-01-01",
+            "status": "arbeitslos" if i % 3 else "arbeitsuchend",
+            "profile": PROFILES[i % len(PROFILES)],
+            "registration_date": "2026-01-05",
+            # before today whenever the tests run: a contact after the as-of date is a row error
+            "last_contact": (date.today() - timedelta(days=5 + i % 80)).isoformat(),
+        }
+        for i in range(n)
+    ]
+
+
+def write_cases(path: Path, rows: list[dict[str, str]]) -> Path:
+    """Write a cases CSV atomically, as an export job should (the daemon may be reading)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=CASE_COLUMNS, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
+    return path
+
+
+# ------------------------------------------------------------------------------ plans
+
+
 def plan_rows(
     folder: Path,
     policy: str,
@@ -54,9 +136,9 @@ def plan_rows(
     contacts: list[dict[str, Any]] | None = None,
 ) -> Plan:
     paths = write_caseload(folder, cases, measures, contacts)
-    caseload = read_caseload(paths["cases"], paths.get("measures"), paths.get("contacts"))
+    caseload_ = read_caseload(paths["cases"], paths.get("measures"), paths.get("contacts"))
     day = as_of if isinstance(as_of, date) else date.fromisoformat(as_of)
-    return plan(caseload, load_policy(policy), day)
+    return plan(caseload_, load_policy(policy), day)
 
 
 def only(result: Plan, case_id: str = "1", kind: str | None = None) -> Obligation:
@@ -66,15 +148,47 @@ def only(result: Plan, case_id: str = "1", kind: str | None = None) -> Obligatio
     return found[0]
 
 
-def kontaktsync_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the installed console script as a user would."""
-    exe = Path(sys.executable).with_name("kontaktsync")
-    cmd = (
-        [str(exe)]
-        if exe.exists()
-        else [sys.executable, "-c", "from kontaktsync.sync.cli import main; main()"]
+PLAN_AS_OF = date(2026, 11, 20)  # the as-of date of `plan_of`
+
+
+def settings(**privacy: object) -> Settings:
+    """Settings for tests that pass plan and target to `run_sync` themselves."""
+    return Settings(
+        source={"cases": Path("cases.csv")},
+        target={"kind": "caldav", "caldav": {"url": "http://127.0.0.1:1/{counsellor}/k/"}},
+        items={"appointments": "marker"},
+        privacy=privacy,
     )
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    return subprocess.run(
-        [*cmd, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=120, check=False
-    )
+
+
+def obligation(case_id: str = "100234", **kw: object) -> Obligation:
+    """A contact obligation of counsellor `anna`; `kw` overrides any field."""
+    base: dict[str, object] = {
+        "case_id": case_id,
+        "counsellor": "anna",
+        "kind": ObligationKind.CONTACT,
+        "tag": "2MM",
+        "due": date(2026, 12, 2),
+        "window_start": None,
+        "overdue": False,
+        "rule": "coburg-2016/2mm-ue25-marktnah",
+        "policy": "coburg-2016",
+        "cycle": "2026-10-02",
+        "anchor": date(2026, 10, 2),
+        "last_contact": date(2026, 10, 2),
+        "interval": "2M",
+    }
+    base.update(kw)
+    return Obligation(**base)  # type: ignore[arg-type]
+
+
+def plan_of(*obs: Obligation, contacts: dict[str, tuple[date, ...]] | None = None) -> Plan:
+    """A plan holding `obs`, every case named Erika Mustermann."""
+    cases = {
+        o.case_id: CaseFacts(
+            o.case_id, o.counsellor, (contacts or {}).get(o.case_id, (date(2026, 10, 2),)),
+            display_name="Erika Mustermann",
+        )
+        for o in obs
+    }  # fmt: skip
+    return Plan(as_of=PLAN_AS_OF, policy="coburg-2016", obligations=list(obs), cases=cases)

@@ -1,8 +1,6 @@
 """Shared fixtures for the Exchange tests: the fake EWS server and exchangelib accounts on it.
 
-Import in a test module::
-
-    from tests.exchange_helpers import ews_account, fake_ews_fixture  # noqa: F401
+The `fake_ews` fixture (a started fake with the service account) is in tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -11,12 +9,11 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from exchangelib import (
     BASIC,
     DELEGATE,
@@ -35,18 +32,9 @@ from kontaktsync.sync.config.models import Settings
 from kontaktsync.sync.core.runner import SyncReport, run_sync
 from kontaktsync.sync.targets.exchange.target import ExchangeTarget
 
-from tests.fake_ews import FakeEWS
+from tests.fake_ews import SERVICE_PASSWORD, SERVICE_USER, FakeEWS
 
-SERVICE_USER = "svc-kontaktsync"
-SERVICE_PASSWORD = "Fk-7q2-pw"  # a test password of the fake, nothing real
 EXCHANGE_2016 = Build(15, 1, 2507, 6)
-
-
-@pytest.fixture(name="fake_ews")
-def fake_ews_fixture() -> Iterator[FakeEWS]:
-    """A started fake EWS server with the service account; import `fake_ews_fixture`."""
-    with FakeEWS({SERVICE_USER: SERVICE_PASSWORD}) as fake:
-        yield fake
 
 
 def ews_account(

@@ -4,7 +4,7 @@ Put it between a client and a DAV server on loopback::
 
     with FaultProxy("http://127.0.0.1:5232/") as proxy:
         proxy.fault = lambda req: "503" if req.method == "PUT" and req.n % 3 == 0 else None
-        ... point the client at proxy.url ...
+        ... point the client at proxy.url (the upstream URL, path kept, via the proxy) ...
         proxy.count(method="PUT")
 
 `fault` gets a `Seen` request and returns None (forward), a status such as "503" or "403"
@@ -54,6 +54,7 @@ class FaultProxy:
         parts = urlsplit(upstream)
         self.upstream_host = parts.hostname or "127.0.0.1"
         self.upstream_port = parts.port or 80
+        self.upstream_path = parts.path or "/"
         self.fault: Callable[[Seen], str | None] | None = None
         self.seen: list[Seen] = []
         self.drip_seconds = 1.0
@@ -64,8 +65,15 @@ class FaultProxy:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
+    def origin(self) -> str:
+        """`http://127.0.0.1:<port>` of the proxy, without a path."""
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/"
+        """The upstream URL with the proxy's address: the same path (a test's own prefix on a
+        shared server carries over), requests are forwarded with their paths unchanged."""
+        return self.origin + self.upstream_path
 
     def start(self) -> FaultProxy:
         self._thread.start()

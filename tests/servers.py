@@ -3,29 +3,27 @@
 Each server gets a free port and its own temporary folder, is waited for until it answers
 HTTP, and is stopped at teardown. Nothing here talks to anything but loopback.
 
-Use in a test module::
+Tests get them from fixtures in tests/conftest.py: each server is started once per session
+and every test gets its own path prefix on it (`radicale_server`, `xandikos_server`, and
+`dav_server`, parametrized over both). A test that stops or restarts a server, or needs
+passwords, starts its own with `start_radicale`. A missing server fails the test with the
+package to install; it never skips.
 
-    from tests.servers import radicale_server, xandikos_server, dav_server  # noqa: F401
-
-`dav_server` is parametrized over both servers, so one test runs against each. A missing
-server fails the test with the package to install; it never skips.
-
-Both servers accept any user without a password: Radicale runs with `auth none` and rights
-`authenticated` (every calendar below `/<anyone>/` is writable), Xandikos has no auth at all.
+Both servers accept any user without a password: Radicale runs with `auth none` and a rights
+file allowing everything at any depth, Xandikos has no auth at all.
 Calendars are created by the client (MKCALENDAR) where needed.
 """
 
 from __future__ import annotations
 
-import shutil
+import importlib.util
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -43,6 +41,21 @@ class DavServer:
     port: int
     folder: Path
     proc: subprocess.Popen[bytes]
+
+    @property
+    def origin(self) -> str:
+        """`http://host:port`, without a path: prefix it to the absolute hrefs a server lists."""
+        return f"http://{self.host}:{self.port}"
+
+    def under(self, prefix: str) -> DavServer:
+        """The same server, seen from `url` + `prefix` + `/`: a test's own part of a shared server.
+        The prefix is made as a plain collection (MKCOL), since servers create a calendar's
+        parent but not the parent's parent."""
+        url = f"{self.url}{prefix.strip('/')}/"
+        with urllib.request.urlopen(urllib.request.Request(url, method="MKCOL"), timeout=30) as resp:
+            if resp.status != 201:
+                raise RuntimeError(f"MKCOL {url} answered {resp.status}, not 201 Created")
+        return replace(self, url=url)
 
     def calendar_url(self, counsellor: str, calendar: str = "kontaktdichte") -> str:
         return f"{self.url}{counsellor}/{calendar}/"
@@ -78,21 +91,23 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
 
 
 def _require_module(module: str, package: str) -> None:
-    import importlib.util
-
     if importlib.util.find_spec(module) is None:
         pytest.fail(f"{package} is not installed; install it with `pip install {package}`")
 
 
 def start_radicale(folder: Path, port: int | None = None, users: dict[str, str] | None = None) -> DavServer:
-    """Start Radicale: without `users` anyone may write everywhere (auth none); with `users`
-    (name -> password) only those users, each everywhere (htpasswd, plain)."""
+    """Start Radicale: without `users` anyone may write everywhere, at any depth, so a test can
+    keep its calendars under a prefix of its own (auth none, a rights file allowing all); with
+    `users` (name -> password) only those users, each in every `/<principal>/<calendar>/`
+    (htpasswd, plain, rights `authenticated`)."""
     _require_module("radicale", "radicale")
     port = port or free_port()
     data = folder / "collections"
     data.mkdir(parents=True, exist_ok=True)
     log = folder / "radicale.log"
-    auth = ["--auth-type", "none"]
+    rights = folder / "rights"
+    rights.write_text("[everything]\nuser: .*\ncollection: .*\npermissions: RrWw\n", encoding="utf-8")
+    auth = ["--auth-type", "none", "--rights-type", "from_file", "--rights-file", str(rights)]
     if users:
         htpasswd = folder / "htpasswd"
         htpasswd.write_text("".join(f"{u}:{p}\n" for u, p in users.items()), encoding="utf-8")
@@ -101,6 +116,7 @@ def start_radicale(folder: Path, port: int | None = None, users: dict[str, str] 
             "--auth-htpasswd-filename", str(htpasswd),
             "--auth-htpasswd-encryption", "plain",
             "--auth-delay", "0",
+            "--rights-type", "authenticated",
         ]  # fmt: skip
     cmd = [
         sys.executable,
@@ -113,8 +129,6 @@ def start_radicale(folder: Path, port: int | None = None, users: dict[str, str] 
         "--storage-filesystem-folder",
         str(data),
         *auth,
-        "--rights-type",
-        "authenticated",
         "--web-type",
         "none",
         "--logging-level",
@@ -171,33 +185,3 @@ def stop(server: DavServer) -> None:
         except subprocess.TimeoutExpired:
             server.proc.kill()
             server.proc.wait(timeout=10)
-
-
-STARTERS = {"radicale": start_radicale, "xandikos": start_xandikos}
-
-
-def _serve(name: str, tmp: Path) -> Iterator[DavServer]:
-    server = STARTERS[name](tmp)
-    try:
-        yield server
-    finally:
-        stop(server)
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-@pytest.fixture
-def radicale_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DavServer]:
-    yield from _serve("radicale", tmp_path_factory.mktemp("radicale"))
-
-
-@pytest.fixture
-def xandikos_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DavServer]:
-    yield from _serve("xandikos", tmp_path_factory.mktemp("xandikos"))
-
-
-@pytest.fixture(params=["radicale", "xandikos"])
-def dav_server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[DavServer]:
-    """One test per server: parametrized over Radicale and Xandikos."""
-    yield from _serve(request.param, tmp_path_factory.mktemp(request.param))

@@ -6,12 +6,12 @@ from kontaktsync.sync.core import items as items_mod
 from kontaktsync.sync.core.planning import make_plan
 from kontaktsync.sync.core.runner import run_sync
 
-from tests.builders import write_caseload
-from tests.caldav_helpers import AS_OF, components, settings_for
-from tests.servers import dav_server  # noqa: F401
+from tests.builders import AS_OF, write_caseload
+from tests.calendars import components
+from tests.configs import settings_for
 
 
-def test_recorded_care_plan_completes_its_task(dav_server, tmp_path):  # noqa: F811
+def test_recorded_care_plan_completes_its_task(dav_server, tmp_path):
     src = tmp_path / "src"
     src.mkdir()
     cases = [{"case_id": "200001", "registration_date": "2026-11-02"},

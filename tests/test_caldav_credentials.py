@@ -5,7 +5,9 @@ from __future__ import annotations
 from kontaktsync.sync.config.models import Settings
 from kontaktsync.sync.core.runner import run_sync
 
-from tests.caldav_helpers import AS_OF, caseload, run_cli, write_config
+from tests.builders import AS_OF, caseload
+from tests.cli import run_cli
+from tests.configs import write_settings as write_config
 from tests.servers import start_radicale, stop
 
 PASSWORD = "Geheim-7f3a-Passwort"

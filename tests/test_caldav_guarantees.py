@@ -21,25 +21,17 @@ from kontaktsync.sync.core.lock import LockHeld, SyncLock
 from kontaktsync.sync.core.planning import make_plan
 from kontaktsync.sync.core.runner import FAULT_ENV, FAULT_EXIT_CODE, MassDeleteRefused, run_sync
 
-from tests.caldav_helpers import (
-    AS_OF,
-    caseload,
-    components,
-    etags,
-    example_case_ids,
-    put_object,
-    read_calendar,
-    run_cli,
-    server_uids,
-    settings_for,
-    write_config,
-)
+from tests.builders import AS_OF, caseload, example_case_ids
+from tests.calendars import components, etags, put_object, read_calendar, server_uids
+from tests.cli import run_cli
+from tests.configs import settings_for
+from tests.configs import write_settings as write_config
 from tests.faultproxy import FaultProxy
-from tests.servers import DavServer, dav_server  # noqa: F401
+from tests.servers import DavServer
 
 
 @pytest.fixture
-def proxy(dav_server: DavServer) -> Iterator[FaultProxy]:  # noqa: F811
+def proxy(dav_server: DavServer) -> Iterator[FaultProxy]:
     with FaultProxy(dav_server.url) as p:
         yield p
 
@@ -62,7 +54,7 @@ def sync(settings: Settings, **kw) -> object:
     return run_sync(settings, as_of=AS_OF, **kw)
 
 
-def test_second_run_writes_nothing(dav_server, proxy, tmp_path):  # noqa: F811
+def test_second_run_writes_nothing(dav_server, proxy, tmp_path):
     s = settings_for(proxy.url, tmp_path, caseload(tmp_path / "src"))
     first = sync(s)
     assert first.failed == 0
@@ -79,7 +71,7 @@ def test_second_run_writes_nothing(dav_server, proxy, tmp_path):  # noqa: F811
     assert_exactly_desired(dav_server, s)
 
 
-def test_no_duplicates_after_crashes_between_writes(dav_server, tmp_path):  # noqa: F811
+def test_no_duplicates_after_crashes_between_writes(dav_server, tmp_path):
     src = caseload(tmp_path / "src")
     s = settings_for(dav_server.url, tmp_path, src)
     config = write_config(s, tmp_path / "kontaktsync.toml")
@@ -110,7 +102,7 @@ def test_no_duplicates_after_crashes_between_writes(dav_server, tmp_path):  # no
     assert sync(s2).writes == 0
 
 
-def test_lost_state_file_creates_no_duplicates(dav_server, proxy, tmp_path):  # noqa: F811
+def test_lost_state_file_creates_no_duplicates(dav_server, proxy, tmp_path):
     s = settings_for(proxy.url, tmp_path, caseload(tmp_path / "src"))
     first = sync(s)
     for suffix in ("", "-wal", "-shm"):
@@ -124,7 +116,7 @@ def test_lost_state_file_creates_no_duplicates(dav_server, proxy, tmp_path):  # 
     assert sync(s).writes == 0 and proxy.count() <= 2 * len(first.per_calendar)
 
 
-def test_two_runs_at_once(dav_server, tmp_path):  # noqa: F811
+def test_two_runs_at_once(dav_server, tmp_path):
     s = settings_for(dav_server.url, tmp_path, caseload(tmp_path / "src"))
     with SyncLock(s.sync.state_path), pytest.raises(LockHeld):
         sync(s)
@@ -153,7 +145,7 @@ def _first_of(url: str, name: str) -> tuple[str, icalendar.Calendar]:
     raise AssertionError(f"no {name} in {url}")
 
 
-def test_person_edits_survive(dav_server, tmp_path):  # noqa: F811
+def test_person_edits_survive(dav_server, tmp_path):
     s = settings_for(dav_server.url, tmp_path, caseload(tmp_path / "src"))
     first = sync(s)
     who = sorted(first.per_calendar)[0]
@@ -173,7 +165,7 @@ def test_person_edits_survive(dav_server, tmp_path):  # noqa: F811
     alarm.add("DESCRIPTION", "Erinnerung")
     alarm.add("TRIGGER", icalendar.vDuration.from_ical("-PT15M"))
     todo.add_component(alarm)
-    assert put_object(dav_server.url.rstrip("/") + href, cal.to_ical(), tags[href]) in (200, 201, 204)
+    assert put_object(dav_server.origin + href, cal.to_ical(), tags[href]) in (200, 201, 204)
     # ... and moves a marker appointment by two days.
     ehref, ecal = _first_of(url, "VEVENT")
     event = ecal.walk("VEVENT")[0]
@@ -183,7 +175,7 @@ def test_person_edits_survive(dav_server, tmp_path):  # noqa: F811
     event.pop("DTEND")
     event.add("DTSTART", moved)
     event.add("DTEND", moved.fromordinal(moved.toordinal() + 1))
-    put_object(dav_server.url.rstrip("/") + ehref, ecal.to_ical(), tags[ehref])
+    put_object(dav_server.origin + ehref, ecal.to_ical(), tags[ehref])
 
     second = sync(s)
     assert second.writes == 0 and second.kept_person_edits == 2
@@ -201,7 +193,7 @@ def test_person_edits_survive(dav_server, tmp_path):  # noqa: F811
     assert sync(s_names).writes == 0
 
 
-def test_fulfilled_completes_and_left_deletes(dav_server, tmp_path):  # noqa: F811
+def test_fulfilled_completes_and_left_deletes(dav_server, tmp_path):
     s = settings_for(dav_server.url, tmp_path, caseload(tmp_path / "src"))
     plan = make_plan(s, AS_OF)
     sync(s)
@@ -237,7 +229,7 @@ def test_fulfilled_completes_and_left_deletes(dav_server, tmp_path):  # noqa: F8
     assert sync(s2).writes == 0
 
 
-def test_dry_run_changes_nothing(dav_server, proxy, tmp_path):  # noqa: F811
+def test_dry_run_changes_nothing(dav_server, proxy, tmp_path):
     fresh = settings_for(proxy.url, tmp_path / "fresh", caseload(tmp_path / "src"))
     dry = sync(fresh, dry_run=True)
     assert dry.created == 2 * dry.obligations_due and proxy.writes() == 0
@@ -267,7 +259,7 @@ def test_dry_run_changes_nothing(dav_server, proxy, tmp_path):  # noqa: F811
     assert "Dry run: nothing was changed" in out.stdout and "nothing" in out.stdout
 
 
-def test_server_errors_lose_nothing_and_converge(dav_server, proxy, tmp_path):  # noqa: F811
+def test_server_errors_lose_nothing_and_converge(dav_server, proxy, tmp_path):
     s = settings_for(proxy.url, tmp_path, caseload(tmp_path / "src"))
     total = 2 * len(make_plan(s, AS_OF).obligations)
     # Every 7th item answers 503 however often it is retried; one calendar's listing fails.
@@ -297,7 +289,7 @@ def test_server_errors_lose_nothing_and_converge(dav_server, proxy, tmp_path):  
     assert sync(s).writes == 0
 
 
-def test_dropped_connections_are_retried(dav_server, proxy, tmp_path):  # noqa: F811
+def test_dropped_connections_are_retried(dav_server, proxy, tmp_path):
     s = settings_for(proxy.url, tmp_path, caseload(tmp_path / "src"))
     seen: Counter[str] = Counter()
 
@@ -321,7 +313,7 @@ def test_dropped_connections_are_retried(dav_server, proxy, tmp_path):  # noqa: 
     assert sync(s).writes == 0 and proxy.writes() == 0
 
 
-def test_mass_delete_guard(dav_server, proxy, tmp_path):  # noqa: F811
+def test_mass_delete_guard(dav_server, proxy, tmp_path):
     s = settings_for(proxy.url, tmp_path, caseload(tmp_path / "src"))
     sync(s)
     ids = example_case_ids()
@@ -342,7 +334,7 @@ def test_mass_delete_guard(dav_server, proxy, tmp_path):  # noqa: F811
     assert_exactly_desired(dav_server, s2)
 
 
-def test_expired_token_means_one_full_listing(dav_server, proxy, tmp_path):  # noqa: F811
+def test_expired_token_means_one_full_listing(dav_server, proxy, tmp_path):
     s = settings_for(proxy.url, tmp_path, caseload(tmp_path / "src"))
     first = sync(s)
     sync(s)  # now every calendar has a token
@@ -359,7 +351,7 @@ def test_expired_token_means_one_full_listing(dav_server, proxy, tmp_path):  # n
     assert proxy.count("REPORT") == 2 * len(first.per_calendar)  # refused, then full
 
 
-def test_servers_without_sync_collection_get_an_etag_listing(dav_server, proxy, tmp_path):  # noqa: F811
+def test_servers_without_sync_collection_get_an_etag_listing(dav_server, proxy, tmp_path):
     proxy.fault = lambda req: "403" if req.method == "REPORT" and b"sync-collection" in req.body else None
     s = settings_for(proxy.url, tmp_path, caseload(tmp_path / "src"))
     first = sync(s)
@@ -372,7 +364,7 @@ def test_servers_without_sync_collection_get_an_etag_listing(dav_server, proxy, 
 
 
 @pytest.mark.slow
-def test_crash_after_every_single_write(dav_server, tmp_path):  # noqa: F811
+def test_crash_after_every_single_write(dav_server, tmp_path):
     """A small caseload, crashed after the k-th write for every k, in each phase of its life:
     creating, updating (names switched on), completing and deleting (a contact, a case gone)."""
     ids = example_case_ids()

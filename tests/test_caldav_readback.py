@@ -19,8 +19,9 @@ from kontaktsync.sync.core.planning import make_plan
 from kontaktsync.sync.core.runner import run_sync
 from todoman.model import Database
 
-from tests.caldav_helpers import AS_OF, caseload, read_calendar, settings_for
-from tests.servers import dav_server  # noqa: F401
+from tests.builders import AS_OF, caseload
+from tests.calendars import read_calendar
+from tests.configs import settings_for
 
 SUBJECT = re.compile(r"^(\d+(MM|WM|TM)|AM|AM-V|AM-N|BP|BP-R|WV) \S.* – Kd \d+$")
 KHAL_LOCALE = {
@@ -48,7 +49,7 @@ def _vdirs(server_url: str, calendars: list[str], root: Path) -> dict[str, Path]
     return out
 
 
-def test_items_read_back_with_icalendar_todoman_and_khal(dav_server, tmp_path):  # noqa: F811
+def test_items_read_back_with_icalendar_todoman_and_khal(dav_server, tmp_path):
     s = settings_for(dav_server.url, tmp_path, caseload(tmp_path / "src"))
     plan = make_plan(s, AS_OF)
     report = run_sync(s, as_of=AS_OF)
@@ -133,7 +134,7 @@ def test_guidance_questions_reach_the_description(tmp_path):
 
 
 @pytest.mark.parametrize("appointments", ["none"])
-def test_without_markers_only_tasks(dav_server, tmp_path, appointments):  # noqa: F811
+def test_without_markers_only_tasks(dav_server, tmp_path, appointments):
     s = settings_for(dav_server.url, tmp_path, caseload(tmp_path / "src"), appointments=appointments)
     report = run_sync(s, as_of=AS_OF)
     assert report.created == report.obligations_due and report.failed == 0

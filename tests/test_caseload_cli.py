@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from builders import kontaktsync_cli
+from tests.cli import kontaktsync_cli
 
 AS_OF = "2026-11-23"
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from builders import write_csv
 from kontaktsync.rules.model import Channel, Outcome, Profile, Status, Team
 from kontaktsync.sync.caseload import SourceError, read_caseload
 from openpyxl import Workbook
+
+from tests.builders import write_csv
 
 
 def test_semicolons_bom_german_dates_and_booleans(tmp_path):

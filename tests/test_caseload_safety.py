@@ -6,13 +6,14 @@ import csv
 from datetime import date
 
 import pytest
-from builders import CASE_DEFAULTS, write_csv
 from kontaktsync.rules.engine import plan
 from kontaktsync.rules.policy import load_policy
 from kontaktsync.sync.caseload import read_caseload
 from kontaktsync.sync.config.models import Settings
 from kontaktsync.sync.core.planning import make_plan
 from openpyxl import Workbook
+
+from tests.builders import CASE_DEFAULTS, write_csv
 
 T = date(2026, 11, 23)
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from kontaktsync.sync.config.loading import load_settings
 
-from tests.service_helpers import clean_env, run_cli, write_config
+from tests.cli import clean_env, run_cli
+from tests.configs import write_config
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "sync" / "examples"
 AS_OF = "2026-11-22"

@@ -12,8 +12,10 @@ from kontaktsync.sync.config.errors import ConfigError, Problem
 from kontaktsync.sync.core.lock import LockHeld, SyncLock
 from kontaktsync.sync.core.reconcile import MassDeleteRefused
 
-from tests.servers import DavServer, radicale_server  # noqa: F401
-from tests.service_helpers import case_rows, run_cli, service_config, write_cases, write_config
+from tests.builders import case_rows, write_cases
+from tests.cli import run_cli
+from tests.configs import service_config, write_config
+from tests.servers import DavServer
 
 
 @pytest.mark.parametrize(
@@ -37,7 +39,7 @@ def test_an_unmapped_error_is_no_exit_code() -> None:
         for_error(ValueError("x"))
 
 
-def test_lock_held_exits_3_through_the_cli(tmp_path: Path, radicale_server: DavServer) -> None:  # noqa: F811
+def test_lock_held_exits_3_through_the_cli(tmp_path: Path, radicale_server: DavServer) -> None:
     write_cases(tmp_path / "export" / "cases.csv", case_rows(1))
     config = write_config(
         tmp_path / "kontaktsync.toml", service_config(tmp_path, radicale_server.url_template)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from builders import kontaktsync_cli, plan_rows, write_caseload
 from kontaktsync.rules.compliance import summarize
+
+from tests.builders import plan_rows, write_caseload
+from tests.cli import kontaktsync_cli
 
 T = "2026-11-23"  # Monday of KW 48
 

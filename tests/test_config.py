@@ -13,8 +13,9 @@ import pytest
 from kontaktsync.sync.config.loading import ConfigError, load_settings, masked_dump, secret_values
 from kontaktsync.sync.service.observability import Health, JsonFormatter, SecretMaskFilter, setup_logging
 
-from tests.servers import DavServer, radicale_server  # noqa: F401
-from tests.service_helpers import clean_env, run_cli, write_config
+from tests.cli import clean_env, run_cli
+from tests.configs import write_config
+from tests.servers import DavServer
 
 SECRET = "pw-Zebra-7731-not-in-logs"
 
@@ -226,7 +227,7 @@ def _files(folder: Path) -> set[Path]:
 
 def test_config_check_reads_source_and_probes_calendars_read_only(
     tmp_path: Path,
-    radicale_server: DavServer,  # noqa: F811
+    radicale_server: DavServer,
 ) -> None:
     export = tmp_path / "export"
     export.mkdir()

@@ -6,8 +6,10 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from tests.servers import DavServer, radicale_server  # noqa: F401
-from tests.service_helpers import case_rows, clean_env, run_cli, write_cases, write_config
+from tests.builders import case_rows, write_cases
+from tests.cli import clean_env, run_cli
+from tests.configs import write_config
+from tests.servers import DavServer
 
 SECRET = "pw-Quokka-5521-never-shown"
 
@@ -82,7 +84,7 @@ def test_secret_file_that_is_no_setting_is_reported_with_the_closest(tmp_path: P
     assert 'username = "svc"' in result.stdout  # the good file was read
 
 
-def test_sync_takes_secrets_dir(tmp_path: Path, radicale_server: DavServer) -> None:  # noqa: F811
+def test_sync_takes_secrets_dir(tmp_path: Path, radicale_server: DavServer) -> None:
     config = config_with(tmp_path, privacy={"pseudonymize": True})
     data = tomllib.loads(config.read_text(encoding="utf-8"))
     data["target"]["caldav"]["url"] = radicale_server.url_template

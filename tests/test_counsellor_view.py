@@ -7,7 +7,8 @@ from datetime import date
 
 from kontaktsync.sync.core.items import desired_items
 
-from tests.test_items import AS_OF, obligation, plan_of, settings
+from tests.builders import PLAN_AS_OF as AS_OF
+from tests.builders import obligation, plan_of, settings
 
 
 def _items(ob):

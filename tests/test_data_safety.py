@@ -2,7 +2,7 @@
 
 Each test runs `kontaktsync sync` as a child process against a real Radicale and Xandikos
 (started by the tests on 127.0.0.1) and reads the calendars back with a second, independent
-client (tests/caldav_helpers.py: plain PROPFIND/GET/PUT).
+client (tests/calendars.py: plain PROPFIND/GET/PUT).
 """
 
 from __future__ import annotations
@@ -17,18 +17,10 @@ from kontaktsync.sync.core import items as items_mod
 from kontaktsync.sync.core.planning import make_plan
 from kontaktsync.sync.core.runner import run_sync
 
-from tests.caldav_helpers import (
-    AS_OF,
-    caseload,
-    components,
-    etags,
-    put_object,
-    read_calendar,
-    run_cli,
-    settings_for,
-    write_config,
-)
-from tests.servers import DavServer, dav_server  # noqa: F401
+from tests.builders import AS_OF, caseload
+from tests.calendars import components, etags, put_object, read_calendar
+from tests.cli import run_cli
+from tests.configs import settings_for, write_settings
 
 
 def _edit_cases(folder: Path, change: dict[str, dict[str, str]]) -> None:
@@ -45,7 +37,7 @@ def _edit_cases(folder: Path, change: dict[str, dict[str, str]]) -> None:
 
 
 def _sync_cli(settings, tmp: Path, *extra: str):
-    config = write_config(settings, tmp / "kontaktsync.toml")
+    config = write_settings(settings, tmp / "kontaktsync.toml")
     return run_cli(["sync", "--config", str(config), "--as-of", AS_OF.isoformat(), *extra], tmp)
 
 
@@ -83,7 +75,7 @@ def _contact_case(settings) -> tuple[str, str]:
     return ob.case_id, ob.counsellor
 
 
-def test_a_bad_row_freezes_its_cases_items(dav_server, tmp_path):  # noqa: F811
+def test_a_bad_row_freezes_its_cases_items(dav_server, tmp_path):
     src = caseload(tmp_path / "src")
     s = settings_for(dav_server.url, tmp_path, src)
     assert _sync_cli(s, tmp_path).returncode == 0
@@ -97,7 +89,7 @@ def test_a_bad_row_freezes_its_cases_items(dav_server, tmp_path):  # noqa: F811
     note = str(todo["DESCRIPTION"]) + "\nNotiz: Kunde ruft zurück"
     todo.pop("DESCRIPTION")
     todo.add("DESCRIPTION", note)
-    put_object(dav_server.url.rstrip("/") + href, cal.to_ical(), etags(url)[href])
+    put_object(dav_server.origin + href, cal.to_ical(), etags(url)[href])
     before = {u: b for u, b in _bodies(url).items() if u in uids}
     assert set(before) == uids
 
@@ -124,7 +116,7 @@ def test_a_bad_row_freezes_its_cases_items(dav_server, tmp_path):  # noqa: F811
     assert max(Counter(str(c["UID"]) for c in components(url)).values()) == 1
 
 
-def test_a_team_calendar_holds_every_counsellors_items(dav_server, tmp_path):  # noqa: F811
+def test_a_team_calendar_holds_every_counsellors_items(dav_server, tmp_path):
     """A template without {counsellor}: every counsellor's items live side by side."""
     src = caseload(tmp_path / "src")
     s = settings_for(dav_server.url, tmp_path, src)
@@ -157,7 +149,7 @@ def test_a_team_calendar_holds_every_counsellors_items(dav_server, tmp_path):  #
     assert {h: t for h, t in tags.items() if h in after} == after
 
 
-def test_an_explicit_table_may_map_two_counsellors_to_one_calendar(dav_server, tmp_path):  # noqa: F811
+def test_an_explicit_table_may_map_two_counsellors_to_one_calendar(dav_server, tmp_path):
     src = caseload(tmp_path / "src")
     s = settings_for(dav_server.url, tmp_path, src)
     plan = make_plan(s, AS_OF)
@@ -173,7 +165,7 @@ def test_an_explicit_table_may_map_two_counsellors_to_one_calendar(dav_server, t
     assert again.writes == 0 and again.failed == 0
 
 
-def test_counsellor_edits_survive_field_by_field(dav_server, tmp_path):  # noqa: F811
+def test_counsellor_edits_survive_field_by_field(dav_server, tmp_path):
     src = caseload(tmp_path / "src")
     s = settings_for(dav_server.url, tmp_path, src, appointments="none")
     assert _sync_cli(s, tmp_path).returncode == 0
@@ -188,7 +180,7 @@ def test_counsellor_edits_survive_field_by_field(dav_server, tmp_path):  # noqa:
     for prop, value in (("DESCRIPTION", notes), ("DUE", own_due), ("PRIORITY", 5)):
         todo.pop(prop, None)
         todo.add(prop, value)
-    put_object(dav_server.url.rstrip("/") + href, cal.to_ical(), etags(url)[href])
+    put_object(dav_server.origin + href, cal.to_ical(), etags(url)[href])
 
     # The plan moves: names shown (summary) and an extension (due date and description).
     s_names = s.model_copy(update={"privacy": s.privacy.model_copy(update={"show_names": True})})
@@ -212,7 +204,7 @@ def test_counsellor_edits_survive_field_by_field(dav_server, tmp_path):  # noqa:
     assert str(done["STATUS"]) == "COMPLETED" and str(done["DESCRIPTION"]) == notes
 
 
-def test_tasks_completed_by_contacts_do_not_trip_the_guard(dav_server, tmp_path):  # noqa: F811
+def test_tasks_completed_by_contacts_do_not_trip_the_guard(dav_server, tmp_path):
     src = caseload(tmp_path / "src")
     s = settings_for(dav_server.url, tmp_path, src, appointments="none", mass_delete_min=1)
     assert _sync_cli(s, tmp_path).returncode == 0
@@ -235,7 +227,7 @@ def test_tasks_completed_by_contacts_do_not_trip_the_guard(dav_server, tmp_path)
         assert cause in cut.stderr
 
 
-def test_switching_on_pseudonymisation_migrates_instead_of_deleting(dav_server, tmp_path):  # noqa: F811
+def test_switching_on_pseudonymisation_migrates_instead_of_deleting(dav_server, tmp_path):
     """Every UID changes when pseudonyms are switched on: the items are replaced, the guard
     does not take that for a truncated export, and no customer number is left in the calendar."""
     src = caseload(tmp_path / "src")
@@ -245,7 +237,7 @@ def test_switching_on_pseudonymisation_migrates_instead_of_deleting(dav_server, 
     url = dav_server.calendar_url(who)
     before = {str(c["UID"]) for c in components(url)}
     env = {"KONTAKTSYNC_PRIVACY__PSEUDONYMIZE": "true", "KONTAKTSYNC_PRIVACY__PSEUDONYM_KEY": "k" * 32}
-    config = write_config(s, tmp_path / "kontaktsync.toml")
+    config = write_settings(s, tmp_path / "kontaktsync.toml")
     args = ["sync", "--config", str(config), "--as-of", AS_OF.isoformat()]
     moved = run_cli(args, tmp_path, env)
     assert moved.returncode == 0, moved.stderr

@@ -12,7 +12,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.caldav_helpers import AS_OF, run_cli
+from tests.builders import AS_OF
+from tests.cli import run_cli
 
 
 def test_demo_shows_three_policies_and_says_what_it_wrote(tmp_path):

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from kontaktsync.sync.config.loading import load_settings
 
-from tests.service_helpers import VENV_BIN
+from tests.cli import VENV_BIN
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 REPO = DEPLOY.parent

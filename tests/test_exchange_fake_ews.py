@@ -22,12 +22,7 @@ from exchangelib.errors import (
 )
 from exchangelib.items import SEND_TO_NONE, CalendarItem, Task
 
-from tests.exchange_helpers import (  # noqa: F401
-    SERVICE_PASSWORD,
-    SERVICE_USER,
-    ews_account,
-    fake_ews_fixture,
-)
+from tests.exchange_helpers import SERVICE_PASSWORD, SERVICE_USER, ews_account
 from tests.fake_ews import FakeEWS
 
 MAILBOX = "anna.beraterin@jobcenter.example"

@@ -27,7 +27,6 @@ from tests.exchange_helpers import (
     SERVICE_PASSWORD,
     SERVICE_USER,
     exchange_settings,
-    fake_ews_fixture,  # noqa: F401
     mailbox_of,
     make_plan,
     run,

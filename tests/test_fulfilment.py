@@ -9,9 +9,10 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from builders import only, plan_rows
 from kontaktsync.rules.fulfilment import fate
 from kontaktsync.rules.model import CaseFacts
+
+from tests.builders import only, plan_rows
 
 D = date.fromisoformat
 AS_OF = D("2026-11-23")

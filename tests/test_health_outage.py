@@ -15,18 +15,12 @@ from typing import Any
 
 from kontaktsync.sync.cli.exit_codes import ExitCode
 
+from tests.builders import case_rows, write_cases
+from tests.cli import clean_env, run_cli
+from tests.configs import service_config, write_config
 from tests.faultproxy import FaultProxy
 from tests.servers import free_port, start_radicale, stop
-from tests.service_helpers import (
-    Daemon,
-    case_rows,
-    clean_env,
-    http_get,
-    run_cli,
-    service_config,
-    write_cases,
-    write_config,
-)
+from tests.service_helpers import Daemon, http_get
 
 RIGHT = "Right-Password-4711-abc"
 WRONG = "Wrong-Password-0815-xyz"

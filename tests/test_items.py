@@ -8,7 +8,7 @@ from pathlib import Path
 
 import icalendar
 import pytest
-from kontaktsync.rules.model import CaseFacts, Obligation, ObligationKind, Plan
+from kontaktsync.rules.model import Obligation
 from kontaktsync.sync.config.models import Settings
 from kontaktsync.sync.core.items import (
     case_key,
@@ -30,48 +30,9 @@ from kontaktsync.sync.core.state import ItemRow, StateStore
 from kontaktsync.sync.targets.base import RemoteItem, RemoteRef, TargetError, make_target
 from kontaktsync.sync.targets.caldav import ical
 
-AS_OF = date(2026, 11, 20)
+from tests.builders import obligation, plan_of, settings
+
 NS = namespace_tag("kontaktsync")
-
-
-def settings(**privacy: object) -> Settings:
-    return Settings(
-        source={"cases": Path("cases.csv")},
-        target={"kind": "caldav", "caldav": {"url": "http://127.0.0.1:1/{counsellor}/k/"}},
-        items={"appointments": "marker"},
-        privacy=privacy,
-    )
-
-
-def obligation(case_id: str = "100234", **kw: object) -> Obligation:
-    base: dict[str, object] = {
-        "case_id": case_id,
-        "counsellor": "anna",
-        "kind": ObligationKind.CONTACT,
-        "tag": "2MM",
-        "due": date(2026, 12, 2),
-        "window_start": None,
-        "overdue": False,
-        "rule": "coburg-2016/2mm-ue25-marktnah",
-        "policy": "coburg-2016",
-        "cycle": "2026-10-02",
-        "anchor": date(2026, 10, 2),
-        "last_contact": date(2026, 10, 2),
-        "interval": "2M",
-    }
-    base.update(kw)
-    return Obligation(**base)  # type: ignore[arg-type]
-
-
-def plan_of(*obs: Obligation, contacts: dict[str, tuple[date, ...]] | None = None) -> Plan:
-    cases = {
-        o.case_id: CaseFacts(
-            o.case_id, o.counsellor, (contacts or {}).get(o.case_id, (date(2026, 10, 2),)),
-            display_name="Erika Mustermann",
-        )
-        for o in obs
-    }  # fmt: skip
-    return Plan(as_of=AS_OF, policy="coburg-2016", obligations=list(obs), cases=cases)
 
 
 # --- items -------------------------------------------------------------------------------

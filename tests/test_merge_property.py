@@ -18,8 +18,8 @@ from kontaktsync.sync.core.runner import run_sync
 from kontaktsync.sync.targets.caldav import ical
 from kontaktsync.sync.targets.memory import MemTarget
 
-from tests.test_items import obligation, plan_of
-from tests.test_items import settings as base_settings
+from tests.builders import obligation, plan_of
+from tests.builders import settings as base_settings
 
 CASES = ("100234", "100235", "100236")
 FIELDS = ("summary", "description", "categories", "priority", "due", "status")

@@ -11,10 +11,10 @@ import io
 from pathlib import Path
 
 import pytest
-from builders import kontaktsync_cli
 from kontaktsync.sync.cli.spreadsheet import FORMULA_START, SafeCsvWriter, safe_cell
 
-from tests.service_helpers import case_rows, write_cases
+from tests.builders import case_rows, write_cases
+from tests.cli import kontaktsync_cli
 
 HOSTILE = [
     "=cmd|' /C calc'!A0",

@@ -8,8 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
-from builders import kontaktsync_cli, write_caseload
 from kontaktsync.rules.policy import BUILTIN_IDS
+
+from tests.builders import write_caseload
+from tests.cli import kontaktsync_cli
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "sync" / "examples"
 EX_ARGS = [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from builders import only, plan_rows
+from tests.builders import only, plan_rows
 
 T = "2026-11-23"
 

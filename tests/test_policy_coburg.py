@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from builders import kontaktsync_cli, only, plan_rows, write_caseload
+from tests.builders import only, plan_rows, write_caseload
+from tests.cli import kontaktsync_cli
 
 T = "2026-11-23"  # a Monday
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from builders import kontaktsync_cli, write_caseload
 from kontaktsync.rules.policy import PolicyError, builtin_policy_text, parse_policy, policy_json_schema
+
+from tests.builders import write_caseload
+from tests.cli import kontaktsync_cli
 
 COBURG = builtin_policy_text("coburg-2016")
 HAMBURG = builtin_policy_text("hamburg-absolventenmanagement")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from builders import kontaktsync_cli, only, plan_rows, write_caseload
+from tests.builders import only, plan_rows, write_caseload
+from tests.cli import kontaktsync_cli
 
 T = "2026-11-23"
 CASE = [{"birth_date": "1990-01-01", "last_contact": "2026-08-01"}]

@@ -11,8 +11,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from builders import kontaktsync_cli
 from report_helpers import T, write_report_caseload
+
+from tests.cli import kontaktsync_cli
 
 INSTALL = "tests/realservers/install.sh"
 WIDTH, HEIGHT = 1200, 1600

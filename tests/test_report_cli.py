@@ -7,8 +7,9 @@ import io
 import json
 from pathlib import Path
 
-from builders import kontaktsync_cli
 from report_helpers import ANNA, BERND, CASE_IDS, T, write_report_caseload
+
+from tests.cli import kontaktsync_cli
 
 
 def _report(tmp_path: Path, *extra: str):

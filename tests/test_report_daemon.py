@@ -18,8 +18,9 @@ from kontaktsync.sync.core.planning import today_in
 from kontaktsync.sync.report.figures import build_figures
 from report_helpers import ANNA, BERND
 
-from tests.servers import DavServer, radicale_server  # noqa: F401
-from tests.service_helpers import Daemon, http_get, service_config, write_config
+from tests.configs import service_config, write_config
+from tests.servers import DavServer
+from tests.service_helpers import Daemon, http_get
 
 ADULT = {"birth_date": "1980-01-01"}
 
@@ -63,7 +64,7 @@ def _start(tmp_path: Path, server: DavServer, **sections: dict) -> tuple[Daemon,
 
 def test_report_off_by_default_but_team_gauges_without_names(
     tmp_path: Path,
-    radicale_server: DavServer,  # noqa: F811
+    radicale_server: DavServer,
 ) -> None:
     daemon, port, cases = _start(tmp_path, radicale_server)
     try:
@@ -89,7 +90,7 @@ def test_report_off_by_default_but_team_gauges_without_names(
 
 def test_report_served_per_team_with_a_strict_page_policy(
     tmp_path: Path,
-    radicale_server: DavServer,  # noqa: F811
+    radicale_server: DavServer,
 ) -> None:
     daemon, port, _ = _start(tmp_path, radicale_server, observability={"report": True})
     try:
@@ -107,7 +108,7 @@ def test_report_served_per_team_with_a_strict_page_policy(
 
 def test_per_counsellor_only_with_the_setting(
     tmp_path: Path,
-    radicale_server: DavServer,  # noqa: F811
+    radicale_server: DavServer,
 ) -> None:
     daemon, port, _ = _start(
         tmp_path, radicale_server, observability={"report": True}, report={"per_counsellor": True}

@@ -9,7 +9,7 @@ from kontaktsync.sync.core.runner import run_sync
 from kontaktsync.sync.targets.caldav import ical
 from kontaktsync.sync.targets.memory import MemTarget
 
-from tests.test_items import obligation, plan_of, settings
+from tests.builders import obligation, plan_of, settings
 
 
 def _settings(tmp_path, **privacy):

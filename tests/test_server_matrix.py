@@ -8,13 +8,11 @@ a second, independent client reads back; an unchanged second sync writes nothing
 
 from __future__ import annotations
 
-import base64
 import csv
 import re
 import subprocess
 import urllib.error
 import urllib.request
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urljoin
@@ -22,14 +20,16 @@ from urllib.parse import urljoin
 import icalendar
 import pytest
 
-from tests.caldav_helpers import AS_OF, caseload, run_cli, settings_for, write_config
+from tests.builders import AS_OF, caseload
+from tests.calendars import Auth, etags, put_object, request
+from tests.cli import run_cli
+from tests.configs import settings_for, write_settings
 from tests.faultproxy import FaultProxy, Seen
 from tests.realservers import COUNSELLORS, CYRUS_DOTTED, MissingPackage, RealServer, start_davical
 
 # The example caseload's counsellors -> the dotless users on the servers (see tests/realservers).
 EXAMPLE_IDS = dict(zip(("m.mueller", "s.yilmaz"), COUNSELLORS, strict=True))
 
-DAV = "{DAV:}"
 SUMMARY = re.compile(
     r"Summary: (?P<created>\d+) created, (?P<updated>\d+) updated, (?P<completed>\d+) completed, "
     r"(?P<deleted>\d+) deleted, (?P<unchanged>\d+) unchanged, .*?(?P<failed>\d+) failed; "
@@ -71,7 +71,7 @@ def _config(server: RealServer, tmp: Path, src: Path, template: str | None = Non
     settings = settings_for("", tmp, src)
     assert settings.target.caldav is not None
     settings.target.caldav.url = template or server.url_template
-    return write_config(settings, tmp / "kontaktsync.toml")
+    return write_settings(settings, tmp / "kontaktsync.toml")
 
 
 def _sync(
@@ -92,27 +92,17 @@ def _sync(
     return out, {k: int(v) for k, v in match.groupdict().items()}
 
 
-def _request(server: RealServer, url: str, method: str, body: bytes | None = None, depth: str = "1") -> bytes:
-    token = base64.b64encode(f"{server.username}:{server.password}".encode()).decode()
-    headers = {"Authorization": f"Basic {token}", "Depth": depth, "Content-Type": "application/xml"}
-    req = urllib.request.Request(url, data=body, method=method, headers=headers)
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return resp.read()
+def _auth(server: RealServer) -> Auth:
+    return (server.username, server.password)
 
 
 def read_back(server: RealServer, counsellor: str) -> dict[str, tuple[str, str]]:
     """UID -> (component name, ETag) of every object in the counsellor's calendar, read by a
-    second client (plain PROPFIND and GET, not kontaktsync code)."""
+    second client (tests/calendars.py, not kontaktsync code)."""
     url = server.calendar_url(counsellor)
-    body = b'<?xml version="1.0"?><propfind xmlns="DAV:"><prop><getetag/></prop></propfind>'
-    root = ET.fromstring(_request(server, url, "PROPFIND", body))
     out = {}
-    for resp in root.findall(f"{DAV}response"):
-        href = resp.findtext(f"{DAV}href") or ""
-        if not href.endswith(".ics"):
-            continue
-        etag = resp.findtext(f"{DAV}propstat/{DAV}prop/{DAV}getetag") or ""
-        cal = icalendar.Calendar.from_ical(_request(server, urljoin(url, href), "GET", depth="0"))
+    for href, etag in etags(url, _auth(server)).items():
+        cal = icalendar.Calendar.from_ical(request(urljoin(url, href), auth=_auth(server))[1])
         for comp in cal.subcomponents:
             if comp.name in ("VTODO", "VEVENT"):
                 out[str(comp["UID"])] = (comp.name, etag)
@@ -192,22 +182,17 @@ def test_cyrus_dotted_counsellor_id_as_a_calendar_the_sync_creates(
 
 def _complete_as_a_person(server: RealServer, url: str) -> int:
     """Mark the task at `url` completed, as a counsellor's client would (If-Match its ETag)."""
-    token = base64.b64encode(f"{server.username}:{server.password}".encode()).decode()
-    auth = {"Authorization": f"Basic {token}"}
-    with urllib.request.urlopen(urllib.request.Request(url, headers=auth), timeout=30) as resp:
-        etag, cal = resp.headers["ETag"], icalendar.Calendar.from_ical(resp.read())
+    _, body, etag = request(url, auth=_auth(server))
+    cal = icalendar.Calendar.from_ical(body)
     for comp in cal.walk("VTODO"):
         comp["STATUS"] = "COMPLETED"
-    headers = {**auth, "If-Match": etag, "Content-Type": "text/calendar; charset=utf-8"}
-    req = urllib.request.Request(url, data=cal.to_ical(), method="PUT", headers=headers)
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return resp.status
+    return put_object(url, cal.to_ical(), etag, _auth(server))
 
 
 def _get_status(server: RealServer, url: str) -> str:
     """STATUS of the task at `url`, or "gone"."""
     try:
-        body = _request(server, url, "GET", depth="0")
+        body = request(url, auth=_auth(server))[1]
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
             return "gone"
@@ -241,7 +226,7 @@ def test_a_task_a_person_completes_while_the_sync_deletes_it_stays_completed(
     src = _caseload(tmp_path / "src", EXAMPLE_IDS)
     with FaultProxy(server.url) as proxy:
         origin = f"http://127.0.0.1:{server.port}/"
-        config = _config(server, tmp_path, src, server.url_template.replace(origin, proxy.url))
+        config = _config(server, tmp_path, src, server.url_template.replace(server.url, proxy.url))
         first, _ = _sync(server, config, tmp_path)
         assert first.returncode == 0, first.stdout + first.stderr
         with (src / "cases.csv").open(newline="", encoding="utf-8") as fh:

@@ -18,7 +18,9 @@ from kontaktsync.sync.targets.caldav.target import CalDAVTarget
 from kontaktsync.sync.targets.exchange.target import ExchangeTarget
 from kontaktsync.sync.targets.transport import calendar_url, mail_address
 
-from tests.caldav_helpers import AS_OF, caseload, read_calendar, settings_for
+from tests.builders import AS_OF, caseload
+from tests.calendars import read_calendar
+from tests.configs import settings_for
 from tests.faultproxy import FaultProxy
 from tests.servers import start_radicale, stop
 

@@ -10,14 +10,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
-from tests.caldav_helpers import AS_OF, caseload, read_calendar
+from tests.builders import AS_OF, case_rows, caseload, write_cases
+from tests.calendars import read_calendar
+from tests.cli import clean_env, run_cli
+from tests.configs import write_config
 from tests.faultproxy import FaultProxy, Seen
 from tests.servers import start_radicale, stop
-from tests.service_helpers import case_rows, clean_env, run_cli, write_cases, write_config
 
 DEADLINE_S = 2
 RETRIES = 1
@@ -113,7 +114,7 @@ def test_a_dripping_exchange_server_fails_the_run_within_the_deadline(tmp_path: 
     write_cases(tmp_path / "export" / "cases.csv", case_rows(3, counsellors=("anna",)))
     with FakeEWS({SERVICE_USER: SERVICE_PASSWORD}) as fake, FaultProxy(fake.url) as proxy:
         proxy.fault = lambda req: "drip"
-        endpoint = proxy.url.rstrip("/") + urlsplit(fake.url).path
+        endpoint = proxy.url
         data = {
             "policy": "coburg-2016",
             "source": {"cases": str(tmp_path / "export" / "cases.csv")},

@@ -21,8 +21,10 @@ from kontaktsync.sync.targets.caldav.target import CalDAVTarget
 from kontaktsync.sync.targets.exchange.target import ExchangeTarget
 from kontaktsync.sync.targets.transport import insecure_http_problem
 
+from tests.builders import case_rows, write_cases
+from tests.cli import clean_env, run_cli
+from tests.configs import write_config
 from tests.servers import start_radicale, stop
-from tests.service_helpers import case_rows, clean_env, run_cli, write_cases, write_config
 
 SECRET = "Url-Secret-5e1d-never-shown"
 SECRET_FILE = "kontaktsync_target__caldav__password"

@@ -1,0 +1,105 @@
+"""A second CalDAV client for reading calendars back and acting as a person in them.
+
+Deliberately not kontaktsync code: plain urllib PROPFIND, GET, PUT and DELETE, so what it sees
+is what any client would see. `auth` is (user, password) for servers with Basic auth.
+"""
+
+from __future__ import annotations
+
+import base64
+import urllib.error
+import urllib.request
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from urllib.parse import urljoin
+
+import icalendar
+
+DAV = "{DAV:}"
+Auth = tuple[str, str] | None
+_PROPFIND = b'<?xml version="1.0"?><propfind xmlns="DAV:"><prop><getetag/></prop></propfind>'
+
+
+def request(
+    url: str,
+    method: str = "GET",
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    auth: Auth = None,
+) -> tuple[int, bytes, str]:
+    """(status, body, ETag header) of one request; HTTP errors raise `urllib.error.HTTPError`."""
+    all_headers = dict(headers or {})
+    if auth:
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        all_headers["Authorization"] = f"Basic {token}"
+    req = urllib.request.Request(url, data=body, method=method, headers=all_headers)
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return resp.status, resp.read(), resp.headers.get("ETag", "")
+
+
+def etags(url: str, auth: Auth = None) -> dict[str, str]:
+    """href (as the server lists it) -> ETag of every object in the calendar at `url`; empty
+    when the calendar does not exist."""
+    headers = {"Depth": "1", "Content-Type": "application/xml"}
+    try:
+        _, body, _ = request(url, "PROPFIND", _PROPFIND, headers, auth)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return {}
+        raise
+    out = {}
+    for resp in ET.fromstring(body).findall(f"{DAV}response"):
+        href = resp.findtext(f"{DAV}href") or ""
+        if href.endswith(".ics"):
+            out[href] = resp.findtext(f"{DAV}propstat/{DAV}prop/{DAV}getetag") or ""
+    return out
+
+
+def read_calendar(url: str, auth: Auth = None) -> dict[str, bytes]:
+    """href -> body of every object in the calendar at `url`."""
+    return {href: request(urljoin(url, href), auth=auth)[1] for href in etags(url, auth)}
+
+
+def calendar_items(url: str, auth: Auth = None) -> dict[str, str]:
+    """href -> iCalendar text of every object in the calendar at `url`."""
+    return {href: body.decode() for href, body in read_calendar(url, auth).items()}
+
+
+def components(url: str, auth: Auth = None) -> list[icalendar.cal.Component]:
+    """Every VTODO and VEVENT in the calendar at `url`."""
+    comps = []
+    for body in read_calendar(url, auth).values():
+        cal = icalendar.Calendar.from_ical(body)
+        comps.extend(c for c in cal.subcomponents if c.name in ("VTODO", "VEVENT"))
+    return comps
+
+
+def server_uids(base_url: str, counsellors: Iterable[str]) -> list[str]:
+    """Every UID in the given counsellors' calendars under `base_url` (duplicates kept)."""
+    return [str(c["UID"]) for who in counsellors for c in components(f"{base_url}{who}/kontaktdichte/")]
+
+
+def uids(items: dict[str, str]) -> list[str]:
+    """The UID of each object of a `calendar_items` answer."""
+    return [
+        next(line[4:].strip() for line in text.splitlines() if line.startswith("UID:"))
+        for text in items.values()
+    ]
+
+
+def mentions(items: dict[str, str], case_id: str) -> list[str]:
+    """hrefs of the objects whose text mentions a customer number (the summary carries it)."""
+    return [href for href, text in items.items() if case_id in text.replace("\r\n ", "")]
+
+
+def put_object(url: str, body: bytes, etag: str | None = None, auth: Auth = None) -> int:
+    """PUT an object as a person's client does (If-Match its ETag when given): the status."""
+    headers = {"Content-Type": "text/calendar; charset=utf-8"}
+    if etag:
+        headers["If-Match"] = etag
+    return request(url, "PUT", body, headers, auth)[0]
+
+
+def delete_object(url: str, etag: str | None = None, auth: Auth = None) -> int:
+    headers = {"If-Match": etag} if etag else {}
+    return request(url, "DELETE", None, headers, auth)[0]
