@@ -14,8 +14,8 @@ the multistatus so an expired token cannot be told from other failures. Here:
   refused one, sync-collection from scratch (one full listing that also yields a token);
   servers without sync-collection get PROPFIND Depth 1 (ETag listing);
 - reads = REPORT calendar-multiget in batches;
-- 5xx, 429, time-outs and dropped connections are retried with exponential back-off
-  (`sync.retries`, `sync.retry_backoff_seconds`); after that the item fails alone;
+- 5xx, 429, time-outs and dropped connections are retried by the one retry policy
+  (targets/retry.py, with jitter); after that the item fails alone;
 - every request ends within `deadline_seconds` (connect, send and the whole answer; see
   transport.DeadlineAdapter), `timeout_seconds` bounds each single read;
 - a calendar URL made from the template never leaves the template's base
@@ -26,11 +26,10 @@ the multistatus so an expired token cannot be told from other failures. Here:
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,11 +38,14 @@ from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 import caldav
 from caldav.lib import error as caldav_error
 from caldav.lib.http_sync import requests as http
+from kontaktsync.sync.config.loading import mask_userinfo
 from kontaktsync.sync.core.items import DesiredItem, namespace_tag, uid_prefix
+from kontaktsync.sync.targets import marker as marker_codec
 from kontaktsync.sync.targets.base import (
     AuthError,
     CalendarMissing,
     Listing,
+    ProbeResult,
     RemoteItem,
     RemoteRef,
     Result,
@@ -51,6 +53,7 @@ from kontaktsync.sync.targets.base import (
     Write,
 )
 from kontaktsync.sync.targets.caldav import ical
+from kontaktsync.sync.targets.retry import TRANSIENT_STATUS, RetryPolicy
 from kontaktsync.sync.targets.transport import (
     DeadlineExceeded,
     calendar_url,
@@ -67,7 +70,6 @@ log = logging.getLogger(__name__)
 _CLIENT_BUILD = threading.Lock()
 NS = {"d": "DAV:", "c": "urn:ietf:params:xml:ns:caldav"}
 MULTIGET_BATCH = 200
-TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504, 507})
 
 SYNC_BODY = (
     '<?xml version="1.0" encoding="utf-8"?>'
@@ -82,6 +84,12 @@ MULTIGET_HEAD = (
     '<?xml version="1.0" encoding="utf-8"?>'
     '<c:calendar-multiget xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">'
     "<d:prop><d:getetag/><c:calendar-data/></d:prop>"
+)
+PROBE_BODY = (
+    '<?xml version="1.0" encoding="utf-8"?>'
+    '<d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">'
+    "<d:prop><d:resourcetype/><d:displayname/><c:supported-calendar-component-set/></d:prop>"
+    "</d:propfind>"
 )
 MKCALENDAR_BODY = (
     '<?xml version="1.0" encoding="utf-8"?>'
@@ -104,11 +112,16 @@ class TransientFailure(TargetError):
     """The server kept failing (5xx, time-out, dropped connection) after all retries."""
 
 
+class _Transient(Exception):
+    """One attempt failed in a way worth another (the retry policy's predicate)."""
+
+
 class CalDAVTarget:
     kind = "caldav"
+    title, probing = "CalDAV", "read-only PROPFIND"  # for `config check`
     parallel_safe = True  # see target.py: the runner may sync calendars in threads
 
-    def __init__(self, settings: Settings, *, sleep: object = time.sleep) -> None:
+    def __init__(self, settings: Settings, *, sleep: Callable[[float], None] = time.sleep) -> None:
         cfg = settings.target.caldav
         if cfg is None:
             raise TargetError("target.caldav is not configured")
@@ -122,9 +135,7 @@ class CalDAVTarget:
         self.cfg = cfg
         self.prefix = uid_prefix(settings)
         self.ns_tag = namespace_tag(settings.sync.namespace)
-        self.retries = max(0, settings.sync.retries)
-        self.backoff = settings.sync.retry_backoff_seconds
-        self._sleep = sleep
+        self.retry = RetryPolicy.from_settings(settings, jitter=True, sleep=sleep)
         parts = urlsplit(cfg.url)
         verify = str(cfg.verify_tls) if isinstance(cfg.verify_tls, Path) else cfg.verify_tls
         # Credentials written into the URL still work, but the URL is used without them from
@@ -204,35 +215,40 @@ class CalDAVTarget:
         for sync-collection it means "token refused" or "not supported" (RFC 6578), not a
         wrong password.
         """
-        last = ""
-        for attempt in range(self.retries + 1):
-            if attempt:
-                delay = self.backoff * (2 ** (attempt - 1))
-                self._sleep(delay * (0.5 + random.random()))  # type: ignore[operator]
-            with self._lock:
-                self.requests += 1
-            try:
-                resp = self.client.request(url, method, body, dict(headers or {}))
-            except caldav_error.AuthorizationError as exc:
-                if refusal_ok and exc.status == 403:
-                    return _Refused(403)
-                why = "permission denied" if exc.status == 403 else "the server refused the credentials"
-                raise AuthError(f"{method} {_path(url)}: {why}") from None
-            except caldav_error.RateLimitError:
-                last = "server busy (429/503)"
-                continue
-            except DeadlineExceeded as exc:
-                last = str(exc)
-                self._drop_client()
-                continue
-            except http.exceptions.RequestException as exc:
-                last = f"connection failed ({type(exc).__name__})"
-                continue
-            if resp.status in TRANSIENT_STATUS:
-                last = f"HTTP {resp.status}"
-                continue
-            return resp
-        raise TransientFailure(f"{method} {_path(url)}: {last} after {self.retries + 1} attempts")
+        try:
+            return self.retry.call(
+                lambda: self._attempt(url, method, body, headers, refusal_ok),
+                lambda exc: isinstance(exc, _Transient),
+                f"{method} {_path(url)}",
+            )
+        except _Transient as exc:
+            raise TransientFailure(
+                f"{method} {_path(url)}: {exc} after {self.retry.attempts} attempts"
+            ) from None
+
+    def _attempt(
+        self, url: str, method: str, body: str, headers: Mapping[str, str] | None, refusal_ok: bool
+    ) -> DAVResponse | _Refused:
+        """One request; `_Transient` for what is worth another attempt."""
+        with self._lock:
+            self.requests += 1
+        try:
+            resp = self.client.request(url, method, body, dict(headers or {}))
+        except caldav_error.AuthorizationError as exc:
+            if refusal_ok and exc.status == 403:
+                return _Refused(403)
+            why = "permission denied" if exc.status == 403 else "the server refused the credentials"
+            raise AuthError(f"{method} {_path(url)}: {why}") from None
+        except caldav_error.RateLimitError:
+            raise _Transient("server busy (429/503)") from None
+        except DeadlineExceeded as exc:
+            self._drop_client()
+            raise _Transient(str(exc)) from None
+        except http.exceptions.RequestException as exc:
+            raise _Transient(f"connection failed ({type(exc).__name__})") from None
+        if resp.status in TRANSIENT_STATUS:
+            raise _Transient(f"HTTP {resp.status}")
+        return resp
 
     def _href_uid(self, href: str) -> str | None:
         name = unquote(href.rstrip("/").rsplit("/", 1)[-1])
@@ -255,6 +271,38 @@ class CalDAVTarget:
 
     def _item_url(self, calendar: str, uid: str) -> str:
         return self.address(calendar) + quote(uid) + ".ics"
+
+    # --- config check -------------------------------------------------------------------
+    def probe(self, calendar: str | None) -> ProbeResult:
+        """Read-only PROPFIND (Depth 0) of the calendar, one attempt (no retries): says what
+        is there. `None`: the server's base URL (the template up to the placeholder)."""
+        if calendar is None:
+            label, shown = "(server)", self.cfg.url.split("{", 1)[0]
+        else:
+            label, shown = calendar, self.cfg.calendars.get(calendar) or ""
+            try:
+                shown = shown or calendar_url(self.cfg.url, calendar)
+            except TargetError as exc:
+                return ProbeResult(calendar, False, str(exc))
+        url = _without_userinfo(shown)
+        headers = {"Depth": "0", "Content-Type": "application/xml; charset=utf-8"}
+        try:
+            with self._lock:
+                self.requests += 1
+            resp = self.client.request(url, "PROPFIND", PROBE_BODY, headers)
+            detail, ok = _probe_answer(resp.status, resp.raw, self.cfg.create_calendars)
+        except caldav_error.AuthorizationError as exc:
+            why = "access refused; check target.caldav.username and the password secret"
+            ok, detail = False, f"HTTP {exc.status}: {why}"
+        except caldav_error.RateLimitError:
+            ok, detail = False, "server busy (429/503); try again later"
+        except DeadlineExceeded as exc:
+            self._drop_client()
+            ok, detail = False, f"{exc}; is the server overloaded, or a proxy in the way?"
+        except (http.exceptions.RequestException, caldav_error.DAVError) as exc:
+            reason = type(exc).__name__
+            ok, detail = False, f"unreachable ({reason}); check target.caldav.url and the network"
+        return ProbeResult(label, ok, detail, mask_userinfo(shown))
 
     # --- calendars ------------------------------------------------------------------------
     def create_calendar(self, calendar: str) -> None:
@@ -352,7 +400,7 @@ class CalDAVTarget:
                     ref=RemoteRef(ref.uid, ref.ref, version),
                     item_type=parsed.item_type,
                     fields=parsed.fields,
-                    marker=parsed.marker if parsed.marker.get("ns") == self.ns_tag else {},
+                    marker=marker_codec.ours(parsed.marker, self.ns_tag),
                     payload=data,
                 )
         return out
@@ -434,6 +482,32 @@ class CalDAVTarget:
                 yield Result(ref.uid, False, ref=ref, conflict=True)
             else:
                 yield Result(ref.uid, False, ref=ref, error=f"DELETE {_path(url)}: HTTP {resp.status}")
+
+
+def _probe_answer(status: int, raw: str | bytes, create_calendars: bool) -> tuple[str, bool]:
+    """(detail, ok) for the answer to the probe's PROPFIND."""
+    if status in (401, 403):
+        return f"HTTP {status}: access refused; check target.caldav.username and the password secret", False
+    if status == 404:
+        if create_calendars:
+            return "not there yet; will be created at the first sync", True
+        return "HTTP 404; create the calendar or set create_calendars = true", False
+    if status != 207:
+        return f"HTTP {status} to PROPFIND; is this a CalDAV URL?", False
+    try:
+        root = ET.fromstring(raw.encode() if isinstance(raw, str) else raw)
+    except ET.ParseError:
+        return "answer is not WebDAV XML; is this a CalDAV URL?", False
+    if root.find(".//d:resourcetype/c:calendar", NS) is None:
+        return "exists but is not a calendar collection", False
+    name = (root.findtext(".//d:displayname", default="", namespaces=NS) or "").strip()
+    comps = [c.get("name", "") for c in root.findall(".//c:comp", NS)]
+    what = "calendar" + (f" '{name}'" if name else "")
+    if comps:
+        what += f" ({', '.join(comps)})"
+    if comps and "VTODO" not in comps:
+        return what + ": does not take tasks (VTODO)", False
+    return what, True
 
 
 def _path(url: str) -> str:
