@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 from kontaktsync.sync.config.models import Settings
-from kontaktsync.sync.targets.caldav.target import CalDAVTarget, TransientFailure
+from kontaktsync.sync.targets.caldav.session import TransientFailure
+from kontaktsync.sync.targets.caldav.target import CalDAVTarget
 from kontaktsync.sync.targets.retry import RetryPolicy
 
 from tests.caldav_helpers import caseload, settings_for

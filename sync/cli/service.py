@@ -22,6 +22,7 @@ from kontaktsync.sync.config.loading import (
     to_toml,
 )
 from kontaktsync.sync.config.models import Settings
+from kontaktsync.sync.targets.base import TargetError, make_target
 
 ConfigOption = Annotated[
     Path | None,
@@ -202,8 +203,6 @@ def _probe_names(settings: Settings, counsellors: list[str]) -> list[str | None]
 
 def _check_target(settings: Settings, counsellors: list[str]) -> bool:
     """Probe every calendar read-only through the target (`Target.probe`)."""
-    from kontaktsync.sync.targets.base import TargetError, make_target
-
     names = _probe_names(settings, counsellors)
     try:
         target = make_target(settings)
