@@ -6,9 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import requests
+from exchangelib.errors import ErrorServerBusy, RateLimitError
 from kontaktsync.sync.config.models import Settings
 from kontaktsync.sync.targets.caldav.session import TransientFailure
 from kontaktsync.sync.targets.caldav.target import CalDAVTarget
+from kontaktsync.sync.targets.exchange.connection import transient
+from kontaktsync.sync.targets.exchange.target import ExchangeTarget
 from kontaktsync.sync.targets.retry import RetryPolicy
 
 from tests.caldav_helpers import caseload, settings_for
@@ -122,3 +126,30 @@ def test_the_caldav_target_retries_503_by_the_policy(tmp_path: Path) -> None:
             target.close()
     finally:
         stop(server)
+
+
+def test_the_exchange_target_uses_the_policy_capped_by_the_throttle_wait() -> None:
+    settings = Settings(
+        source={"cases": Path("cases.csv")},
+        target={
+            "kind": "exchange",
+            "exchange": {
+                "endpoint": "http://127.0.0.1:9/EWS/Exchange.asmx",
+                "auth": "basic",
+                "username": "svc",
+                "max_throttle_wait_seconds": 3,
+            },
+        },
+        sync={"retries": 4, "retry_backoff_seconds": 1.0},
+    )
+    slept: list[float] = []
+    target = ExchangeTarget(settings, sleep=slept.append)
+    try:
+        with pytest.raises(requests.exceptions.ConnectionError):
+            target._retrying(Flaky(9, requests.exceptions.ConnectionError("dropped")))
+    finally:
+        target.close()
+    assert slept == [1.0, 2.0, 3.0, 3.0]
+    assert transient(ErrorServerBusy("busy")) and transient(requests.exceptions.Timeout())
+    assert not transient(RateLimitError("waited already", wait=300))
+    assert not transient(ValueError("bad"))

@@ -85,8 +85,8 @@ class RetryPolicy:
         def before_sleep(state: tenacity.RetryCallState) -> None:
             # The exception's type only: its text may name a URL, never worth a leak risk.
             exc = state.outcome.exception() if state.outcome else None
-            log.info("%s failed (%s); attempt %d of %d", what, type(exc).__name__, state.attempt_number + 1,
-                     self.attempts)  # fmt: skip
+            upcoming = state.attempt_number + 1
+            log.info("%s failed (%s); attempt %d of %d", what, type(exc).__name__, upcoming, self.attempts)
 
         return tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.attempts),
