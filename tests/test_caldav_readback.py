@@ -1,7 +1,7 @@
 """What a counsellor's client sees: the written items read back by other software.
 
 After a sync of the example caseload into each server, a second client (plain HTTP, see
-caldav_helpers.read_calendar) downloads every object into a vdir, as vdirsyncer would, and
+calendars.read_calendar) downloads every object into a vdir, as vdirsyncer would, and
 the objects are read with icalendar, todoman (its own cache and parser) and khal.
 """
 

@@ -31,7 +31,8 @@ import pytest
 from kontaktsync.sync.config.models import Settings
 from kontaktsync.sync.core.items import uid_prefix
 from kontaktsync.sync.core.runner import run_sync
-from kontaktsync.sync.targets.exchange.target import UID_FIELD, ExchangeTarget, forget_accounts
+from kontaktsync.sync.targets.exchange.patches import UID_FIELD
+from kontaktsync.sync.targets.exchange.target import ExchangeTarget, forget_accounts
 
 from tests.exchange_helpers import AS_OF, make_plan
 

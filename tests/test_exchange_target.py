@@ -489,13 +489,16 @@ def test_a_mailbox_template_without_address_fails_that_calendar_only(
 
 
 def test_read_only_check_for_config_check(tmp_path: Path) -> None:
-    from kontaktsync.sync.targets.exchange.target import check
-
     with FakeEWS({SERVICE_USER: SERVICE_PASSWORD}, deny_impersonation={BERND}) as fake:
-        settings = exchange_settings(fake, tmp_path)
-        results = list(check(settings, ["anna", "bernd"]))
-        assert [ok for _, ok, _ in results] == [True, False]
-        assert "Tasks: 0 items" in results[0][2] and "impersonate" in results[1][2]
+        target = ExchangeTarget(exchange_settings(fake, tmp_path))
+        try:
+            results = [target.probe(who) for who in ("anna", "bernd", None)]
+        finally:
+            target.close()
+        assert [r.ok for r in results] == [True, False, True]
+        assert results[0].label == f"anna <{ANNA}>" and results[1].label == "bernd"
+        assert "Tasks: 0 items" in results[0].detail and "impersonate" in results[1].detail
+        assert "not probed" in results[2].detail
         assert {r.operation for r in fake.requests} <= {"ConvertId", "GetFolder"}
         assert fake.items(ANNA) == []
 

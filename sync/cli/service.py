@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from kontaktsync.rules.engine import plan
@@ -18,7 +17,6 @@ from kontaktsync.sync.cli.exit_codes import ExitCode
 from kontaktsync.sync.config.loading import (
     ConfigFiles,
     credential_warnings,
-    mask_userinfo,
     masked_dump,
     missing_password_problems,
     resolve_files,
@@ -28,6 +26,7 @@ from kontaktsync.sync.config.loading import (
 from kontaktsync.sync.config.masking import mask_secrets
 from kontaktsync.sync.config.models import Settings
 from kontaktsync.sync.core.planning import today_in
+from kontaktsync.sync.targets.base import TargetError, make_target
 
 
 def register(app: typer.Typer) -> None:
@@ -180,171 +179,37 @@ def _check_state(settings: Settings) -> bool:
 # --- config check: target -----------------------------------------------------------------
 
 
-@dataclass
-class Probe:
-    url: str
-    ok: bool
-    detail: str
-
-
-_PROPFIND = b"""<?xml version="1.0" encoding="utf-8"?>
-<d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">
-  <d:prop><d:resourcetype/><d:displayname/><c:supported-calendar-component-set/></d:prop>
-</d:propfind>"""
-
-
-def propfind(
-    url: str,
-    username: str | None,
-    password: str | None,
-    verify: bool | str,
-    timeout: float,
-    create_calendars: bool = True,
-    deadline: float = 120.0,
-) -> Probe:
-    """PROPFIND one calendar URL (Depth 0): read-only, says what is there. Each request ends
-    within `deadline` seconds, the whole answer included."""
-    import xml.etree.ElementTree as ET
-
-    import requests
-    from kontaktsync.sync.targets.transport import DeadlineExceeded, install_deadline
-    from requests.auth import HTTPBasicAuth, HTTPDigestAuth
-
-    session = requests.Session()
-    install_deadline(session, deadline, "target.caldav.deadline_seconds", requests.exceptions.ReadTimeout)
-
-    headers = {"Depth": "0", "Content-Type": "application/xml; charset=utf-8"}
-    auth: Any = HTTPBasicAuth(username, password or "") if username else None
-    try:
-        resp = session.request(
-            "PROPFIND",
-            url,
-            data=_PROPFIND,
-            headers=headers,
-            auth=auth,
-            verify=verify,
-            timeout=timeout,
-        )
-        challenge = resp.headers.get("WWW-Authenticate", "").lower()
-        if resp.status_code == 401 and username and challenge.startswith("digest"):
-            resp = session.request(
-                "PROPFIND",
-                url,
-                data=_PROPFIND,
-                headers=headers,
-                auth=HTTPDigestAuth(username, password or ""),
-                verify=verify,
-                timeout=timeout,
-            )
-    except DeadlineExceeded as exc:
-        return Probe(url, False, f"{exc}; is the server overloaded, or a proxy in the way?")
-    except requests.RequestException as exc:
-        reason = type(exc).__name__
-        return Probe(url, False, f"unreachable ({reason}); check target.caldav.url and the network")
-    finally:
-        session.close()
-    code = resp.status_code
-    if code in (401, 403):
-        return Probe(
-            url,
-            False,
-            f"HTTP {code}: access refused; check target.caldav.username and the password secret",
-        )
-    if code == 404:
-        if create_calendars:
-            return Probe(url, True, "not there yet; will be created at the first sync")
-        return Probe(url, False, "HTTP 404; create the calendar or set create_calendars = true")
-    if code != 207:
-        return Probe(url, False, f"HTTP {code} to PROPFIND; is this a CalDAV URL?")
-    try:
-        root = ET.fromstring(resp.content)
-    except ET.ParseError:
-        return Probe(url, False, "answer is not WebDAV XML; is this a CalDAV URL?")
-    ns = {"d": "DAV:", "c": "urn:ietf:params:xml:ns:caldav"}
-    is_calendar = root.find(".//d:resourcetype/c:calendar", ns) is not None
-    name = (root.findtext(".//d:displayname", default="", namespaces=ns) or "").strip()
-    comps = [c.get("name", "") for c in root.findall(".//c:comp", ns)]
-    if not is_calendar:
-        return Probe(url, False, "exists but is not a calendar collection")
-    what = "calendar" + (f" '{name}'" if name else "")
-    if comps:
-        what += f" ({', '.join(comps)})"
-    if comps and "VTODO" not in comps:
-        return Probe(url, False, what + ": does not take tasks (VTODO)")
-    return Probe(url, True, what)
-
-
-def _calendar_urls(settings: Settings, counsellors: list[str]) -> dict[str, str]:
-    """Counsellor -> calendar URL, as the target makes it; a refused address maps to the
-    TargetError's text prefixed with "refused: " (no request goes there)."""
-    from kontaktsync.sync.targets.base import TargetError
-    from kontaktsync.sync.targets.transport import calendar_url
-
-    caldav = settings.target.caldav
-    assert caldav is not None
-    urls: dict[str, str] = {}
-    for who in counsellors:
-        try:
-            urls[who] = caldav.calendars.get(who) or calendar_url(caldav.url, who)
-        except TargetError as exc:
-            urls[who] = f"refused: {exc}"
-    for who, url in caldav.calendars.items():
-        urls.setdefault(who, url)
-    if not urls:
-        # No caseload to name counsellors: at least reach the server and try the credentials.
-        base = caldav.url.split("{", 1)[0]
-        urls["(server)"] = base
-    return urls
+def _probe_names(settings: Settings, counsellors: list[str]) -> list[str | None]:
+    """The calendars to probe: the caseload's counsellors and those configured explicitly;
+    `None` (the server itself) when there are none."""
+    target = settings.target
+    explicit = target.caldav.calendars if target.caldav else {}
+    if target.kind == "exchange" and target.exchange:
+        explicit = target.exchange.mailboxes
+    names: list[str | None] = list(dict.fromkeys([*counsellors, *explicit]))
+    return names or [None]
 
 
 def _check_target(settings: Settings, counsellors: list[str]) -> bool:
-    if settings.target.kind == "caldav":
-        caldav = settings.target.caldav
-        assert caldav is not None
-        password = caldav.password.get_secret_value() if caldav.password else None
-        verify = str(caldav.verify_tls) if isinstance(caldav.verify_tls, Path) else caldav.verify_tls
-        ok = True
-        urls = _calendar_urls(settings, counsellors)
-        typer.echo(f"target: CalDAV, {len(urls)} calendar(s), read-only PROPFIND")
-        for who, url in urls.items():
-            if url.startswith("refused: "):
-                typer.echo(f"    {who}: FAILED — {url.removeprefix('refused: ')}")
-                ok = False
-                continue
-            probe = propfind(
-                url,
-                caldav.username,
-                password,
-                verify,
-                caldav.timeout_seconds,
-                caldav.create_calendars,
-                caldav.deadline_seconds,
-            )
-            mark = "ok" if probe.ok else "FAILED"
-            typer.echo(f"    {who}: {mark} — {probe.detail}  <{mask_userinfo(url)}>")
-            ok = ok and probe.ok
-        return ok
-    return _check_exchange(settings, counsellors)
-
-
-def _check_exchange(settings: Settings, counsellors: list[str]) -> bool:
-    """Exchange: the Exchange target may offer `check(settings, counsellors)`, read-only,
-    yielding (label, ok, detail) for each mailbox; without it the target is not probed."""
+    """Probe every calendar read-only through the target (`Target.probe`)."""
+    names = _probe_names(settings, counsellors)
     try:
-        from kontaktsync.sync.targets.exchange import target as exchange_target
-    except ImportError:
-        exchange_target = None  # type: ignore[assignment]
-    check = getattr(exchange_target, "check", None)
-    if check is None:
-        typer.echo("target: Exchange — no read-only check available in this build; not probed")
-        return True
+        target = make_target(settings)
+    except TargetError as exc:
+        typer.echo(mask_secrets(settings, f"target: FAILED — {exc}"))
+        return False
+    typer.echo(f"target: {target.title}, {len(names)} calendar(s), {target.probing}")
     ok = True
-    typer.echo("target: Exchange, read-only check")
     try:
-        for label, good, detail in check(settings, counsellors):
-            typer.echo(f"    {label}: {'ok' if good else 'FAILED'} — {detail}")
-            ok = ok and bool(good)
-    except Exception as exc:
+        for name in names:
+            probe = target.probe(name)
+            where = f"  <{probe.address}>" if probe.address else ""
+            mark = "ok" if probe.ok else "FAILED"
+            typer.echo(mask_secrets(settings, f"    {probe.label}: {mark} — {probe.detail}{where}"))
+            ok = ok and probe.ok
+    except Exception as exc:  # a probe must report, never crash the check
         typer.echo(mask_secrets(settings, f"    FAILED — {type(exc).__name__}: {exc}"))
         return False
+    finally:
+        target.close()
     return ok

@@ -10,7 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from kontaktsync.sync.core.items import DesiredItem, namespace_tag
-from kontaktsync.sync.targets.base import CalendarMissing, Listing, RemoteItem, RemoteRef, Result, Write
+from kontaktsync.sync.targets.base import (
+    CalendarMissing,
+    Listing,
+    ProbeResult,
+    RemoteItem,
+    RemoteRef,
+    Result,
+    Write,
+)
 from kontaktsync.sync.targets.caldav import ical
 
 
@@ -19,6 +27,7 @@ class MemTarget:
     as a person between the runner's read and its write."""
 
     kind = "memory"
+    title, probing = "memory", "read-only"  # for `config check`
     parallel_safe = False
 
     def __init__(self, namespace: str = "kontaktsync") -> None:
@@ -91,6 +100,14 @@ class MemTarget:
         for r in refs:
             gone = self.cals[calendar].pop(r.uid, None) is None
             yield Result(r.uid, True, ref=r, gone=gone)
+
+    def probe(self, calendar: str | None) -> ProbeResult:
+        if calendar is None:
+            return ProbeResult("(server)", True, f"{len(self.cals)} calendars in memory")
+        there = calendar in self.cals
+        return ProbeResult(
+            calendar, there, "calendar" if there else "no such calendar", self.address(calendar)
+        )
 
     def close(self) -> None:
         pass

@@ -8,9 +8,9 @@ Three operations, all on bytes so the CalDAV target can PUT what it gets:
   SEQUENCE, DTSTAMP and LAST-MODIFIED are never bumped for a no-op;
 - `complete` marks a task done (STATUS, COMPLETED and PERCENT-COMPLETE:100 together).
 
-Every object the program writes carries `X-KONTAKTSYNC`, whose value (URL-encoded pairs)
-holds the namespace tag, the managed hash as written, and the identity of the obligation
-(case key, kind, cycle, window, due). `parse` reads it back, so a lost state database can be
+Every object the program writes carries `X-KONTAKTSYNC`, whose value is the marker
+(targets/marker.py: namespace tag, hashes as written, identity of the obligation).
+`parse` reads it back, so a lost state database can be
 rebuilt from the server and a person's edit shows up as "managed hash now != hash written".
 """
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
 
 import icalendar
 from kontaktsync.sync.core.items import (
@@ -27,10 +26,9 @@ from kontaktsync.sync.core.items import (
     ReadContent,
     completed_marker,
     completion_keeps,
-    encode_field_hashes,
-    field_hashes,
     marker_end,
 )
+from kontaktsync.sync.targets import marker as marker_codec
 
 MARKER = "X-KONTAKTSYNC"
 PRODID = "-//kontaktsync//kontaktsync 0.1//DE"
@@ -82,23 +80,6 @@ class Parsed(ReadContent):
     item_type: str  # "task" | "marker" | "other"
     fields: dict[str, Any]
     marker: dict[str, str]  # empty when the object is not ours
-
-
-def marker_value(item: DesiredItem, ns_tag: str) -> str:
-    pairs = {
-        "v": "1",
-        "ns": ns_tag,
-        "h": item.managed_hash,
-        "c": item.case_key,
-        "k": item.kind,
-        "y": item.cycle,
-        "t": item.item_type,
-        "d": item.due.isoformat(),
-        "w": item.window_start.isoformat() if item.window_start else "",
-        "m": item.measure_key or "",
-        "f": encode_field_hashes(field_hashes(item.fields())),
-    }
-    return urlencode(pairs)
 
 
 def _component(cal: icalendar.Calendar) -> icalendar.cal.Component | None:
@@ -158,7 +139,7 @@ def render(item: DesiredItem, ns_tag: str, now: datetime | None = None) -> bytes
     _set_managed(comp, item, set())
     if item.status == "completed":
         comp.add("COMPLETED", now)
-    comp.add(MARKER, marker_value(item, ns_tag))
+    comp.add(MARKER, marker_codec.encode(item, ns_tag))
     cal.add_component(comp)
     return cal.to_ical()
 
@@ -186,7 +167,7 @@ def _marker_of(comp: icalendar.cal.Component) -> dict[str, str]:
         return {}
     if isinstance(raw, list):
         raw = raw[0]
-    return dict(parse_qsl(str(raw), keep_blank_values=True))
+    return marker_codec.decode(str(raw))
 
 
 def _day(value: Any) -> str | None:
@@ -258,8 +239,8 @@ def merge(
     after = fields_of(comp)
     # The hash written is what the program would write; kept person fields make the current
     # hash differ from it, which is how the next run knows to keep keeping them.
-    new_marker = marker_value(item, ns_tag)
-    if after == before and dict(parse_qsl(new_marker, keep_blank_values=True)) == before_marker:
+    new_marker = marker_codec.encode(item, ns_tag)
+    if after == before and marker_codec.decode(new_marker) == before_marker:
         return None
     comp.pop(MARKER, None)
     comp.add(MARKER, new_marker)
@@ -291,7 +272,7 @@ def complete(existing: bytes | str, now: datetime | None = None) -> bytes | None
     comp.add("PERCENT-COMPLETE", 100)
     marker = completed_marker(marker, fields_of(comp))
     comp.pop(MARKER, None)
-    comp.add(MARKER, urlencode(marker))
+    comp.add(MARKER, marker_codec.encode_pairs(marker))
     _bump(comp, now)
     return cal.to_ical()
 
