@@ -164,8 +164,9 @@ def test_cyrus_dotted_counsellor_id_in_a_shared_calendar(cyrus_server: RealServe
     strict=True,
     reason="Cyrus: MKCALENDAR /dav/calendars/user/kontaktsync/m.mueller/ -> 403, "
     "precondition CALDAV:calendar-collection-location-ok, 'Invalid characters in collection name' "
-    "(the sync reports only 'permission denied'); the REPORT before it is a 404 'Mailbox does not "
-    "exist' because Cyrus reads m.mueller as the shared calendar 'mueller' of user 'm'",
+    "(the sync names it and suggests {counsellor_slug}, see the next test); the REPORT before it is a "
+    "404 'Mailbox does not exist' because Cyrus reads m.mueller as the shared calendar 'mueller' of "
+    "user 'm'",
 )
 def test_cyrus_dotted_counsellor_id_as_a_calendar_the_sync_creates(
     cyrus_server: RealServer, tmp_path: Path
@@ -175,6 +176,25 @@ def test_cyrus_dotted_counsellor_id_as_a_calendar_the_sync_creates(
     template = cyrus_server.url + "{counsellor}/"
     first, counts = _sync(cyrus_server, _config(cyrus_server, tmp_path, src, template), tmp_path)
     assert first.returncode == 0 and counts["created"] > 0, first.stdout + first.stderr
+
+
+def test_cyrus_refusal_names_the_precondition_and_the_slug_placeholder_works(
+    cyrus_server: RealServer, tmp_path: Path
+) -> None:
+    """The refused MKCALENDAR is reported with the precondition Cyrus names, and the
+    `{counsellor_slug}` placeholder gives a collection name Cyrus accepts."""
+    src = _caseload(tmp_path / "src", {CYRUS_DOTTED: CYRUS_DOTTED})
+    refused, _ = _sync(
+        cyrus_server,
+        _config(cyrus_server, tmp_path / "a", src, cyrus_server.url + "{counsellor}/"),
+        tmp_path / "a",
+    )
+    assert "calendar-collection-location-ok" in refused.stderr and "{counsellor_slug}" in refused.stderr
+    slug = cyrus_server.url + "{counsellor_slug}/"
+    first, counts = _sync(cyrus_server, _config(cyrus_server, tmp_path / "b", src, slug), tmp_path / "b")
+    assert first.returncode == 0 and counts["created"] > 0, first.stdout + first.stderr
+    again, counts2 = _sync(cyrus_server, _config(cyrus_server, tmp_path / "b", src, slug), tmp_path / "b")
+    assert again.returncode == 0 and counts2["created"] == 0 and counts2["updated"] == 0
 
 
 # ------------------------------------------------------------------------------ a person's edit in a race

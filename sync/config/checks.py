@@ -131,17 +131,19 @@ def _caldav_problems(settings: Settings) -> list[Problem]:
         except ValueError as exc:
             problems.append(Problem(dotted, f"is not a valid template: {exc}", "balance { and }"))
             continue
-        unknown = fields - {"counsellor"}
+        unknown = fields - {"counsellor", "counsellor_slug"}
         if unknown:
             problems.append(
                 Problem(
                     dotted,
                     f"uses the unknown placeholder(s) {', '.join(sorted(unknown))}",
-                    "the only placeholder is {counsellor}",
+                    "the placeholders are {counsellor} and {counsellor_slug}",
                 )
             )
-        probe = url.replace("{counsellor}", "kontaktsync-placeholder")
-        if "{counsellor}" in url and "kontaktsync-placeholder" not in urlsplit(probe).path:
+        probe = url.replace("{counsellor_slug}", "{counsellor}").replace(
+            "{counsellor}", "kontaktsync-placeholder"
+        )
+        if "{counsellor" in url and "kontaktsync-placeholder" not in urlsplit(probe).path:
             problems.append(
                 Problem(
                     dotted,

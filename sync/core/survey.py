@@ -101,7 +101,6 @@ def survey(
     view = _plan_view(plan, settings)
     names = sorted(set(desired) | state.calendars_with_items())
     groups = _by_address(names, tgt, desired, report)
-    create_ok = settings.target.caldav.create_calendars if settings.target.caldav else True
 
     def one(address: str) -> CalendarWork | None:
         members = groups[address]
@@ -114,9 +113,7 @@ def survey(
                 listing = tgt.list_ours(cal, state.token(cal, address), known)
             except CalendarMissing:
                 if want and not dry_run:
-                    if not create_ok:
-                        raise
-                    tgt.create_calendar(cal)
+                    tgt.create_calendar(cal)  # the target says if it may not
                 listing = Listing({}, None, full=True)
                 # A calendar that vanished took its items along; what the state remembers of
                 # them is void (else they would count as removed by a person, never rewritten).

@@ -21,8 +21,10 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from kontaktsync.sync.targets.base import TargetError
+from kontaktsync.sync.targets.caldav.names import counsellor_slug
 
 PLACEHOLDER = "{counsellor}"
+SLUG_PLACEHOLDER = "{counsellor_slug}"
 _PROBE = "kontaktsync-placeholder"
 
 
@@ -62,6 +64,10 @@ def calendar_url(template: str, counsellor: str) -> str:
     Raises `TargetError` (before any request is made) when the result, as a server would
     read it, is not one segment in place of `{counsellor}` under the template's base.
     """
+    if SLUG_PLACEHOLDER in template:
+        # `{counsellor_slug}`: only [a-z0-9-] in the collection name, for servers that refuse
+        # other characters (Cyrus: '.'); checked below like `{counsellor}`.
+        template, counsellor = template.replace(SLUG_PLACEHOLDER, PLACEHOLDER), counsellor_slug(counsellor)
     if PLACEHOLDER not in template:
         url = template  # a shared (team) calendar: no counsellor in the address
     else:

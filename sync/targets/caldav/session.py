@@ -14,6 +14,7 @@ import caldav
 from caldav.lib import error as caldav_error
 from caldav.lib.http_sync import requests as http
 from kontaktsync.sync.targets.base import AuthError, TargetError
+from kontaktsync.sync.targets.caldav.names import precondition
 from kontaktsync.sync.targets.caldav.webdav import host, path
 from kontaktsync.sync.targets.retry import TRANSIENT_STATUS, RetryPolicy
 from kontaktsync.sync.targets.transport import DeadlineExceeded, install_deadline
@@ -152,6 +153,15 @@ class DavSession:
             if refusal_ok and exc.status == 403:
                 return _Refused(403)
             why = "permission denied" if exc.status == 403 else "the server refused the credentials"
+            named = precondition(getattr(exc, "body", None))
+            if named:
+                why += f": the server names the precondition {named}"
+            if method == "MKCALENDAR" and exc.status == 403:
+                why += (
+                    " — the server may refuse this collection name; use {counsellor_slug} in "
+                    "target.caldav.url (only a-z, 0-9 and '-') or list the calendar in "
+                    "target.caldav.calendars"
+                )
             raise AuthError(f"{method} {path(url)}: {why}") from None
         except caldav_error.RateLimitError:
             raise _Transient("server busy (429/503)") from None

@@ -169,6 +169,11 @@ class CalDAVTarget:
     # --- calendars ------------------------------------------------------------------------
     def create_calendar(self, calendar: str) -> None:
         url = self.address(calendar)
+        if not self.cfg.create_calendars:
+            raise CalendarMissing(
+                f"{path(url)} does not exist, and target.caldav.create_calendars is off: "
+                "create it on the server, or switch create_calendars on"
+            )
         resp = self.http.request(url, "MKCALENDAR", MKCALENDAR_BODY)
         if resp.status == 409:  # the parent collection is missing
             parent = url.rstrip("/").rsplit("/", 1)[0] + "/"
