@@ -34,6 +34,7 @@ class Run:
     peak_mb: float
     returncode: int
     stderr: str
+    cpu_s: float = 0.0  # user + system time of the child: far steadier than wall on a busy machine
 
 
 def caseload(n: int, data: Path = DATA) -> dict[str, Path]:
@@ -75,7 +76,8 @@ def run_child(argv: list[str], stdout: Path | None = None, env: dict[str, str] |
         if stdout:
             out.close()  # type: ignore[union-attr]
         err_path.unlink(missing_ok=True)
-    return Run(wall, usage.ru_maxrss / 1024, proc.returncode, stderr)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Run(wall, usage.ru_maxrss / 1024, proc.returncode, stderr, cpu)
 
 
 def verdict(ok: bool | None) -> str:

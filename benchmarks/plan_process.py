@@ -80,7 +80,7 @@ def measure_plan(n: int, policy: str, repeat: int, out: Path) -> tuple[Run, Run]
 
 def _best(runs: list[Run]) -> Run:
     fastest = min(runs, key=lambda r: r.wall_s)
-    return Run(fastest.wall_s, max(r.peak_mb for r in runs), 0, "")
+    return Run(fastest.wall_s, max(r.peak_mb for r in runs), 0, "", min(r.cpu_s for r in runs))
 
 
 def print_plan(n: int, policy: str, prog: Run, floor: Run, repeat: int, out_mb: float) -> None:
@@ -91,10 +91,13 @@ def print_plan(n: int, policy: str, prog: Run, floor: Run, repeat: int, out_mb: 
     m_note = f"target < {target_mb:g} MB" if target_mb else "no target"
     print(f"{head} wall      {prog.wall_s:8.3f} s   {t_note:<16} "
           f"{verdict(prog.wall_s < target_s if target_s else None)}"
-          f"  (best of {repeat}; JSON {out_mb:.0f} MB)")  # fmt: skip
-    print(f"{head} floor     {floor.wall_s:8.3f} s   csv.DictReader pass, same files, same run")
+          f"  (best of {repeat}; cpu {prog.cpu_s:.3f} s; JSON {out_mb:.0f} MB)")  # fmt: skip
+    print(
+        f"{head} floor     {floor.wall_s:8.3f} s   csv.DictReader pass, same files, same run "
+        f"(cpu {floor.cpu_s:.3f} s)"
+    )
     print(f"{head} ratio     {ratio:8.2f} x   target <= {RATIO_TARGET:g} x     "
-          f"{verdict(ratio <= RATIO_TARGET)}")  # fmt: skip
+          f"{verdict(ratio <= RATIO_TARGET)}  (cpu time ratio {prog.cpu_s / floor.cpu_s:.2f} x)")  # fmt: skip
     print(f"{head} peak RSS  {prog.peak_mb:8.0f} MB  {m_note:<16} "
           f"{verdict(prog.peak_mb < target_mb if target_mb else None)}"
           f"  (floor {floor.peak_mb:.0f} MB)")  # fmt: skip
