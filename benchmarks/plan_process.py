@@ -31,6 +31,9 @@ TARGETS: dict[int, tuple[float, float]] = {100_000: (1.5, 250), 1_000_000: (15, 
 RATIO_TARGET = 3.0
 HELP_TARGET_S = 0.15
 DEFAULT_POLICY = "euskirchen-2011"
+# Below this size start-up (imports: ~1 s) hides the per-case time, so 10k -> 100k looks better
+# than linear; the issue's linearity target is about 100k -> 1M.
+LINEAR_FROM = 100_000
 
 FLOOR_CODE = """
 import csv, sys
@@ -110,9 +113,10 @@ def print_linearity(policy: str, walls: dict[int, float]) -> None:
     for a, b in itertools.pairwise(sizes):
         k = b / a
         t = walls[b] / walls[a]
+        ok = t <= k * 1.1 if a >= LINEAR_FROM else None  # no target where start-up dominates
         print(f"plan linearity {policy:<32} {a:,} -> {b:,} cases: time x{t:.2f} for cases x{k:g} "
               f"({1e6 * walls[a] / a:.1f} -> {1e6 * walls[b] / b:.1f} us per case; "
-              f"linear: time ratio <= size ratio)  {verdict(t <= k * 1.1)}")  # fmt: skip
+              f"linear: time ratio <= size ratio)  {verdict(ok) or 'no target'}")  # fmt: skip
 
 
 def measure_help(repeat: int) -> None:
