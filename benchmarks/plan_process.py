@@ -92,7 +92,7 @@ def print_plan(n: int, policy: str, prog: Run, floor: Run, repeat: int, out_mb: 
     ratio = prog.wall_s / floor.wall_s
     t_note = f"target < {target_s:g} s" if target_s else "no target"
     m_note = f"target < {target_mb:g} MB" if target_mb else "no target"
-    print(f"{head} wall      {prog.wall_s:8.3f} s   {t_note:<16} "
+    print(f"{head} wall      {prog.wall_s:8.3f} s   {t_note:<17} "
           f"{verdict(prog.wall_s < target_s if target_s else None)}"
           f"  (best of {repeat}; cpu {prog.cpu_s:.3f} s; JSON {out_mb:.0f} MB)")  # fmt: skip
     print(
@@ -101,7 +101,7 @@ def print_plan(n: int, policy: str, prog: Run, floor: Run, repeat: int, out_mb: 
     )
     print(f"{head} ratio     {ratio:8.2f} x   target <= {RATIO_TARGET:g} x     "
           f"{verdict(ratio <= RATIO_TARGET)}  (cpu time ratio {prog.cpu_s / floor.cpu_s:.2f} x)")  # fmt: skip
-    print(f"{head} peak RSS  {prog.peak_mb:8.0f} MB  {m_note:<16} "
+    print(f"{head} peak RSS  {prog.peak_mb:8.0f} MB  {m_note:<17} "
           f"{verdict(prog.peak_mb < target_mb if target_mb else None)}"
           f"  (floor {floor.peak_mb:.0f} MB)")  # fmt: skip
     sys.stdout.flush()
