@@ -26,9 +26,10 @@ from pathlib import Path
 from caldav.lib.http_sync import requests as http
 from kontaktsync.sync.cli.demo import local_radicale
 from kontaktsync.sync.config.models import Settings
-from kontaktsync.sync.core.items import desired_items, namespace_tag
+from kontaktsync.sync.core.items import desired_items
 from kontaktsync.sync.core.planning import make_plan
 from kontaktsync.sync.core.runner import run_sync
+from kontaktsync.sync.item import namespace_tag
 from kontaktsync.sync.targets.caldav import ical
 from kontaktsync.sync.targets.caldav.target import MKCALENDAR_BODY
 

@@ -69,9 +69,10 @@ def _caldav_like_target(namespace: str):  # -> MemTarget
 
 def child_first(n: int, state: Path, policy: str, caldav_like: bool = False) -> dict[str, float]:
     """Time one first sync into empty in-memory calendars, then the bare render floor."""
-    from kontaktsync.sync.core.items import desired_items, namespace_tag
+    from kontaktsync.sync.core.items import desired_items
     from kontaktsync.sync.core.planning import make_plan
     from kontaktsync.sync.core.runner import run_sync
+    from kontaktsync.sync.item import namespace_tag
     from kontaktsync.sync.targets.caldav import ical
     from kontaktsync.sync.targets.memory import MemTarget
 

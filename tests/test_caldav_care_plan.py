@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kontaktsync.sync.core import items as items_mod
+from kontaktsync.sync import item as item_mod
 from kontaktsync.sync.core.planning import make_plan
 from kontaktsync.sync.core.runner import run_sync
 
@@ -28,7 +28,7 @@ def test_recorded_care_plan_completes_its_task(dav_server, tmp_path):
     write_caseload(src, cases)
     report = run_sync(s, as_of=AS_OF)
     assert (report.completed, report.deleted, report.failed) == (1, 0, 0)
-    uid = items_mod.make_uid(s, "200001", "care_plan", None, bp.cycle, "task")
+    uid = item_mod.make_uid(s, "200001", "care_plan", None, bp.cycle, "task")
     (todo,) = [c for c in components(dav_server.calendar_url(bp.counsellor)) if str(c["UID"]) == uid]
     assert str(todo["STATUS"]) == "COMPLETED" and int(todo["PERCENT-COMPLETE"]) == 100
     assert run_sync(s, as_of=AS_OF).writes == 0

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import icalendar
 import pytest
+from kontaktsync.sync import item as item_mod
 from kontaktsync.sync.config.models import Settings
 from kontaktsync.sync.core import items as items_mod
 from kontaktsync.sync.core.lock import LockHeld, SyncLock
@@ -214,7 +215,7 @@ def test_fulfilled_completes_and_left_deletes(dav_server, tmp_path):
     assert report.failed == 0
     assert report.completed >= 1
     assert report.deleted >= 2 * len(left_items)
-    old_uid = items_mod.make_uid(
+    old_uid = item_mod.make_uid(
         s, fulfilled.case_id, str(fulfilled.kind), fulfilled.measure_key, fulfilled.cycle, "task"
     )
     todo = next(
@@ -223,7 +224,7 @@ def test_fulfilled_completes_and_left_deletes(dav_server, tmp_path):
     assert str(todo["STATUS"]) == "COMPLETED" and int(todo["PERCENT-COMPLETE"]) == 100
     assert "COMPLETED" in todo and "PRIORITY" not in todo
     left_uids = [
-        items_mod.make_uid(s, o.case_id, str(o.kind), o.measure_key, o.cycle, "task") for o in left_items
+        item_mod.make_uid(s, o.case_id, str(o.kind), o.measure_key, o.cycle, "task") for o in left_items
     ]
     assert not set(left_uids) & set(server_uids(dav_server.url, [left.counsellor]))
     assert sync(s2).writes == 0

@@ -6,7 +6,8 @@ import re
 
 from hypothesis import given
 from hypothesis import strategies as st
-from kontaktsync.sync.targets.caldav.names import counsellor_slug, precondition
+from kontaktsync.sync.targets.caldav.names import precondition
+from kontaktsync.sync.targets.transport import counsellor_slug
 
 LOGINS = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCÄÖÜäöüß0123456789._-@+", min_size=1, max_size=40)
 

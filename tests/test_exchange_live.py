@@ -29,8 +29,8 @@ from pathlib import Path
 
 import pytest
 from kontaktsync.sync.config.models import Settings
-from kontaktsync.sync.core.items import uid_prefix
 from kontaktsync.sync.core.runner import run_sync
+from kontaktsync.sync.item import uid_prefix
 from kontaktsync.sync.targets.exchange.patches import UID_FIELD
 from kontaktsync.sync.targets.exchange.target import ExchangeTarget, forget_accounts
 

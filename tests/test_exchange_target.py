@@ -17,8 +17,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from kontaktsync.sync.core.items import uid_prefix
 from kontaktsync.sync.core.runner import FAULT_ENV, FAULT_EXIT_CODE
+from kontaktsync.sync.item import uid_prefix
 from kontaktsync.sync.targets.base import TargetError
 from kontaktsync.sync.targets.exchange.target import ExchangeTarget, forget_accounts
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from kontaktsync.sync.cli.exit_codes import ExitCode, for_outcome
+from kontaktsync.sync.service.exit_codes import ExitCode, for_outcome
 from kontaktsync.sync.service.observability import Health, SecretMaskFilter, failure_reason
 
 SECRET = "Sehr-Geheim-1234"

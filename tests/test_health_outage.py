@@ -13,7 +13,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from kontaktsync.sync.cli.exit_codes import ExitCode
+from kontaktsync.sync.service.exit_codes import ExitCode
 
 from tests.builders import case_rows, write_cases
 from tests.cli import clean_env, run_cli

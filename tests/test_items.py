@@ -10,13 +10,7 @@ import icalendar
 import pytest
 from kontaktsync.rules.model import Obligation
 from kontaktsync.sync.config.models import Settings
-from kontaktsync.sync.core.items import (
-    case_key,
-    desired_items,
-    hash_fields,
-    make_uid,
-    namespace_tag,
-)
+from kontaktsync.sync.core.items import desired_items
 from kontaktsync.sync.core.lock import LockHeld, SyncLock
 from kontaktsync.sync.core.reconcile import (
     CalendarInput,
@@ -27,6 +21,7 @@ from kontaktsync.sync.core.reconcile import (
     to_fetch,
 )
 from kontaktsync.sync.core.state import ItemRow, StateStore
+from kontaktsync.sync.item import case_key, hash_fields, make_uid, namespace_tag
 from kontaktsync.sync.targets.base import RemoteItem, RemoteRef, TargetError, make_target
 from kontaktsync.sync.targets.caldav import ical
 

@@ -13,8 +13,9 @@ from pathlib import Path
 import icalendar
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kontaktsync.sync.core.items import desired_items, field_hashes
+from kontaktsync.sync.core.items import desired_items
 from kontaktsync.sync.core.runner import run_sync
+from kontaktsync.sync.item import field_hashes
 from kontaktsync.sync.targets.caldav import ical
 from kontaktsync.sync.targets.memory import MemTarget
 

@@ -11,7 +11,7 @@ import io
 from pathlib import Path
 
 import pytest
-from kontaktsync.sync.cli.spreadsheet import FORMULA_START, SafeCsvWriter, safe_cell
+from kontaktsync.sync.report.spreadsheet import FORMULA_START, SafeCsvWriter, safe_cell
 
 from tests.builders import case_rows, write_cases
 from tests.cli import kontaktsync_cli

@@ -9,7 +9,8 @@ from urllib.parse import parse_qsl
 import pytest
 from exchangelib import EWSTimeZone
 from kontaktsync.sync.config.models import Settings
-from kontaktsync.sync.core.items import DesiredItem, desired_items, namespace_tag
+from kontaktsync.sync.core.items import desired_items
+from kontaktsync.sync.item import DesiredItem, namespace_tag
 from kontaktsync.sync.targets import marker
 from kontaktsync.sync.targets.caldav import ical
 from kontaktsync.sync.targets.exchange.mapping import values

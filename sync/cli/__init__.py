@@ -9,7 +9,7 @@ import typer
 from kontaktsync.sync.cli import plan as cli_plan
 from kontaktsync.sync.cli import service as cli_service
 from kontaktsync.sync.cli import sync as cli_sync
-from kontaktsync.sync.cli.exit_codes import HANDLED, for_error
+from kontaktsync.sync.service.exit_codes import HANDLED, for_error
 
 app = typer.Typer(
     name="kontaktsync",
@@ -26,7 +26,7 @@ cli_service.register(app)
 
 def main() -> None:
     """Run a command; the errors that stop one become a message and an exit code here (the
-    map is in kontaktsync.sync.cli.exit_codes)."""
+    map is in kontaktsync.sync.service.exit_codes)."""
     try:
         app()
     except HANDLED as exc:

@@ -22,13 +22,13 @@ from kontaktsync.rules.policy import (
 )
 from kontaktsync.sync.caseload import read_caseload
 from kontaktsync.sync.cli.common import AsOfOption, ConfigOption, load_config, parse_as_of
-from kontaktsync.sync.cli.exit_codes import ExitCode
-from kontaktsync.sync.cli.spreadsheet import SafeCsvWriter
 from kontaktsync.sync.config.loading import find_config_file
 from kontaktsync.sync.core.planning import today_in
 from kontaktsync.sync.report.figures import build_figures
 from kontaktsync.sync.report.output import ReportFormat
 from kontaktsync.sync.report.output import emit as emit_report
+from kontaktsync.sync.report.spreadsheet import SafeCsvWriter
+from kontaktsync.sync.service.exit_codes import ExitCode
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table

@@ -13,7 +13,6 @@ from kontaktsync.rules.engine import plan
 from kontaktsync.rules.policy import BUILTIN_IDS, Policy, PolicyError, load_policy
 from kontaktsync.sync.caseload import SourceError, read_caseload
 from kontaktsync.sync.cli.common import ConfigOption, SecretsOption, config_warnings, load_config
-from kontaktsync.sync.cli.exit_codes import ExitCode
 from kontaktsync.sync.config.loading import (
     ConfigFiles,
     credential_warnings,
@@ -26,6 +25,7 @@ from kontaktsync.sync.config.loading import (
 from kontaktsync.sync.config.masking import mask_secrets
 from kontaktsync.sync.config.models import Settings
 from kontaktsync.sync.core.planning import today_in
+from kontaktsync.sync.service.exit_codes import ExitCode
 from kontaktsync.sync.targets.base import TargetError, make_target
 
 

@@ -1,6 +1,6 @@
 """`kontaktsync sync` and `kontaktsync demo`.
 
-Exit codes of `sync` (all of them in `kontaktsync.sync.cli.exit_codes`): 0 all written, 1 some
+Exit codes of `sync` (all of them in `kontaktsync.sync.service.exit_codes`): 0 all written, 1 some
 items failed (they are retried next run), 2 configuration or caseload unreadable, 3 another
 run holds the lock, 4 mass-delete guard, 5 a calendar could not be reached or nothing could be
 written (server down, credentials refused).
@@ -13,8 +13,8 @@ from typing import Annotated
 
 import typer
 from kontaktsync.sync.cli.common import AsOfOption, ConfigOption, SecretsOption, load_config, parse_as_of
-from kontaktsync.sync.cli.exit_codes import ExitCode, for_outcome
 from kontaktsync.sync.core.runner import SyncReport, run_sync
+from kontaktsync.sync.service.exit_codes import ExitCode, for_outcome
 from kontaktsync.sync.service.observability import failure_reason
 
 

@@ -14,7 +14,7 @@ from kontaktsync.sync.config.errors import Problem
 from kontaktsync.sync.config.files import ConfigFiles, env_name, secret_file_name
 from kontaktsync.sync.config.masking import mask_userinfo
 from kontaktsync.sync.config.models import Settings
-from kontaktsync.sync.targets.transport import insecure_http_problem
+from kontaktsync.sync.config.network import insecure_http_problem
 
 
 def semantic_problems(settings: Settings, *, require_target: bool = True) -> list[Problem]:

@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
-from kontaktsync.sync.core.items import DesiredItem
 from kontaktsync.sync.core.reconcile import Action, update_action
 from kontaktsync.sync.core.report import SyncReport
 from kontaktsync.sync.core.state import ItemRow, StateStore
 from kontaktsync.sync.core.survey import CalendarWork, map_calendars
+from kontaktsync.sync.item import DesiredItem
 from kontaktsync.sync.targets.base import RemoteItem, RemoteRef, Result, Target, TargetError, Write
 
 FAULT_ENV = "KS_FAULT_AFTER_WRITES"  # not KONTAKTSYNC_*: those are settings

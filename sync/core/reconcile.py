@@ -30,8 +30,8 @@ from typing import Literal
 
 from kontaktsync.rules.fulfilment import fate
 from kontaktsync.rules.model import CaseFacts
-from kontaktsync.sync.core.items import DesiredItem, Merge, three_way
 from kontaktsync.sync.core.state import ItemRow
+from kontaktsync.sync.item import DesiredItem, Merge, three_way
 from kontaktsync.sync.targets.base import RemoteItem, RemoteRef, Result
 
 ActionKind = Literal["create", "update", "complete", "delete", "adopt", "keep", "forget", "fail"]

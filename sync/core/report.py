@@ -6,9 +6,9 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from kontaktsync.sync.core.items import changed_fields
 from kontaktsync.sync.core.reconcile import Action
 from kontaktsync.sync.core.survey import CalendarWork
+from kontaktsync.sync.item import changed_fields
 
 COUNTERS = ("created", "updated", "completed", "deleted", "failed", "unchanged", "kept_person_edits")
 

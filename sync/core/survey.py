@@ -9,11 +9,11 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from kontaktsync.rules.model import Plan
+from kontaktsync.sync import item as item_mod
 from kontaktsync.sync.config.models import Settings
-from kontaktsync.sync.core import items as items_mod
-from kontaktsync.sync.core.items import DesiredItem
 from kontaktsync.sync.core.reconcile import Action, CalendarInput, PlanView, decide, to_fetch
 from kontaktsync.sync.core.state import ItemRow, StateStore
+from kontaktsync.sync.item import DesiredItem
 from kontaktsync.sync.targets.base import CalendarMissing, Listing, RemoteRef, Target, TargetError
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ class CalendarWork:
 def _plan_view(plan: Plan, settings: Settings) -> PlanView:
     ids = [*plan.cases, *plan.held]
     # Plain ids too: items written before pseudonymisation was switched on carry them.
-    keys = {cid: cid for cid in ids} | items_mod.case_keys(ids, settings)
+    keys = {cid: cid for cid in ids} | item_mod.case_keys(ids, settings)
     return PlanView(
         cases=plan.cases,
         case_keys=keys,

@@ -58,7 +58,7 @@ def _not_counted_rows(f: Figures) -> Iterator[tuple[str, str, str, str, object]]
 
 def write_csv(f: Figures, stream: TextIO) -> None:
     # imported here: kontaktsync.sync.cli imports the report command, which imports this module
-    from kontaktsync.sync.cli.spreadsheet import SafeCsvWriter
+    from kontaktsync.sync.report.spreadsheet import SafeCsvWriter
 
     w = SafeCsvWriter(stream, lineterminator="\n")
     w.writerow(CSV_HEADER)

@@ -24,10 +24,10 @@ from datetime import datetime, timedelta
 from types import FrameType
 from typing import Any
 
-from kontaktsync.sync.cli.exit_codes import ExitCode
 from kontaktsync.sync.config.loading import secret_values
 from kontaktsync.sync.config.models import ScheduleSettings, Settings
 from kontaktsync.sync.report.service import ReportPublisher
+from kontaktsync.sync.service.exit_codes import ExitCode
 from kontaktsync.sync.service.observability import (
     Health,
     Metrics,

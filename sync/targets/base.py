@@ -15,12 +15,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from kontaktsync.sync.core.items import ReadContent
+from kontaktsync.sync.item import ReadContent
 from kontaktsync.sync.targets import registry
 
 if TYPE_CHECKING:
     from kontaktsync.sync.config.models import Settings
-    from kontaktsync.sync.core.items import DesiredItem
+    from kontaktsync.sync.item import DesiredItem
 
 
 class TargetError(Exception):

@@ -21,10 +21,10 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode
 
-from kontaktsync.sync.core.items import encode_field_hashes, field_hashes
+from kontaktsync.sync.item import encode_field_hashes, field_hashes
 
 if TYPE_CHECKING:
-    from kontaktsync.sync.core.items import DesiredItem
+    from kontaktsync.sync.item import DesiredItem
 
 VERSION = "1"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
-from kontaktsync.sync.core.items import DesiredItem, namespace_tag
+from kontaktsync.sync.item import DesiredItem, namespace_tag
 from kontaktsync.sync.targets.base import (
     CalendarMissing,
     Listing,

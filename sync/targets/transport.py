@@ -14,15 +14,15 @@
 
 from __future__ import annotations
 
-import ipaddress
+import hashlib
 import re
 import threading
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from kontaktsync.sync.targets.base import TargetError
-from kontaktsync.sync.targets.caldav.names import counsellor_slug
 
+_UNSAFE = re.compile(r"[^a-z0-9]+")
 PLACEHOLDER = "{counsellor}"
 SLUG_PLACEHOLDER = "{counsellor_slug}"
 _PROBE = "kontaktsync-placeholder"
@@ -51,6 +51,18 @@ def _server_segments(path: str) -> list[str]:
             continue
         out.append(seg)
     return out
+
+
+def counsellor_slug(counsellor: str) -> str:
+    """The `{counsellor_slug}` placeholder: some servers refuse characters of ordinary logins in
+    a collection name (Cyrus answers 403 to a `.`), so the slug keeps only lower-case letters,
+    digits and `-`. Stable, and collision-free: an id that had to be changed gets eight hex
+    digits of its SHA-256 appended (`m.mueller` -> `m-mueller-34c252a7`); an id of only
+    [a-z0-9-] stays as it is."""
+    if counsellor and re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", counsellor):
+        return counsellor
+    cleaned = _UNSAFE.sub("-", counsellor.lower()).strip("-") or "x"
+    return f"{cleaned}-{hashlib.sha256(counsellor.encode()).hexdigest()[:8]}"
 
 
 def counsellor_segment(counsellor: str) -> str:
@@ -125,36 +137,6 @@ def mail_address(template: str, counsellor: str) -> str:
             "(e.g. '{counsellor}@jobcenter.example') or target.exchange.mailboxes"
         )
     return address
-
-
-# --- whether credentials may travel -------------------------------------------------------
-
-
-def is_loopback(host: str | None) -> bool:
-    """127.0.0.0/8, ::1 and `localhost` (with or without a trailing dot)."""
-    if not host:
-        return False
-    name = host.strip("[]").rstrip(".").lower()
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
-def insecure_http_problem(url: str | None, has_credentials: bool, allowed: bool, setting: str) -> str | None:
-    """Why credentials must not go to `url`, or None: plain http:// to a host other than
-    loopback, unless `setting` (…allow_insecure_http) is true."""
-    if not url or not has_credentials or allowed:
-        return None
-    parts = urlsplit(url)
-    if parts.scheme.lower() != "http" or is_loopback(parts.hostname):
-        return None
-    return (
-        f"credentials would travel unencrypted over plain http:// to {parts.hostname}; "
-        f"use https://, or set {setting} = true if this network is trusted"
-    )
 
 
 # --- how long a request may take ----------------------------------------------------------

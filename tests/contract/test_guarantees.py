@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from kontaktsync.sync import item as item_mod
 from kontaktsync.sync.config.models import Settings
 from kontaktsync.sync.core import items as items_mod
 from kontaktsync.sync.core.planning import make_plan
@@ -19,7 +20,7 @@ from tests.contract.caseload import AS_OF, Caseload
 from tests.contract.worlds import COUNSELLORS, Seen, World
 
 
-def desired(settings: Settings) -> dict[str, dict[str, items_mod.DesiredItem]]:
+def desired(settings: Settings) -> dict[str, dict[str, item_mod.DesiredItem]]:
     """counsellor -> uid -> item: what the plan wants, computed without any target."""
     wanted = items_mod.desired_items(make_plan(settings, AS_OF), settings)
     return {c: wanted.get(c, {}) for c in COUNSELLORS}

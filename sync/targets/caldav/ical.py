@@ -21,13 +21,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import icalendar
-from kontaktsync.sync.core.items import (
-    DesiredItem,
-    ReadContent,
-    completed_marker,
-    completion_keeps,
-    marker_end,
-)
+from kontaktsync.sync.item import DesiredItem, ReadContent, completed_marker, completion_keeps, marker_end
 from kontaktsync.sync.targets import marker as marker_codec
 
 MARKER = "X-KONTAKTSYNC"

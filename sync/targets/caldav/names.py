@@ -1,28 +1,10 @@
-"""Collection names a server accepts, and what a refusing server says.
-
-`counsellor_slug` is the `{counsellor_slug}` placeholder of `target.caldav.url`: some servers
-refuse characters of ordinary logins in a collection name (Cyrus answers 403 to a `.`), so the
-slug keeps only lower-case letters, digits and `-`. It is stable (the same id gives the same slug
-in every run and on every machine) and collision-free: an id that had to be changed gets eight
-hex digits of its SHA-256 appended, so `m.mueller` and `m-mueller` never share a calendar.
-"""
+"""What a refusing WebDAV server says: the precondition named in its error body."""
 
 from __future__ import annotations
 
-import hashlib
-import re
 import xml.etree.ElementTree as ET
 
-_UNSAFE = re.compile(r"[^a-z0-9]+")
 _PREFIXES = {"DAV:": "DAV", "urn:ietf:params:xml:ns:caldav": "CALDAV", "http://apple.com/ns/ical/": "ICAL"}
-
-
-def counsellor_slug(counsellor: str) -> str:
-    """`m.mueller` -> `m-mueller-<8 hex>`; an id of only [a-z0-9-] stays as it is."""
-    if counsellor and re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", counsellor):
-        return counsellor
-    cleaned = _UNSAFE.sub("-", counsellor.lower()).strip("-") or "x"
-    return f"{cleaned}-{hashlib.sha256(counsellor.encode()).hexdigest()[:8]}"
 
 
 def precondition(body: str | bytes | None) -> str | None:

@@ -34,8 +34,9 @@ from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from caldav.lib import error as caldav_error
 from caldav.lib.http_sync import requests as http
-from kontaktsync.sync.config.loading import mask_userinfo
-from kontaktsync.sync.core.items import DesiredItem, namespace_tag, uid_prefix
+from kontaktsync.sync.config.masking import mask_userinfo
+from kontaktsync.sync.config.network import insecure_http_problem
+from kontaktsync.sync.item import DesiredItem, namespace_tag, uid_prefix
 from kontaktsync.sync.targets import marker as marker_codec
 from kontaktsync.sync.targets.base import (
     CalendarMissing,
@@ -63,11 +64,7 @@ from kontaktsync.sync.targets.caldav.webdav import (
     xml_text,
 )
 from kontaktsync.sync.targets.retry import RetryPolicy
-from kontaktsync.sync.targets.transport import (
-    DeadlineExceeded,
-    calendar_url,
-    insecure_http_problem,
-)
+from kontaktsync.sync.targets.transport import DeadlineExceeded, calendar_url
 
 if TYPE_CHECKING:
     from kontaktsync.sync.config.models import Settings

@@ -52,14 +52,15 @@ from exchangelib.errors import (
     UnauthorizedError,
 )
 from exchangelib.folders import Folder
-from kontaktsync.sync.config.loading import mask_userinfo
+from kontaktsync.sync.config.masking import mask_userinfo
 from kontaktsync.sync.config.models import ExchangeSettings, Settings
-from kontaktsync.sync.core.items import namespace_tag, uid_prefix
+from kontaktsync.sync.config.network import insecure_http_problem
+from kontaktsync.sync.item import namespace_tag, uid_prefix
 from kontaktsync.sync.targets.base import AuthError, CalendarMissing, TargetError
 from kontaktsync.sync.targets.exchange import patches
 from kontaktsync.sync.targets.exchange.mapping import CHUNK, MARKERS, TASKS
 from kontaktsync.sync.targets.retry import RetryPolicy
-from kontaktsync.sync.targets.transport import insecure_http_problem, mail_address
+from kontaktsync.sync.targets.transport import mail_address
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from exchangelib import EWSDateTime, EWSTimeZone
 from exchangelib.ewsdatetime import EWSDate
 from exchangelib.items import CalendarItem, Task
 from exchangelib.properties import Body
-from kontaktsync.sync.core.items import DesiredItem, hash_fields
+from kontaktsync.sync.item import DesiredItem, hash_fields
 from kontaktsync.sync.targets import marker as marker_codec
 from kontaktsync.sync.targets.base import RemoteItem, RemoteRef
 from kontaktsync.sync.targets.exchange.patches import MARKER_FIELD, UID_FIELD

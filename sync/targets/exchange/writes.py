@@ -24,7 +24,7 @@ from exchangelib.errors import (
 )
 from exchangelib.folders import Folder
 from exchangelib.items import MOVE_TO_DELETED_ITEMS, NEVER_OVERWRITE, SEND_TO_NONE, Task
-from kontaktsync.sync.core.items import DesiredItem, completed_marker, completion_keeps, hash_fields
+from kontaktsync.sync.item import DesiredItem, completed_marker, completion_keeps, hash_fields
 from kontaktsync.sync.targets import marker as marker_codec
 from kontaktsync.sync.targets.base import RemoteItem, RemoteRef, Result, TargetError, Write
 from kontaktsync.sync.targets.exchange.connection import Connection, short, transient

@@ -1,0 +1,307 @@
+"""The calendar item as the sync sees it, shared by the sync core and every target.
+
+A `DesiredItem` holds exactly the fields the program manages, already rendered as text and
+dates; targets map it to a VTODO/VEVENT (CalDAV) or an Outlook task/appointment (Exchange).
+`managed_hash` over those fields is the "normalized content hash": a target computes the same
+hash from what it reads back (`hash_fields`), so a change by a person is visible without
+comparing serialized bodies. Per field, short hashes of what the program last wrote travel in
+the item's marker; `three_way` merges the plan with what a person changed, field by field.
+
+Identity: UIDs are derived from the namespace, the case, the obligation kind, the measure and
+the cycle (`make_uid`); with `privacy.pseudonymize` the case shows as a keyed HMAC pseudonym.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, Literal
+
+from kontaktsync.sync.config.models import Settings
+
+ItemType = Literal["task", "marker"]
+
+
+UID_PREFIX = "ks"
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredItem:
+    """One item the plan wants in one calendar.
+
+    `calendar` is the counsellor id (targets map it to a URL or mailbox). The managed fields
+    are summary..status; the rest is bookkeeping for state and reconcile.
+    """
+
+    uid: str
+    calendar: str
+    item_type: ItemType
+    case_id: str
+    case_key: str
+    kind: str
+    cycle: str
+    measure_key: str | None
+    summary: str
+    description: str
+    categories: tuple[str, ...]
+    priority: int | None
+    private: bool
+    due: date
+    start: date | None
+    window_start: date | None
+    overdue: bool
+    status: str = "open"  # "open" | "completed"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def fields(self) -> dict[str, Any]:
+        """The managed fields, as `hash_fields` expects them."""
+        return {
+            "type": self.item_type,
+            "summary": self.summary,
+            "description": self.description,
+            "categories": list(self.categories),
+            "priority": self.priority,
+            "private": self.private,
+            "due": self.day.isoformat(),
+            "start": self.start.isoformat() if self.start else None,
+            "status": self.status,
+        }
+
+    @property
+    def day(self) -> date:
+        """The due day a client shows: for a marker appointment its start (an overdue contact's
+        appointment sits on the run's day, where people look), for a task its due date."""
+        return (self.start or self.due) if self.item_type == "marker" else self.due
+
+    @property
+    def managed_hash(self) -> str:
+        return hash_fields(self.fields())
+
+    def completed(self) -> DesiredItem:
+        """The same item as the program writes it when the obligation was fulfilled."""
+        return _replace(self, status="completed", priority=None)
+
+
+def _replace(item: DesiredItem, **changes: Any) -> DesiredItem:
+    from dataclasses import replace
+
+    return replace(item, **changes)
+
+
+def _normalised(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Whitespace at line ends and category order do not count as a change."""
+    norm = dict(fields)
+    if isinstance(norm.get("description"), str):
+        norm["description"] = "\n".join(
+            line.rstrip() for line in norm["description"].replace("\r\n", "\n").strip().split("\n")
+        )
+    if isinstance(norm.get("summary"), str):
+        norm["summary"] = norm["summary"].strip()
+    norm["categories"] = sorted(norm.get("categories") or [])
+    return norm
+
+
+def _digest(value: Any, size: int) -> str:
+    blob = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:size]
+
+
+def hash_fields(fields: Mapping[str, Any]) -> str:
+    """Stable hash of managed fields (see `_normalised` for what does not count)."""
+    return _digest(_normalised(fields), 32)
+
+
+# The fields a person can change one by one; the three-way merge works per field. The marker of
+# every item records, per field, a short hash of the value the program last wrote, so the base
+# of the merge survives a lost state database and is the same for every target.
+EDITABLE = ("summary", "description", "categories", "priority", "private", "due", "start", "status")
+
+
+FIELD_HASH_SIZE = 8
+
+
+LEGACY_KEEP = ("description", "due", "start", "status")
+
+
+def field_hashes(fields: Mapping[str, Any]) -> dict[str, str]:
+    """Per-field short hashes of managed field values."""
+    norm = _normalised(fields)
+    return {name: _digest(norm.get(name), FIELD_HASH_SIZE) for name in EDITABLE}
+
+
+def changed_fields(
+    have: Mapping[str, Any], want: Mapping[str, Any], keep: frozenset[str] = frozenset()
+) -> frozenset[str]:
+    """The managed fields whose values differ (as the hashes see them), outside `keep`: the one
+    answer to "would writing `want` over `have` change anything a person sees?"."""
+    a, b = field_hashes(have), field_hashes(want)
+    return frozenset(n for n in EDITABLE if n not in keep and a[n] != b[n])
+
+
+def encode_field_hashes(hashes: Mapping[str, str]) -> str:
+    """Marker form: the hashes in `EDITABLE` order, joined by dots."""
+    return ".".join(hashes.get(name, "") for name in EDITABLE)
+
+
+def decode_field_hashes(raw: str | None) -> dict[str, str] | None:
+    """Inverse of `encode_field_hashes`; None when absent or malformed (an item written before
+    per-field hashes existed)."""
+    if not raw:
+        return None
+    parts = raw.split(".")
+    if len(parts) != len(EDITABLE):
+        return None
+    return dict(zip(EDITABLE, parts, strict=True))
+
+
+@dataclass(frozen=True, slots=True)
+class Merge:
+    """The three-way merge of one item: base = what the program last wrote (the marker's field
+    hashes), ours = the plan now, theirs = the item on the server now.
+
+    `keep`: fields a person changed since the program last wrote them; they keep the person's
+    value. `moved`: those of them whose plan value moved as well (a conflict the run reports)."""
+
+    keep: frozenset[str] = frozenset()
+    moved: frozenset[str] = frozenset()
+
+
+def three_way(want: Mapping[str, Any], have: Mapping[str, Any], marker: Mapping[str, str]) -> Merge:
+    """Which fields of `have` (read from the server) a person owns, against `want` (the plan)."""
+    base = decode_field_hashes(marker.get("f"))
+    now = field_hashes(have)
+    plan = field_hashes(want)
+    if base is None:
+        # Written by an older version: only the whole-item hash is known. If the item is as the
+        # program wrote it, nobody touched it; otherwise the fields a person most likely owns
+        # (completion, dates, notes in the description) are kept where they differ from the
+        # plan, and the rest follows the plan. From this write on, the marker has field hashes.
+        if marker.get("h") == hash_fields(have):
+            return Merge()
+        return Merge(frozenset(n for n in LEGACY_KEEP if now[n] != plan[n]), frozenset())
+    keep = frozenset(n for n in EDITABLE if now[n] != base[n])
+    moved = frozenset(n for n in keep if plan[n] != base[n] and plan[n] != now[n])
+    return Merge(keep, moved)
+
+
+def completion_keeps(have: Mapping[str, Any], marker: Mapping[str, str]) -> frozenset[str]:
+    """Fields a person changed in a task the program is about to complete (it leaves them)."""
+    base = decode_field_hashes(marker.get("f"))
+    if base is None:
+        return frozenset()
+    now = field_hashes(have)
+    return frozenset(n for n in EDITABLE if now[n] != base[n])
+
+
+def completed_marker(marker: Mapping[str, str], fields: Mapping[str, Any]) -> dict[str, str]:
+    """The marker of a task the program just completed: status and priority as now written."""
+    out = dict(marker)
+    out["h"] = hash_fields(fields)
+    base = decode_field_hashes(marker.get("f"))
+    if base is not None:
+        now = field_hashes(fields)
+        base["status"] = now["status"]
+        base["priority"] = now["priority"]
+        out["f"] = encode_field_hashes(base)
+    return out
+
+
+def changed_by_person(have: Mapping[str, Any], marker: Mapping[str, str]) -> bool:
+    """Did anybody change a managed field since the program last wrote this item?"""
+    base = decode_field_hashes(marker.get("f"))
+    if base is None:
+        return marker.get("h") != hash_fields(have)
+    return field_hashes(have) != base
+
+
+def _secret(settings: Settings) -> bytes | None:
+    key = settings.privacy.pseudonym_key
+    if settings.privacy.pseudonymize and key is not None:
+        return key.get_secret_value().encode()
+    return None
+
+
+def case_key(case_id: str, settings: Settings) -> str:
+    """What an item shows for the case: the customer number, or its keyed pseudonym."""
+    secret = _secret(settings)
+    if settings.privacy.pseudonymize:
+        if secret is None:
+            raise ValueError("privacy.pseudonymize needs privacy.pseudonym_key")
+        digest = hmac.new(secret, case_id.encode(), hashlib.sha256).hexdigest()
+        return "P" + digest[:10].upper()
+    return case_id
+
+
+def namespace_tag(namespace: str) -> str:
+    """Eight hex digits that keep two deployments' UIDs (and href prefixes) apart."""
+    return hashlib.sha256(namespace.encode()).hexdigest()[:8]
+
+
+def uid_prefix(settings: Settings) -> str:
+    return f"{UID_PREFIX}-{namespace_tag(settings.sync.namespace)}-"
+
+
+def make_uid(
+    settings: Settings,
+    case_id: str,
+    kind: str,
+    measure_key: str | None,
+    cycle: str,
+    item_type: ItemType,
+) -> str:
+    """Deterministic, href-safe UID per (namespace, case, kind, measure, cycle, item type).
+
+    Keyed with the pseudonym key when pseudonymizing, so a UID cannot be traced back to a
+    customer number by trying all numbers.
+    """
+    material = "\x1f".join(
+        [settings.sync.namespace, case_id, kind, measure_key or "", cycle, item_type]
+    ).encode()
+    secret = _secret(settings)
+    if secret is not None:
+        digest = hmac.new(secret, material, hashlib.sha256).hexdigest()
+    else:
+        digest = hashlib.sha256(material).hexdigest()
+    return uid_prefix(settings) + digest[:32]
+
+
+def marker_end(item: DesiredItem) -> date:
+    """All-day marker events end (exclusive) the day after they start."""
+    return (item.start or item.due) + timedelta(days=1)
+
+
+def case_keys(case_ids: Iterable[str], settings: Settings) -> dict[str, str]:
+    """case key -> case id, to map a key read from an item back to its case."""
+    return {case_key(cid, settings): cid for cid in case_ids}
+
+
+class ReadContent:
+    """What an item read back from a server says about itself. Mixed into the dataclasses that
+    carry `fields` (normalised content) and `marker` (the program's marker, empty if not ours)."""
+
+    fields: dict[str, Any]
+    marker: dict[str, str]
+
+    @property
+    def ours(self) -> bool:
+        return bool(self.marker)
+
+    @property
+    def current_hash(self) -> str:
+        return hash_fields(self.fields)
+
+    @property
+    def written_hash(self) -> str | None:
+        return self.marker.get("h")
+
+    @property
+    def edited_by_person(self) -> bool:
+        return self.ours and changed_by_person(self.fields, self.marker)
+
+    @property
+    def completed(self) -> bool:
+        return self.fields.get("status") == "completed"
