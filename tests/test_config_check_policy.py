@@ -98,5 +98,5 @@ def test_sync_takes_secrets_dir(tmp_path: Path, radicale_server: DavServer) -> N
     result = run_cli([*args, "--secrets-dir", str(secrets)], cwd=tmp_path, env=clean_env())
     assert "privacy.pseudonym_key" not in result.stderr  # the key came from the directory
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Summary (would be): 2 created" in result.stdout
+    assert "Summary (dry run): would create 2" in result.stdout
     assert SECRET not in result.stdout + result.stderr

@@ -17,30 +17,62 @@ from kontaktsync.sync.core.runner import SyncReport, run_sync
 from kontaktsync.sync.service.exit_codes import ExitCode, for_outcome
 from kontaktsync.sync.service.observability import failure_reason
 
+_WOULD = {
+    "created": "create",
+    "updated": "update",
+    "completed": "complete",
+    "deleted": "delete",
+    "failed": "fail",
+    "unchanged": "leave unchanged",
+    "kept_person_edits": "keep person edits",
+}
+_KIND = {"task": "task", "marker": "appointment"}
+
 
 def print_report(report: SyncReport) -> None:
     if report.dry_run:
-        typer.echo("Dry run: nothing was changed. Would do:")
-        current = None
-        for act in sorted(report.dry_run_actions, key=lambda a: (a.calendar, a.action, a.summary)):
-            if act.calendar != current:
-                current = act.calendar
-                typer.echo(f"  {current}:")
-            why = f" ({act.reason})" if act.reason else ""
-            typer.echo(f"    {act.action:<8} {act.summary}{why}")
-        if not report.dry_run_actions:
-            typer.echo("  nothing")
-    verb = "would be" if report.dry_run else ""
+        _print_dry_run(report)
+        return
     for cal, counts in sorted(report.per_calendar.items()):
         shown = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
         typer.echo(f"{cal}: {shown or 'nothing to do'}")
     typer.echo(
-        f"Summary{' (' + verb + ')' if verb else ''}: {report.created} created, "
+        f"Summary: {report.created} created, "
         f"{report.updated} updated, {report.completed} completed, {report.deleted} deleted, "
         f"{report.unchanged} unchanged, {report.kept_person_edits} person edits kept, "
         f"{report.failed} failed; {report.obligations_due} obligations "
         f"({report.obligations_overdue} overdue); {report.requests} requests."
     )
+    _print_notes(report)
+
+
+def _print_dry_run(report: SyncReport) -> None:
+    """What a run would do, each item once, tasks and appointments told apart."""
+    typer.echo("Dry run: nothing was changed. A run would:")
+    current = None
+    for act in sorted(report.dry_run_actions, key=lambda a: (a.calendar, a.action, a.summary, a.item_type)):
+        if act.calendar != current:
+            current = act.calendar
+            typer.echo(f"  {current}:")
+        why = f" ({act.reason})" if act.reason else ""
+        typer.echo(f"    {act.action:<8} {_KIND.get(act.item_type, act.item_type):<11} {act.summary}{why}")
+    if not report.dry_run_actions:
+        typer.echo("  nothing")
+    for cal, counts in sorted(report.per_calendar.items()):
+        shown = ", ".join(f"{_WOULD[k]} {v}" for k, v in counts.items() if v)
+        typer.echo(f"{cal}: would {shown}" if shown else f"{cal}: nothing to do")
+    tasks = sum(1 for a in report.dry_run_actions if a.action == "create" and a.item_type == "task")
+    typer.echo(
+        f"Summary (dry run): would create {report.created} ({tasks} tasks, "
+        f"{report.created - tasks} appointments), update {report.updated}, complete "
+        f"{report.completed}, delete {report.deleted}; {report.unchanged} unchanged, "
+        f"{report.failed} failed; {report.obligations_due} obligations "
+        f"({report.obligations_overdue} overdue); {report.requests} requests."
+    )
+    _print_notes(report)
+
+
+def _print_notes(report: SyncReport) -> None:
     for note in report.kept_edits:
         typer.echo(f"note: {note}")
     if report.held_items:

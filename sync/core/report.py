@@ -20,6 +20,7 @@ class DryRunAction:
     uid: str
     summary: str
     reason: str = ""
+    item_type: str = "task"  # task | marker
 
     def __str__(self) -> str:
         why = f" ({self.reason})" if self.reason else ""
@@ -102,14 +103,16 @@ def report_dry(works: list[CalendarWork], report: SyncReport) -> None:
                     report.count(w.calendar, "unchanged")
                 if a.person_edit:
                     report.dry_run_actions.append(
-                        DryRunAction(w.calendar, "keep", a.uid, a.summary, "kept person edit")
+                        DryRunAction(w.calendar, "keep", a.uid, a.summary, "kept person edit", _type(a))
                     )
                 continue
             counter = {"create": "created", "update": "updated", "complete": "completed"}.get(
                 a.kind, "deleted"
             )
             report.count(w.calendar, counter)
-            report.dry_run_actions.append(DryRunAction(w.calendar, a.kind, a.uid, a.summary, a.reason))
+            report.dry_run_actions.append(
+                DryRunAction(w.calendar, a.kind, a.uid, a.summary, a.reason, _type(a))
+            )
 
 
 def _update_changes(a: Action) -> bool:
@@ -119,3 +122,12 @@ def _update_changes(a: Action) -> bool:
     return a.base.written_hash != a.item.managed_hash or bool(
         changed_fields(a.base.fields, a.item.fields(), a.keep)
     )
+
+
+def _type(a: Action) -> str:
+    """Task or marker appointment: a dry run lists them apart (they share a summary)."""
+    if a.item is not None:
+        return a.item.item_type
+    if a.base is not None:
+        return a.base.item_type
+    return a.row.item_type if a.row is not None else "task"
