@@ -1,0 +1,89 @@
+"""What the engine tells whoever listens while it plans a case.
+
+`plan` listens with `Listener`, whose methods do nothing; `explain` with
+`kontaktsync.rules.trace.TraceListener`, which words every event as a line. The engine takes
+the same path either way, so what `explain` shows is exactly what `plan` did.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from kontaktsync.rules.conditions import Test
+from kontaktsync.rules.model import Case, Contact, Duration, Measure
+from kontaktsync.rules.policy import CaseRule, ContactRule, MeasureRule
+from kontaktsync.rules.view import CaseView
+
+Tried = tuple[tuple[ContactRule, Test], ...]
+
+
+class Listener:
+    """The events of planning one case, in the order they happen. Does nothing."""
+
+    def left_out(self, reason: str) -> None:
+        """The case row is left out for an error."""
+
+    def contact(self, c: Contact, counts: bool) -> None:
+        """A contact on or before the as-of date, and whether it counts."""
+
+    # -- the contact rule ---------------------------------------------------------------------
+
+    def contact_rules_tried(self, v: CaseView, not_matched: Tried, match: ContactRule | None) -> None:
+        """The rules tried before the first match (all of them when none matched)."""
+
+    def no_anchor(self) -> None:
+        """No counting contact and no registration date: due on the as-of date."""
+
+    def anchored(self, anchor: date, from_contact: bool, interval: Duration) -> None:
+        """The interval counts from `anchor`, the last counting contact or the registration."""
+
+    def interval_added(self, interval: Duration, due: date) -> None: ...
+
+    def extended(self, months: int, reason: str | None, due: date) -> None: ...
+
+    def capped(self, limit: date, due: date) -> None:
+        """`no_later_than` moved `due` forward to `limit`."""
+
+    def not_capped(self, limit: date | None) -> None: ...
+
+    def no_contact_rule(self, reason: str) -> None: ...
+
+    # -- shifts to working days ---------------------------------------------------------------
+
+    def due_moved(self, day: date, shifted: date) -> None: ...
+
+    def start_moved(self, day: date, shifted: date) -> None: ...
+
+    # -- measure rules --------------------------------------------------------------------------
+
+    def measure_aged_out(self, m: Measure) -> None:
+        """The measure ended before the policy's horizon."""
+
+    def measure_rule_skipped(self, m: Measure, rule: MeasureRule, why: str) -> None: ...
+
+    def follow_up_due(self, case: Case, m: Measure, rule: MeasureRule, due: date) -> None:
+        """A follow-up-start task's due before the working-day shift."""
+
+    def follow_up_task(self, m: Measure, rule: MeasureRule, due: date) -> None: ...
+
+    def measure_fulfilled(self, m: Measure, rule: MeasureRule, ws: date | None, due: date, by: date) -> None:
+        """A counting contact on `by` lies in the window."""
+
+    def measure_window(self, m: Measure, rule: MeasureRule, ws: date | None, due: date) -> None: ...
+
+    # -- case rules -----------------------------------------------------------------------------
+
+    def case_rule_skipped(self, rule: CaseRule, test: Test, v: CaseView) -> None: ...
+
+    def profile_review_made(self, rule: CaseRule) -> None:
+        """An earlier rule already made the case's profile review."""
+
+    def no_date(self, rule: CaseRule, case: Case) -> None: ...
+
+    def case_due(self, rule: CaseRule, due: date) -> None:
+        """The rule's due before the working-day shift."""
+
+    def case_obligation(self, rule: CaseRule, due: date, ws: date | None) -> None: ...
+
+
+SILENT = Listener()
