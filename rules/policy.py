@@ -11,7 +11,7 @@ import json
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from kontaktsync.rules.dates import parse_duration, parse_offset
@@ -51,19 +51,9 @@ CaseDateField = Literal[
     "care_plan_valid_until",
     "birth_date",
 ]
-CaseField = Literal[
-    "registration_date",
-    "last_contact",
-    "non_activation_end",
-    "profile_since",
-    "care_plan_created",
-    "care_plan_valid_until",
-    "birth_date",
-    "individual_interval",
-    "extension_months",
-]
+CaseField = Literal[CaseDateField, "individual_interval", "extension_months"]
 MeasureDateBase = Literal["start", "end", "completion", "last_third", "next_start"]
-MEASURE_BASES = frozenset(("start", "end", "completion", "last_third", "next_start"))
+MEASURE_BASES = frozenset(get_args(MeasureDateBase))
 MeasureFlag = Literal["qualifying", "follow_up_measure", "job_start"]
 
 
