@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from collections.abc import Callable
 from datetime import date
 from functools import cache
@@ -96,8 +97,6 @@ def test_the_generated_caseloads_reach_every_kind_of_outcome(dumps):
 
 def main() -> None:
     """Write the hashes of the current engine's output (only when a change is meant)."""
-    import tempfile
-
     with tempfile.TemporaryDirectory() as d:
         hashes = {
             f"{name}/{pid}": digest(dump(paths, pid, as_of))
