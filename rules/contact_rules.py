@@ -121,20 +121,15 @@ class ContactRules:
     def _due(self, v: CaseView, cr: _Compiled, interval: _Interval, anchor: date, listener: Listener) -> date:
         """Anchor + interval (+ the case's extension), at most `no_later_than`."""
         case = v.case
-        listener.anchored(anchor, v.last_counting is not None, interval.interval)
-        due = interval.add(anchor)
+        due = added = interval.add(anchor)
         if case.extension_months:
-            due = self.dates.calendar.add_months(due, case.extension_months)
-            listener.extended(case.extension_months, case.extension_reason, due)
-        else:
-            listener.interval_added(interval.interval, due)
+            due = added = self.dates.calendar.add_months(due, case.extension_months)
+        limit = None
         if cr.no_later_than is not None:
             limit = cr.no_later_than(case, None)
             if limit is not None and limit > anchor and limit < due:
-                listener.capped(limit, due)
                 due = limit
-            else:
-                listener.not_capped(limit)
+        listener.contact_due(v, anchor, interval.interval, added, cr.no_later_than is not None, limit, due)
         return due
 
     def _no_rule(self, v: CaseView, unmatched: list[str], listener: Listener) -> None:

@@ -113,20 +113,6 @@ def plan(caseload: Caseload, policy: Policy, as_of: date) -> Plan:
         return _plan(caseload, policy, as_of)
 
 
-def _facts(case: Case, v: CaseView) -> CaseFacts:
-    return CaseFacts(
-        case.case_id,
-        case.counsellor,
-        v.counting_contacts,
-        case.display_name,
-        case.needs_interpreter,
-        v.last_counting is None,
-        case.care_plan_created,
-        case.profile_since,
-        {m.key: m.effective_end for m in case.measures} if case.measures else NO_MEASURES,
-    )
-
-
 def _plan(caseload: Caseload, policy: Policy, as_of: date) -> Plan:
     engine = Engine(policy, as_of, caseload.files)
     result = Plan(as_of=as_of, policy=policy.id, held=set(caseload.held), held_unknown=caseload.held_unknown)
@@ -142,7 +128,17 @@ def _plan(caseload: Caseload, policy: Policy, as_of: date) -> Plan:
         obligations += obs
         if reasons:
             unmatched.append(Unmatched(case.case_id, "; ".join(reasons)))
-        facts[case.case_id] = _facts(case, v)
+        facts[case.case_id] = CaseFacts(
+            case.case_id,
+            case.counsellor,
+            v.counting_contacts,
+            case.display_name,
+            case.needs_interpreter,
+            v.last_counting is None,
+            case.care_plan_created,
+            case.profile_since,
+            {m.key: m.effective_end for m in case.measures} if case.measures else NO_MEASURES,
+        )
     obligations.sort(key=attrgetter("due", "case_id", "kind"))
     order = {name: i for i, name in enumerate(("cases", "measures", "contacts"))}
     file_rank = {f: order.get(t, 9) for t, f in caseload.files.items()}

@@ -34,17 +34,18 @@ class Listener:
     def no_anchor(self) -> None:
         """No counting contact and no registration date: due on the as-of date."""
 
-    def anchored(self, anchor: date, from_contact: bool, interval: Duration) -> None:
-        """The interval counts from `anchor`, the last counting contact or the registration."""
-
-    def interval_added(self, interval: Duration, due: date) -> None: ...
-
-    def extended(self, months: int, reason: str | None, due: date) -> None: ...
-
-    def capped(self, limit: date, due: date) -> None:
-        """`no_later_than` moved `due` forward to `limit`."""
-
-    def not_capped(self, limit: date | None) -> None: ...
+    def contact_due(
+        self,
+        v: CaseView,
+        anchor: date,
+        interval: Duration,
+        added: date,
+        limited: bool,
+        limit: date | None,
+        due: date,
+    ) -> None:
+        """`anchor` (the last counting contact, else the registration) + `interval` (+ the case's
+        extension) = `added`; with a `no_later_than` (`limited`), its `limit` may make `due` earlier."""
 
     def no_contact_rule(self, reason: str) -> None: ...
 

@@ -49,21 +49,27 @@ class TraceListener(Listener):
     def no_anchor(self) -> None:
         self._say("no counting contact and no registration date: due now (as-of date)")
 
-    def anchored(self, anchor: date, from_contact: bool, interval: Duration) -> None:
-        src = "last counting contact" if from_contact else "registration date"
+    def contact_due(
+        self,
+        v: CaseView,
+        anchor: date,
+        interval: Duration,
+        added: date,
+        limited: bool,
+        limit: date | None,
+        due: date,
+    ) -> None:
+        src = "last counting contact" if v.last_counting is not None else "registration date"
         self._say(f"anchor {anchor} ({src}); interval {interval}")
-
-    def interval_added(self, interval: Duration, due: date) -> None:
-        self._say(f"anchor + {interval} = {due}")
-
-    def extended(self, months: int, reason: str | None, due: date) -> None:
-        self._say(f"extension by {months} months ({reason}): {due}")
-
-    def capped(self, limit: date, due: date) -> None:
-        self._say(f"no later than {limit}: due {due} becomes {limit}")
-
-    def not_capped(self, limit: date | None) -> None:
-        self._say(f"'no later than' does not apply (limit {limit or 'unknown'})")
+        case = v.case
+        if case.extension_months:
+            self._say(f"extension by {case.extension_months} months ({case.extension_reason}): {added}")
+        else:
+            self._say(f"anchor + {interval} = {added}")
+        if limited and due != added:
+            self._say(f"no later than {limit}: due {added} becomes {limit}")
+        elif limited:
+            self._say(f"'no later than' does not apply (limit {limit or 'unknown'})")
 
     def no_contact_rule(self, reason: str) -> None:
         self._say(f"no contact rule matches: {reason}")
