@@ -29,7 +29,7 @@ class CaseRules:
 
     def __init__(self, policy: Policy, as_of: date, dates: PolicyDates) -> None:
         self.policy, self.as_of, self.dates = policy, as_of, dates
-        self._rules = [
+        self.rules = [
             _Compiled(
                 r,
                 compile_case_condition(r.when, policy.profile_groups),
@@ -46,7 +46,7 @@ class CaseRules:
         self, v: CaseView, out: list[Obligation], unmatched: list[str], listener: Listener
     ) -> None:
         """What every case rule asks of the case in view (after its contact rule matched)."""
-        for cr in self._rules:
+        for cr in self.rules:
             self._one(v, cr, out, unmatched, listener)
 
     def _one(

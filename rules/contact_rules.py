@@ -49,6 +49,7 @@ class ContactRules:
         self._facts: Callable[[CaseView], object] = attrgetter(*reads) if reads else lambda v: ()
         self._first_match: dict[object, _Lookup] = {}
         self._needs_age = "age" in reads
+        self._unmatched_when_no_rule = bool(policy.unmatched_when_no_rule and policy.contact_rules)
 
     def _interval(self, interval: Duration, tag: str | None) -> _Interval:
         add = self.dates.calendar.adder(interval.n, interval.unit)
@@ -82,7 +83,8 @@ class ContactRules:
         not_matched, cr = self._lookup(v)
         listener.contact_rules_tried(v, not_matched, cr.rule if cr else None)
         if cr is None:
-            self._no_rule(v, unmatched, listener)
+            if self._unmatched_when_no_rule:
+                self._no_rule(v, unmatched, listener)
             return
         rule = cr.rule
         v.contact_rule = rule.id
@@ -133,9 +135,8 @@ class ContactRules:
         return due
 
     def _no_rule(self, v: CaseView, unmatched: list[str], listener: Listener) -> None:
+        """No rule matched: the case is listed as unmatched, saying which facts no rule covers."""
         p, case = self.policy, v.case
-        if not (p.unmatched_when_no_rule and p.contact_rules):
-            return
         facts = f"status {case.status}, profile {case.profile}, team {case.team}, " + (
             f"age {v.age}" if v.age is not None else "age unknown"
         )

@@ -74,7 +74,8 @@ class Engine:
         """Obligations and unmatched reasons of one case. A case whose row is invalid under
         this policy (an extension beyond the maximum, a last contact after the as-of date) gets
         an error and nothing else, and no view (None): the case is held."""
-        if self._left_out(case, errors, listener):
+        may_be_invalid = case.last_contact is not None or case.extension_months
+        if may_be_invalid and self._left_out(case, errors, listener):
             return [], [], None
         v = self._viewer.view(case, errors, listener.contact)
         out: list[Obligation] = []
@@ -82,7 +83,8 @@ class Engine:
         self._contact.obligations(v, out, unmatched, listener)
         for m in case.measures:
             self._measure.obligations(v, m, out, listener)
-        self._case.obligations(v, out, unmatched, listener)
+        if self._case.rules:
+            self._case.obligations(v, out, unmatched, listener)
         return out, unmatched, v
 
     def _left_out(self, case: Case, errors: list[RowError], listener: Listener) -> bool:

@@ -71,7 +71,12 @@ class MeasureRules:
             ws = self.dates.shift_start(ws_raw, listener) if ws_raw is not None else None
             if mr.kind is ObligationKind.FOLLOW_UP_START:  # a task: no contact fulfils it
                 listener.follow_up_task(m, rule, due)
-                out.append(self._obligation(v, mr, m, due, None))
+                out.append(
+                    obligation(
+                        v, self.as_of, self.policy.id, mr.kind, rule.tag, due, None, mr.name,
+                        cycle=m.key, measure_key=m.key, guidance=mr.guidance, note=rule.title,
+                    )
+                )  # fmt: skip
                 continue
             lo = ws or date.min
             fulfilled = next((c for c in v.counting_contacts if lo <= c <= due), None)
@@ -79,14 +84,13 @@ class MeasureRules:
                 listener.measure_fulfilled(m, rule, ws, due, fulfilled)
                 continue
             listener.measure_window(m, rule, ws, due)
-            out.append(self._obligation(v, mr, m, due, ws))
-
-    def _obligation(self, v: CaseView, mr: _Compiled, m: Measure, due: date, ws: date | None) -> Obligation:
-        key = m.key
-        return obligation(
-            v, self.as_of, self.policy.id, mr.kind, mr.rule.tag, due, ws, mr.name,
-            cycle=key, measure_key=key, guidance=mr.guidance, note=mr.rule.title,
-        )  # fmt: skip
+            key = m.key
+            out.append(
+                obligation(
+                    v, self.as_of, self.policy.id, mr.kind, rule.tag, due, ws, mr.name,
+                    cycle=key, measure_key=key, guidance=mr.guidance, note=rule.title,
+                )
+            )  # fmt: skip
 
     def _skip(self, rule: MeasureRule, m: Measure, length: int) -> str | None:
         """Why `rule` does not apply to `m` (None: it applies)."""
