@@ -66,11 +66,10 @@ class CaseRules:
                 unmatched.append(rule.unmatched_if_unknown)
             listener.no_date(rule, v.case)
             return
-        listener.case_due(rule, due_raw)
-        due = self.dates.shift_due(due_raw, listener)
+        due = self.dates.shift_due(due_raw)
         ws_raw = cr.window_start(v.case, None) if cr.window_start else None
-        ws = self.dates.shift_start(ws_raw, listener) if ws_raw is not None else None
-        listener.case_obligation(rule, due, ws)
+        ws = self.dates.shift_start(ws_raw)
+        listener.case_obligation(rule, (due_raw, due, ws_raw, ws))
         cycle = due_raw.isoformat()
         if cr.kind is ObligationKind.PROFILE_REVIEW:  # done when profile_since moves on
             since = v.case.profile_since

@@ -103,11 +103,10 @@ class ContactRules:
             interval = self._interval(own, rule.tag)
         anchor = v.last_counting or v.case.registration_date
         if anchor is None:
-            listener.no_anchor()
-            due = self.as_of
+            due = self.dates.shift_due(self.as_of)
+            listener.no_anchor(self.as_of, due)
         else:
             due = self._due(v, cr, interval, anchor, listener)
-        due = self.dates.shift_due(due, listener)
         case = v.case
         out.append(
             obligation(
@@ -121,7 +120,7 @@ class ContactRules:
         )  # fmt: skip
 
     def _due(self, v: CaseView, cr: _Compiled, interval: _Interval, anchor: date, listener: Listener) -> date:
-        """Anchor + interval (+ the case's extension), at most `no_later_than`."""
+        """Anchor + interval (+ the case's extension), at most `no_later_than`, on a working day."""
         case = v.case
         due = added = interval.add(anchor)
         if case.extension_months:
@@ -131,8 +130,10 @@ class ContactRules:
             limit = cr.no_later_than(case, None)
             if limit is not None and limit > anchor and limit < due:
                 due = limit
-        listener.contact_due(v, anchor, interval.interval, added, cr.no_later_than is not None, limit, due)
-        return due
+        shifted = self.dates.shift_due(due)
+        limited = cr.no_later_than is not None
+        listener.contact_due(v, anchor, interval.interval, added, limited, limit, due, shifted)
+        return shifted
 
     def _no_rule(self, v: CaseView, unmatched: list[str], listener: Listener) -> None:
         """No rule matched: the case is listed as unmatched, saying which facts no rule covers."""

@@ -12,7 +12,6 @@ from functools import cache
 from operator import attrgetter
 
 from kontaktsync.rules.dates import Calendar, parse_offset
-from kontaktsync.rules.listener import Listener
 from kontaktsync.rules.model import Case, Measure
 from kontaktsync.rules.policy import MEASURE_BASES, DateSpec
 
@@ -156,16 +155,10 @@ class PolicyDates:
 
         return next_start
 
-    def shift_due(self, d: date, listener: Listener) -> date:
+    def shift_due(self, d: date) -> date:
         """A due on a day off moves back to the working day before."""
-        shifted = self.calendar.previous_working_day(d)
-        if shifted != d:
-            listener.due_moved(d, shifted)
-        return shifted
+        return self.calendar.previous_working_day(d)
 
-    def shift_start(self, d: date, listener: Listener) -> date:
+    def shift_start(self, d: date | None) -> date | None:
         """A window start on a day off moves on to the next working day."""
-        shifted = self.calendar.next_working_day(d)
-        if shifted != d:
-            listener.start_moved(d, shifted)
-        return shifted
+        return None if d is None else self.calendar.next_working_day(d)

@@ -15,6 +15,8 @@ from kontaktsync.rules.policy import CaseRule, ContactRule, MeasureRule
 from kontaktsync.rules.view import CaseView
 
 Tried = tuple[tuple[ContactRule, Test], ...]
+# an obligation's due and window start as computed, and as moved to working days
+Dates = tuple[date, date, date | None, date | None]
 
 
 class Listener:
@@ -31,8 +33,9 @@ class Listener:
     def contact_rules_tried(self, v: CaseView, not_matched: Tried, match: ContactRule | None) -> None:
         """The rules tried before the first match (all of them when none matched)."""
 
-    def no_anchor(self) -> None:
-        """No counting contact and no registration date: due on the as-of date."""
+    def no_anchor(self, as_of: date, due: date) -> None:
+        """No counting contact and no registration date: due on the as-of date (`due` on a
+        working day)."""
 
     def contact_due(
         self,
@@ -42,18 +45,14 @@ class Listener:
         added: date,
         limited: bool,
         limit: date | None,
+        capped: date,
         due: date,
     ) -> None:
         """`anchor` (the last counting contact, else the registration) + `interval` (+ the case's
-        extension) = `added`; with a `no_later_than` (`limited`), its `limit` may make `due` earlier."""
+        extension) = `added`; with a `no_later_than` (`limited`), its `limit` may make it earlier
+        (`capped`); `due` is that on a working day."""
 
     def no_contact_rule(self, reason: str) -> None: ...
-
-    # -- shifts to working days ---------------------------------------------------------------
-
-    def due_moved(self, day: date, shifted: date) -> None: ...
-
-    def start_moved(self, day: date, shifted: date) -> None: ...
 
     # -- measure rules --------------------------------------------------------------------------
 
@@ -62,15 +61,13 @@ class Listener:
 
     def measure_rule_skipped(self, m: Measure, rule: MeasureRule, why: str) -> None: ...
 
-    def follow_up_due(self, case: Case, m: Measure, rule: MeasureRule, due: date) -> None:
-        """A follow-up-start task's due before the working-day shift."""
+    def follow_up_task(self, case: Case, m: Measure, rule: MeasureRule, raw: date, due: date) -> None:
+        """A follow-up-start task due on `raw`, `due` on a working day."""
 
-    def follow_up_task(self, m: Measure, rule: MeasureRule, due: date) -> None: ...
-
-    def measure_fulfilled(self, m: Measure, rule: MeasureRule, ws: date | None, due: date, by: date) -> None:
+    def measure_fulfilled(self, m: Measure, rule: MeasureRule, dates: Dates, by: date) -> None:
         """A counting contact on `by` lies in the window."""
 
-    def measure_window(self, m: Measure, rule: MeasureRule, ws: date | None, due: date) -> None: ...
+    def measure_window(self, m: Measure, rule: MeasureRule, dates: Dates) -> None: ...
 
     # -- case rules -----------------------------------------------------------------------------
 
@@ -81,10 +78,7 @@ class Listener:
 
     def no_date(self, rule: CaseRule, case: Case) -> None: ...
 
-    def case_due(self, rule: CaseRule, due: date) -> None:
-        """The rule's due before the working-day shift."""
-
-    def case_obligation(self, rule: CaseRule, due: date, ws: date | None) -> None: ...
+    def case_obligation(self, rule: CaseRule, dates: Dates) -> None: ...
 
 
 SILENT = Listener()

@@ -65,12 +65,10 @@ class MeasureRules:
             ws_raw = mr.window_start(v.case, m) if mr.window_start else None
             if due_raw is None:
                 continue
-            if mr.kind is ObligationKind.FOLLOW_UP_START:
-                listener.follow_up_due(v.case, m, rule, due_raw)
-            due = self.dates.shift_due(due_raw, listener)
-            ws = self.dates.shift_start(ws_raw, listener) if ws_raw is not None else None
+            due = self.dates.shift_due(due_raw)
+            ws = self.dates.shift_start(ws_raw)
             if mr.kind is ObligationKind.FOLLOW_UP_START:  # a task: no contact fulfils it
-                listener.follow_up_task(m, rule, due)
+                listener.follow_up_task(v.case, m, rule, due_raw, due)
                 out.append(
                     obligation(
                         v, self.as_of, self.policy.id, mr.kind, rule.tag, due, None, mr.name,
@@ -81,9 +79,9 @@ class MeasureRules:
             lo = ws or date.min
             fulfilled = next((c for c in v.counting_contacts if lo <= c <= due), None)
             if fulfilled is not None:
-                listener.measure_fulfilled(m, rule, ws, due, fulfilled)
+                listener.measure_fulfilled(m, rule, (due_raw, due, ws_raw, ws), fulfilled)
                 continue
-            listener.measure_window(m, rule, ws, due)
+            listener.measure_window(m, rule, (due_raw, due, ws_raw, ws))
             key = m.key
             out.append(
                 obligation(

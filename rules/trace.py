@@ -7,7 +7,7 @@ from datetime import date
 from kontaktsync.rules.conditions import Test
 from kontaktsync.rules.dates import Calendar
 from kontaktsync.rules.datespec import describe_date, empty_fields, next_measure, offset
-from kontaktsync.rules.listener import Listener, Tried
+from kontaktsync.rules.listener import Dates, Listener, Tried
 from kontaktsync.rules.model import Case, Contact, Duration, Measure
 from kontaktsync.rules.policy import CaseRule, ContactRule, MeasureRule, Policy
 from kontaktsync.rules.view import CaseView
@@ -46,8 +46,9 @@ class TraceListener(Listener):
         if match is not None:
             self._say(f"rule {match.id}: matches" + (f" ({match.title})" if match.title else ""))
 
-    def no_anchor(self) -> None:
+    def no_anchor(self, as_of: date, due: date) -> None:
         self._say("no counting contact and no registration date: due now (as-of date)")
+        self._moved(as_of, due)
 
     def contact_due(
         self,
@@ -57,6 +58,7 @@ class TraceListener(Listener):
         added: date,
         limited: bool,
         limit: date | None,
+        capped: date,
         due: date,
     ) -> None:
         src = "last counting contact" if v.last_counting is not None else "registration date"
@@ -66,10 +68,11 @@ class TraceListener(Listener):
             self._say(f"extension by {case.extension_months} months ({case.extension_reason}): {added}")
         else:
             self._say(f"anchor + {interval} = {added}")
-        if limited and due != added:
+        if limited and capped != added:
             self._say(f"no later than {limit}: due {added} becomes {limit}")
         elif limited:
             self._say(f"'no later than' does not apply (limit {limit or 'unknown'})")
+        self._moved(capped, due)
 
     def no_contact_rule(self, reason: str) -> None:
         self._say(f"no contact rule matches: {reason}")
@@ -78,12 +81,16 @@ class TraceListener(Listener):
         name = self.calendar.holiday_name(d)
         return name if name else d.strftime("%A")
 
-    def due_moved(self, day: date, shifted: date) -> None:
-        self._say(f"due {day} is no working day ({self._why_not_working(day)}): moved back to {shifted}")
+    def _moved(self, raw: date, due: date) -> None:
+        if due != raw:
+            self._say(f"due {raw} is no working day ({self._why_not_working(raw)}): moved back to {due}")
 
-    def start_moved(self, day: date, shifted: date) -> None:
-        why = self._why_not_working(day)
-        self._say(f"window start {day} is no working day ({why}): moved on to {shifted}")
+    def _shifts(self, dates: Dates) -> None:
+        raw, due, ws_raw, ws = dates
+        self._moved(raw, due)
+        if ws_raw is not None and ws != ws_raw:
+            why = self._why_not_working(ws_raw)
+            self._say(f"window start {ws_raw} is no working day ({why}): moved on to {ws}")
 
     def measure_aged_out(self, m: Measure) -> None:
         E, horizon = m.effective_end, self.policy.measure_horizon
@@ -92,7 +99,7 @@ class TraceListener(Listener):
     def measure_rule_skipped(self, m: Measure, rule: MeasureRule, why: str) -> None:
         self._say(f"{label(m)}, rule {rule.id}: {why}")
 
-    def follow_up_due(self, case: Case, m: Measure, rule: MeasureRule, due: date) -> None:
+    def follow_up_task(self, case: Case, m: Measure, rule: MeasureRule, raw: date, due: date) -> None:
         within = rule.due.next_measure_within
         if rule.due.from_ == "next_start" and within is not None:
             E = m.effective_end
@@ -104,15 +111,18 @@ class TraceListener(Listener):
                     f"{label(m)}, rule {rule.id}: next {label(n)} starts {n.start}, "
                     f"within {within} after the end {E}"
                 )
-        self._say(f"{label(m)}, rule {rule.id}: {describe_date(rule.due)} = {due}")
-
-    def follow_up_task(self, m: Measure, rule: MeasureRule, due: date) -> None:
+        self._say(f"{label(m)}, rule {rule.id}: {describe_date(rule.due)} = {raw}")
+        self._moved(raw, due)
         self._say(f"{label(m)}, rule {rule.id}: {rule.tag} due {due} (no contact fulfils it)")
 
-    def measure_fulfilled(self, m: Measure, rule: MeasureRule, ws: date | None, due: date, by: date) -> None:
+    def measure_fulfilled(self, m: Measure, rule: MeasureRule, dates: Dates, by: date) -> None:
+        self._shifts(dates)
+        _, due, _, ws = dates
         self._say(f"{label(m)}, rule {rule.id}: window {ws}..{due} fulfilled by the contact on {by}")
 
-    def measure_window(self, m: Measure, rule: MeasureRule, ws: date | None, due: date) -> None:
+    def measure_window(self, m: Measure, rule: MeasureRule, dates: Dates) -> None:
+        self._shifts(dates)
+        _, due, _, ws = dates
         self._say(f"{label(m)}, rule {rule.id}: {rule.tag} window {ws}..{due}")
 
     def case_rule_skipped(self, rule: CaseRule, test: Test, v: CaseView) -> None:
@@ -126,8 +136,8 @@ class TraceListener(Listener):
         what = f"{', '.join(empty)} {'is' if len(empty) == 1 else 'are'}" if empty else "fields are"
         self._say(f"rule {rule.id}: no date can be computed ({what} empty)")
 
-    def case_due(self, rule: CaseRule, due: date) -> None:
-        self._say(f"rule {rule.id}: due {describe_date(rule.due)} = {due}")
-
-    def case_obligation(self, rule: CaseRule, due: date, ws: date | None) -> None:
+    def case_obligation(self, rule: CaseRule, dates: Dates) -> None:
+        raw, due, _, ws = dates
+        self._say(f"rule {rule.id}: due {describe_date(rule.due)} = {raw}")
+        self._shifts(dates)
         self._say(f"rule {rule.id}: {rule.tag} due {due}" + (f", window from {ws}" if ws else ""))
