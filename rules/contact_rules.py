@@ -48,6 +48,8 @@ class ContactRules:
         reads = sorted(frozenset().union(*(cr.test.reads for cr in self._rules)))
         self._facts: Callable[[CaseView], object] = attrgetter(*reads) if reads else lambda v: ()
         self._first_match: dict[object, _Lookup] = {}
+        pairs = tuple((cr.rule, cr.test) for cr in self._rules)
+        self._before = [pairs[:i] for i in range(len(pairs) + 1)]  # the rules tried before rule i
         self._needs_age = "age" in reads
         self._unmatched_when_no_rule = bool(policy.unmatched_when_no_rule and policy.contact_rules)
 
@@ -66,14 +68,8 @@ class ContactRules:
         key = self._facts(v)
         hit = self._first_match.get(key)
         if hit is None:
-            tried: list[tuple[ContactRule, Test]] = []
-            match = None
-            for cr in self._rules:
-                if cr.test.holds(v):
-                    match = cr
-                    break
-                tried.append((cr.rule, cr.test))
-            hit = self._first_match[key] = (tuple(tried), match)
+            i = next((i for i, cr in enumerate(self._rules) if cr.test.holds(v)), len(self._rules))
+            hit = self._first_match[key] = (self._before[i], self._rules[i] if i < len(self._rules) else None)
         return hit
 
     def obligations(
