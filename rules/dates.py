@@ -1,4 +1,4 @@
-"""Date arithmetic of the policies: intervals, working days, ages.
+"""Date arithmetic of the policies: intervals and working days.
 
 Month arithmetic is python-dateutil's `relativedelta` (it clips to the month's end, as
 policies.md asks: 2027-01-31 + 1M = 2027-02-28) and holidays come from the `holidays` package.
@@ -45,11 +45,6 @@ def parse_offset(text: str) -> tuple[int, str]:
     if n > _MAX[unit]:
         raise ValueError(f"'{text}' is longer than ten years")
     return (-n if m.group(1) == "-" else n), unit
-
-
-def age_on(birth: date, day: date) -> int:
-    """Age in whole years on `day` (someone born on 29 Feb turns a year older on 1 Mar)."""
-    return relativedelta(day, birth).years
 
 
 @dataclass

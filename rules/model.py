@@ -108,9 +108,6 @@ class Measure:
         """Identity of the measure across runs: its own number, else its dates."""
         return self.measure_id or f"{self.start.isoformat()}_{self.end.isoformat()}"
 
-    def active_on(self, day: date) -> bool:
-        return self.start <= day <= self.effective_end
-
 
 @dataclass(slots=True, eq=True)
 class Contact:

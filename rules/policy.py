@@ -12,7 +12,7 @@ import json
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from kontaktsync.rules.dates import parse_duration, parse_offset
@@ -52,19 +52,9 @@ CaseDateField = Literal[
     "care_plan_valid_until",
     "birth_date",
 ]
-CaseField = Literal[
-    "registration_date",
-    "last_contact",
-    "non_activation_end",
-    "profile_since",
-    "care_plan_created",
-    "care_plan_valid_until",
-    "birth_date",
-    "individual_interval",
-    "extension_months",
-]
+CaseField = Literal[CaseDateField, "individual_interval", "extension_months"]
 MeasureDateBase = Literal["start", "end", "completion", "last_third", "next_start"]
-MEASURE_BASES = frozenset(("start", "end", "completion", "last_third", "next_start"))
+MEASURE_BASES = frozenset(get_args(MeasureDateBase))
 MeasureFlag = Literal["qualifying", "follow_up_measure", "job_start"]
 
 
@@ -141,14 +131,38 @@ class DateSpec(_Strict):
             raise ValueError("give exactly one of 'from', 'latest_of', 'earliest_of'")
         if (self.from_ == "next_start") != (self.next_measure_within is not None):
             raise ValueError("'from: next_start' and 'next_measure_within' go together (e.g. 14D)")
+        if self.from_ is None and (self.plus or self.working_days_after):
+            # the engine takes the latest/earliest of the parts as it is: shift each part instead
+            raise ValueError(
+                "'plus' and 'working_days_after' go with 'from', not with 'latest_of'/'earliest_of' "
+                "(give them in each part)"
+            )
         return self
+
+    def places(self, at: str) -> list[tuple[str, str]]:
+        """Every `from` this date reads with where it stands (`due.latest_of.0.from`), nested
+        parts included; `at` is where this date stands."""
+        if self.from_:
+            return [(f"{at}.from", self.from_)]
+        found: list[tuple[str, str]] = []
+        for key, parts in (("latest_of", self.latest_of), ("earliest_of", self.earliest_of)):
+            for i, part in enumerate(parts or ()):
+                found += part.places(f"{at}.{key}.{i}")
+        return found
 
     def bases(self) -> set[str]:
         """Every `from` this date reads, nested parts included."""
-        found = {self.from_} if self.from_ else set()
-        for part in [*(self.latest_of or ()), *(self.earliest_of or ())]:
-            found |= part.bases()
-        return found
+        return {base for _, base in self.places("")}
+
+
+def _no_measure_dates(rule_id: str, dated: dict[str, DateSpec | None]) -> None:
+    """A measure date (start, end, ...) outside a measure rule, where there is no measure."""
+    for field_name, spec in dated.items():
+        for where, base in spec.places(field_name) if spec is not None else ():
+            if base in MEASURE_BASES:
+                raise ValueError(
+                    f"rule {rule_id}: '{base}' is a measure date; only measure rules can use it (at {where})"
+                )
 
 
 class ContactRule(_Strict):
@@ -181,6 +195,13 @@ class ContactRule(_Strict):
         outcomes = [x for x in (self.interval, self.interval_field, self.unmatched) if x]
         if len(outcomes) != 1:
             raise ValueError("give exactly one of 'interval', 'interval_field', 'unmatched'")
+        if self.unmatched and (self.tag or self.no_later_than):
+            raise ValueError(
+                f"rule {self.id}: a rule with 'unmatched' makes no contact: drop 'tag', 'no_later_than'"
+            )
+        if self.unmatched_without_interval and not self.interval_field:
+            raise ValueError(f"rule {self.id}: 'unmatched_without_interval' goes with 'interval_field'")
+        _no_measure_dates(self.id, {"no_later_than": self.no_later_than})
         return self
 
 
@@ -248,6 +269,11 @@ class CaseRule(_DatedRule):
         default=None, description="reason listed as unmatched when the due date cannot be computed"
     )
 
+    @model_validator(mode="after")
+    def _no_measure(self) -> CaseRule:
+        _no_measure_dates(self.id, {"due": self.due, "window_start": self.window_start})
+        return self
+
 
 class Region(_Strict):
     country: str = Field(description="ISO country code as the holidays package knows it: DE, AT")
@@ -301,8 +327,8 @@ class Policy(_Strict):
         return self
 
     def _check_case_rules(self) -> None:
-        """What the engine cannot run: a contact_rule that is not in the contact table, and a
-        measure date (start, end, ...) outside a measure rule, where there is no measure."""
+        """What the engine cannot run: a contact_rule that is not in the contact table. (A
+        measure date outside a measure rule is refused by the rule itself.)"""
         contact_ids = [r.id for r in self.contact_rules]
         for rule in self.case_rules:
             for name in rule.when.contact_rule or ():
@@ -311,14 +337,6 @@ class Policy(_Strict):
                     raise ValueError(
                         f"rule {rule.id}: unknown contact_rule '{name}' (contact rules: {known})"
                     )
-        dated: list[tuple[str, DateSpec | None]] = [(r.id, r.no_later_than) for r in self.contact_rules]
-        dated += [(r.id, s) for r in self.case_rules for s in (r.due, r.window_start)]
-        for rule_id, spec in dated:
-            wrong = sorted(spec.bases() & MEASURE_BASES) if spec is not None else []
-            if wrong:
-                raise ValueError(
-                    f"rule {rule_id}: '{wrong[0]}' is a measure date; only measure rules can use it"
-                )
 
 
 class PolicyError(Exception):
