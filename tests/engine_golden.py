@@ -21,7 +21,7 @@ from typing import Any
 
 from kontaktsync.rules.engine import explain, plan
 from kontaktsync.rules.policy import load_policy
-from kontaktsync.sync.caseload.reader import read_caseload
+from kontaktsync.sync.caseload import read_caseload
 
 PROFILES = [
     "marktprofil",

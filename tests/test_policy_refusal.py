@@ -15,7 +15,7 @@ import yaml
 from builders import write_caseload
 from kontaktsync.rules.engine import explain
 from kontaktsync.rules.policy import MEASURE_BASES, PolicyError, load_policy
-from kontaktsync.sync.caseload.reader import read_caseload
+from kontaktsync.sync.caseload import read_caseload
 
 CASE_DATES = [
     "registration_date",
@@ -79,7 +79,8 @@ def test_a_measure_date_outside_a_measure_rule_is_refused_with_its_place(
     rule_id = "all" if section == "contact_rules" else "review"
     where = f"{field}.latest_of.1.from" if nested else f"{field}.from"
     assert str(path) in message
-    assert f"  {section}.0: " in message
+    place = {"contact_rules": "contact rule 1 (id all)", "case_rules": "case rule 1 (id review)"}[section]
+    assert f"  {place}: " in message
     assert f"rule {rule_id}: '{base}' is a measure date; only measure rules can use it (at {where})" in (
         message
     )
@@ -117,7 +118,7 @@ def test_a_shift_of_a_latest_or_earliest_date_is_refused(tmp_path, which, shift)
     due = {which: [{"from": "profile_since"}, {"from": "care_plan_created"}], **shift}
     policy["case_rules"] = [{"id": "review", "kind": "profile_review", "tag": "WV", "due": due}]
     message = refused(write(tmp_path, policy))
-    assert "case_rules.0.due: " in message
+    assert "case rule 1 (id review), due: " in message
     assert "'plus' and 'working_days_after' go with 'from', not with 'latest_of'/'earliest_of'" in message
 
 
@@ -143,4 +144,4 @@ def test_contact_rule_parts_the_engine_would_ignore_are_refused(tmp_path, change
     rule = {**policy["contact_rules"][0], **change}
     policy["contact_rules"] = [{k: v for k, v in rule.items() if v is not None}]
     text = refused(write(tmp_path, policy))
-    assert "contact_rules.0: " in text and message in text
+    assert "contact rule 1 (id all): " in text and message in text
