@@ -73,6 +73,7 @@ class MeasureRules:
                     obligation(
                         v, self.as_of, self.policy.id, mr.kind, rule.tag, due, None, mr.name,
                         cycle=m.key, measure_key=m.key, guidance=mr.guidance, note=rule.title,
+                        measure=describe(m),
                     )
                 )  # fmt: skip
                 continue
@@ -87,6 +88,7 @@ class MeasureRules:
                 obligation(
                     v, self.as_of, self.policy.id, mr.kind, rule.tag, due, ws, mr.name,
                     cycle=key, measure_key=key, guidance=mr.guidance, note=rule.title,
+                    measure=describe(m),
                 )
             )  # fmt: skip
 
@@ -113,3 +115,14 @@ class MeasureRules:
             if not getattr(m, flag):
                 return f"left out: {flag} is not set"
         return None
+
+
+def describe(m: Measure) -> str:
+    """The measure as a counsellor recognises it: kind, number and dates (dd.mm.yyyy)."""
+    parts = [m.kind or "Maßnahme"]
+    if m.measure_id:
+        parts.append(m.measure_id)
+    span = f"{m.start:%d.%m.%Y} bis {m.end:%d.%m.%Y}"
+    if m.actual_end and m.actual_end != m.end:
+        span += f", tatsächlich beendet {m.actual_end:%d.%m.%Y}"
+    return " ".join(parts) + f", {span}"

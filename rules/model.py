@@ -195,6 +195,7 @@ class Obligation:
     extension_months: int = 0
     guidance: tuple[str, ...] = ()
     note: str | None = None
+    measure: str | None = None  # the measure as people know it: kind, number, dates
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -380,7 +380,11 @@ def _describe(err: ValidationError, source: str, data: Any = None) -> str:
             known = sorted(f.alias or name for name, f in model.model_fields.items())
             close = difflib.get_close_matches(str(e["loc"][-1]), known, n=1)
             message += f"; did you mean `{close[0]}`?" if close else f"; known keys: {', '.join(known)}"
-        lines.append(f"  {', '.join(parts) or '(top level)'}: {message}")
+        # the rule named in words, the place inside it dotted: "case rule 1 (id wv), when.contact_rule"
+        head = [x for x in parts if " rule " in f" {x}"]
+        rest = ".".join(x for x in parts if x not in head)
+        place = ", ".join([*head, rest] if rest else head) or "(top level)"
+        lines.append(f"  {place}: {message}")
     return "\n".join(lines)
 
 

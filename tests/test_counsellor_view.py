@@ -35,3 +35,15 @@ def test_without_a_contact_the_description_names_the_registration_it_counts_from
     assert "Weder Kontakt noch Zugang erfasst: sofort fällig." in nothing.description
     known, _ = _items(obligation())
     assert "Kein Kontakt erfasst" not in known.description and "Weder" not in known.description
+
+
+def test_a_measure_talk_says_which_measure():
+    from kontaktsync.rules.measure_rules import describe
+    from kontaktsync.rules.model import Measure
+
+    m = Measure("100234", date(2026, 5, 19), date(2027, 5, 18), measure_id="M0001", kind="FbW")
+    assert describe(m) == "FbW M0001, 19.05.2026 bis 18.05.2027"
+    early = Measure("1", date(2026, 5, 19), date(2027, 5, 18), actual_end=date(2026, 9, 1))
+    assert describe(early) == "Maßnahme, 19.05.2026 bis 18.05.2027, tatsächlich beendet 01.09.2026"
+    task, _ = _items(obligation(kind="measure_window", tag="AM", measure=describe(m), measure_key="M0001"))
+    assert "Maßnahme: FbW M0001, 19.05.2026 bis 18.05.2027" in task.description

@@ -52,7 +52,7 @@ def test_schema_publishes_the_new_parts():
         (
             "when: {require: [follow_up_measure]}",
             "when: {require: [anschluss]}",
-            "measure_rules.3.when.require.0",
+            "measure rule 4 (id am-a-anschlussfoerderung), when.require.0",
         ),
     ],
 )
@@ -68,7 +68,7 @@ def test_follow_up_start_rules_the_engine_cannot_run_are_rejected(old, new, mess
             "when: {contact_rule: [2mm-marktnah]}",
             "rule wv-2mm-profiling: unknown contact_rule '2mm-marktnah' (contact rules: 1mm-bfm, ",
         ),
-        ("when: {contact_rule: 2mm-ue25-marktnah}", "case_rules.0.when.contact_rule"),
+        ("when: {contact_rule: 2mm-ue25-marktnah}", "case rule 1 (id wv-2mm-profiling), when.contact_rule"),
     ],
 )
 def test_a_case_rule_must_name_a_contact_rule_of_the_policy(new, message):
@@ -77,7 +77,7 @@ def test_a_case_rule_must_name_a_contact_rule_of_the_policy(new, message):
 
 def test_contact_rule_is_no_condition_of_a_contact_rule():
     text = COBURG.replace("when: {team: [fallmanagement]}", "when: {contact_rule: [1mm-u25]}")
-    assert "contact_rules.0.when.contact_rule: Extra inputs are not permitted" in rejected(text)
+    assert "contact rule 1 (id 1mm-bfm), when.contact_rule: Extra inputs are not permitted" in rejected(text)
 
 
 @pytest.mark.parametrize("base", ["end", "start", "next_start"])

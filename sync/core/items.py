@@ -61,6 +61,8 @@ def description_for(ob: Obligation) -> str:
             lines.append(f"Kein Kontakt erfasst: gerechnet ab dem Zugang am {_de(ob.anchor)}.")
         else:
             lines.append("Weder Kontakt noch Zugang erfasst: sofort fällig.")
+    if ob.measure:
+        lines.append(f"Maßnahme: {ob.measure}")
     if ob.window_start:
         lines.append(f"Zeitfenster: {_de(ob.window_start)} bis {_de(ob.due)}")
     lines.append(f"Fällig: {_de(ob.due)}")
