@@ -33,18 +33,10 @@ class SourceSettings(BaseModel):
     )
 
 
-class CalDAVSettings(BaseModel):
-    url: str = Field(
-        description="calendar URL template, e.g. https://dav.example/{counsellor}/kontaktdichte/",
-    )
-    calendars: dict[str, str] = Field(
-        default_factory=dict, description="explicit counsellor -> calendar URL table (wins over url)"
-    )
-    username: str | None = None
-    password: SecretStr | None = None
+class _HttpSettings(BaseModel):
+    """What every target that speaks HTTP shares."""
+
     verify_tls: bool | Path = True
-    create_calendars: bool = True
-    timeout_seconds: float = Field(default=30.0, gt=0, description="longest wait for any one read")
     deadline_seconds: float = Field(
         default=120.0, gt=0, description="total time one request may take (connect, send, whole answer)"
     )
@@ -54,7 +46,20 @@ class CalDAVSettings(BaseModel):
     )
 
 
-class ExchangeSettings(BaseModel):
+class CalDAVSettings(_HttpSettings):
+    url: str = Field(
+        description="calendar URL template, e.g. https://dav.example/{counsellor}/kontaktdichte/",
+    )
+    calendars: dict[str, str] = Field(
+        default_factory=dict, description="explicit counsellor -> calendar URL table (wins over url)"
+    )
+    username: str | None = None
+    password: SecretStr | None = None
+    create_calendars: bool = True
+    timeout_seconds: float = Field(default=30.0, gt=0, description="longest wait for any one read")
+
+
+class ExchangeSettings(_HttpSettings):
     endpoint: str | None = Field(
         default=None, description="EWS URL, e.g. https://mail.example/EWS/Exchange.asmx"
     )
@@ -69,15 +74,7 @@ class ExchangeSettings(BaseModel):
     mailbox: str = Field(default="{counsellor}", description="mailbox address template")
     mailboxes: dict[str, str] = Field(default_factory=dict, description="explicit counsellor -> mailbox")
     timezone: str = "Europe/Berlin"
-    verify_tls: bool | Path = True
     max_throttle_wait_seconds: float = 300.0
-    deadline_seconds: float = Field(
-        default=120.0, gt=0, description="total time one request may take (connect, send, whole answer)"
-    )
-    allow_insecure_http: bool = Field(
-        default=False,
-        description="allow Basic authentication over plain http:// to a host other than loopback",
-    )
 
 
 class TargetSettings(BaseModel):
