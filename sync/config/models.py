@@ -111,6 +111,11 @@ class SyncSettings(BaseModel):
     workers: int = Field(
         default=4, ge=1, le=32, description="calendars synced at once (targets that allow it)"
     )
+    full_listing_hours: float = Field(
+        default=24,
+        gt=0,
+        description="list each calendar in full at least this often instead of asking for changes only",
+    )
     retry_backoff_seconds: float = Field(
         default=0.5, ge=0, description="first back-off of a retried request; doubles per retry"
     )

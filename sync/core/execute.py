@@ -288,7 +288,7 @@ def execute_all(
             return
         ex.run(w)
         if not ex.stopped():
-            state.set_token(w.calendar, w.address, w.listing.token)
+            state.set_token(w.calendar, w.address, w.listing.token, full=w.listing.full)
 
     try:
         map_calendars(one, works, workers)

@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS calendars (
     calendar TEXT PRIMARY KEY,
     address TEXT NOT NULL,
     token TEXT,
-    updated TEXT NOT NULL
+    updated TEXT NOT NULL,
+    full_at TEXT
 );
 """
 
@@ -85,6 +86,9 @@ class StateStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(SCHEMA)
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(calendars)")}
+        if "full_at" not in columns:  # a state file from before full listings were scheduled
+            self._db.execute("ALTER TABLE calendars ADD COLUMN full_at TEXT")
 
     def close(self) -> None:
         self._db.close()
@@ -126,19 +130,32 @@ class StateStore:
         return iter(self.items().values())
 
     # calendars -------------------------------------------------------------------------
-    def token(self, calendar: str, address: str) -> str | None:
-        """The stored token, or None when none is stored or the calendar moved elsewhere."""
+    def token(self, calendar: str, address: str, full_every_hours: float | None = None) -> str | None:
+        """The stored token, or None when none is stored, the calendar moved elsewhere, or its
+        last full listing is older than `full_every_hours` (some servers answer an invalid token
+        with everything as if it were a delta, so deletions would go unseen: a full listing now
+        and then finds them)."""
         with self._lock:
             row = self._db.execute(
-                "SELECT address, token FROM calendars WHERE calendar = ?", (calendar,)
+                "SELECT address, token, full_at FROM calendars WHERE calendar = ?", (calendar,)
             ).fetchone()
         if row is None or row[0] != address:
             return None
+        if full_every_hours is not None:
+            if row[2] is None:
+                return None
+            age = datetime.now(UTC) - datetime.fromisoformat(row[2])
+            if age.total_seconds() >= full_every_hours * 3600:
+                return None
         return row[1]
 
-    def set_token(self, calendar: str, address: str, token: str | None) -> None:
+    def set_token(self, calendar: str, address: str, token: str | None, *, full: bool = False) -> None:
+        """Record a calendar's change token; `full` when it came with a full listing."""
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO calendars (calendar, address, token, updated) VALUES (?,?,?,?)",
-                (calendar, address, token, _now()),
+                "INSERT INTO calendars (calendar, address, token, updated, full_at) VALUES (?,?,?,?,?) "
+                "ON CONFLICT(calendar) DO UPDATE SET address = excluded.address, token = excluded.token, "
+                "updated = excluded.updated, full_at = CASE WHEN excluded.full_at IS NOT NULL "
+                "THEN excluded.full_at WHEN calendars.address = excluded.address THEN calendars.full_at END",
+                (calendar, address, token, _now(), _now() if full else None),
             )

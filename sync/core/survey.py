@@ -110,11 +110,13 @@ def survey(
         known = {u: RemoteRef(u, r.ref, r.version) for u, r in rows.items() if r.version}
         try:
             try:
-                listing = tgt.list_ours(cal, state.token(cal, address), known)
+                token = state.token(cal, address, settings.sync.full_listing_hours)
+                listing = tgt.list_ours(cal, token, known)
             except CalendarMissing:
+                listing = Listing({}, None, full=True)
                 if want and not dry_run:
                     tgt.create_calendar(cal)  # the target says if it may not
-                listing = Listing({}, None, full=True)
+                    listing = tgt.list_ours(cal, None, {})  # the new calendar's first token
                 # A calendar that vanished took its items along; what the state remembers of
                 # them is void (else they would count as removed by a person, never rewritten).
                 rows = {}
