@@ -95,7 +95,7 @@ def test_log_lines_and_errors_never_carry_url_user_info() -> None:
     ("url", "refused"),
     [
         ("http://dav.invalid/{counsellor}/", True),
-        ("http://10.0.0.5/{counsellor}/", True),
+        ("http://127.0.0.1.invalid/{counsellor}/", True),  # looks like loopback, is a name
         ("http://127.0.0.1:5232/{counsellor}/", False),
         ("http://127.8.9.10/{counsellor}/", False),
         ("http://localhost:5232/{counsellor}/", False),
