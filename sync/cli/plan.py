@@ -20,7 +20,7 @@ from kontaktsync.rules.policy import (
     load_policy,
     policy_json_schema_text,
 )
-from kontaktsync.sync.caseload import read_caseload
+from kontaktsync.sync.caseload import ENCODINGS, read_caseload
 from kontaktsync.sync.cli.common import AsOfOption, ConfigOption, load_config, parse_as_of
 from kontaktsync.sync.config.loading import find_config_file
 from kontaktsync.sync.core.planning import today_in
@@ -63,10 +63,8 @@ MeasuresOpt = Annotated[Path | None, typer.Option("--measures", help="measures C
 ContactsOpt = Annotated[Path | None, typer.Option("--contacts", help="contacts CSV")]
 
 
-class Encoding(StrEnum):
-    auto = "auto"
-    utf8 = "utf-8"
-    cp1252 = "cp1252"
+# The encodings the reader knows, as choices of the option (typer needs an Enum).
+Encoding = StrEnum("Encoding", [(name, name) for name in ENCODINGS])
 
 
 EncodingOpt = Annotated[
@@ -145,7 +143,7 @@ def _inputs(given: Inputs, as_of: str | None) -> tuple[Policy, Caseload, date]:
     else:
         assert source is not None
         files = (source.cases, given.measures or source.measures, given.contacts or source.contacts)
-    encoding = given.encoding or (source.encoding if source else Encoding.auto)
+    encoding = given.encoding or (source.encoding if source else "auto")
     caseload = read_caseload(
         *files,
         {**(source.header_map if source else {}), **cli_map},
