@@ -61,18 +61,20 @@ class MemTarget:
                 )
         return out
 
-    def _store(self, calendar: str, uid: str, body: bytes) -> Result:
+    def _store(self, calendar: str, uid: str, body: bytes, written: str | None) -> Result:
+        """Store `body`; `written` is the managed hash its marker carries (as the CalDAV target
+        reports it: from the item written, without parsing the body again)."""
         v = self.cals[calendar].get(uid, (0, b""))[0] + 1
         self.cals[calendar][uid] = (v, body)
         self.writes += 1
-        return Result(uid, True, ref=RemoteRef(uid, uid, str(v)), written_hash=_written(body))
+        return Result(uid, True, ref=RemoteRef(uid, uid, str(v)), written_hash=written)
 
     def create(self, calendar: str, items: Sequence[DesiredItem]) -> Iterator[Result]:
         for item in items:
             if item.uid in self.cals[calendar]:
                 yield Result(item.uid, False, ref=RemoteRef(item.uid, item.uid, None), conflict=True)
             else:
-                yield self._store(calendar, item.uid, ical.render(item, self.ns_tag))
+                yield self._store(calendar, item.uid, ical.render(item, self.ns_tag), item.managed_hash)
 
     def update(self, calendar: str, writes: Sequence[Write]) -> Iterator[Result]:
         for w in writes:
@@ -86,7 +88,7 @@ class MemTarget:
             if body is None:
                 yield Result(w.item.uid, True, ref=w.base.ref, unchanged=True)
             else:
-                yield self._store(calendar, w.item.uid, body)
+                yield self._store(calendar, w.item.uid, body, w.item.managed_hash)
 
     def complete(self, calendar: str, bases: Sequence[RemoteItem]) -> Iterator[Result]:
         for b in bases:
@@ -94,7 +96,7 @@ class MemTarget:
             if body is None:
                 yield Result(b.ref.uid, True, ref=b.ref, unchanged=True)
             else:
-                yield self._store(calendar, b.ref.uid, body)
+                yield self._store(calendar, b.ref.uid, body, _written(body))
 
     def delete(self, calendar: str, refs: Sequence[RemoteRef]) -> Iterator[Result]:
         for r in refs:
