@@ -47,6 +47,7 @@ def write_settings(settings: Settings, path: Path) -> Path:
             "state_path": str(s.sync.state_path),
             "retry_backoff_seconds": s.sync.retry_backoff_seconds,
             "mass_delete_min": s.sync.mass_delete_min,
+            "namespace": s.sync.namespace,
         },
     }
     return write_config(path, data)

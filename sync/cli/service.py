@@ -201,12 +201,21 @@ def _check_target(settings: Settings, counsellors: list[str]) -> bool:
     typer.echo(f"target: {target.title}, {len(names)} calendar(s), {target.probing}")
     ok = True
     try:
+        existing = None
         for name in names:
             probe = target.probe(name)
             where = f"  <{probe.address}>" if probe.address else ""
             mark = "ok" if probe.ok else "FAILED"
             typer.echo(mask_secrets(settings, f"    {probe.label}: {mark} — {probe.detail}{where}"))
             ok = ok and probe.ok
+            if existing is None and name is not None and probe.ok and probe.exists:
+                existing = name
+        if existing is not None:
+            rules = target.write_rules(existing)
+            if rules:
+                typer.echo(
+                    mask_secrets(settings, f"    write preconditions (a probe item in {existing}): {rules}")
+                )
     except Exception as exc:  # a probe must report, never crash the check
         typer.echo(mask_secrets(settings, f"    FAILED — {type(exc).__name__}: {exc}"))
         return False

@@ -57,6 +57,11 @@ class CalDAVSettings(_HttpSettings):
     password: SecretStr | None = None
     create_calendars: bool = True
     timeout_seconds: float = Field(default=30.0, gt=0, description="longest wait for any one read")
+    auth: Literal["basic", "digest", "auto"] = Field(
+        default="basic",
+        description="authentication scheme sent with every request; auto: learn it from the "
+        "server's first 401 (one extra round trip per connection)",
+    )
 
 
 class ExchangeSettings(_HttpSettings):

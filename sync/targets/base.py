@@ -86,6 +86,7 @@ class ProbeResult:
     ok: bool
     detail: str
     address: str = ""
+    exists: bool = True  # False: not there yet (the first sync creates it)
 
 
 class Target(Protocol):
@@ -166,6 +167,12 @@ class Target(Protocol):
         """Read-only check for `config check`: can the calendar be reached, and is it fit?
         `None`: no counsellor is known, check the server itself. Quick: short waits only,
         never a write."""
+        ...
+
+    def write_rules(self, calendar: str) -> str | None:
+        """For `config check`: which conditional writes the server honours, where the target
+        depends on the server for that (CalDAV: learned by writing and removing one probe item
+        in the existing `calendar`); None where the target needs no such check."""
         ...
 
     def close(self) -> None:

@@ -103,6 +103,9 @@ class MemTarget:
             gone = self.cals[calendar].pop(r.uid, None) is None
             yield Result(r.uid, True, ref=r, gone=gone)
 
+    def write_rules(self, calendar: str) -> str | None:
+        return None  # versions are compared in memory, always
+
     def probe(self, calendar: str | None) -> ProbeResult:
         if calendar is None:
             return ProbeResult("(server)", True, f"{len(self.cals)} calendars in memory")

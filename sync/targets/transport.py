@@ -15,12 +15,17 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
+import logging
 import re
 import threading
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from kontaktsync.sync.targets.base import TargetError
+
+log = logging.getLogger(__name__)
 
 _UNSAFE = re.compile(r"[^a-z0-9]+")
 PLACEHOLDER = "{counsellor}"
@@ -170,11 +175,19 @@ class DeadlineAdapter:
     covers them. Everything else is delegated to the wrapped adapter.
     """
 
-    def __init__(self, inner: Any, seconds: float, setting: str, timeout_error: type[BaseException]) -> None:
+    def __init__(
+        self,
+        inner: Any,
+        seconds: float,
+        setting: str,
+        timeout_error: type[BaseException],
+        on_send: Callable[[Any], None] | None = None,
+    ) -> None:
         self._inner = inner
         self.seconds = seconds
         self.setting = setting
         self._error = timeout_error
+        self._on_send = on_send
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -183,12 +196,43 @@ class DeadlineAdapter:
         return deadline_message(self.seconds, self.setting)
 
     def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return self._send(request, args, kwargs)
+        except Exception as exc:
+            if not _closed_before_answer(exc):
+                raise
+        # The server had closed the pooled connection before this request reached it (SOGo
+        # closes every connection, and does not always say so; the pool may reuse one before
+        # the close arrives). No failure of the server: sent again at once on a fresh
+        # connection, with no back-off and no attempt counted against the retry policy.
+        log.debug("%s %s: connection closed before an answer; sent again", request.method, request.path_url)
+        return self._send(request, args, kwargs)
+
+    def _send(self, request: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if self._on_send is not None:  # every exchange: authentication legs and redirects too
+            self._on_send(request)
         return send_with_deadline(
             self._inner.send, request, args, kwargs, self.seconds, self.message(), self._error
         )
 
     def close(self) -> None:
         self._inner.close()
+
+
+def _closed_before_answer(exc: BaseException) -> bool:
+    """The server closed the connection before any byte of an answer (a stale pooled
+    connection), as http.client reports it: RemoteDisconnected somewhere in the chain."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, http.client.RemoteDisconnected) or (
+            isinstance(seen, ConnectionResetError) and "without response" in str(seen)
+        ):
+            return True
+        nested = seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else None
+        seen = seen.__cause__ or nested or seen.__context__
+    return False
 
 
 def deadline_message(seconds: float, setting: str) -> str:
@@ -258,8 +302,15 @@ def _read_whole(resp: Any, cancelled: threading.Event, chunk: int = 16384) -> An
     return resp
 
 
-def install_deadline(session: Any, seconds: float, setting: str, timeout_error: type[BaseException]) -> None:
-    """Wrap every adapter mounted on a requests/niquests session in a `DeadlineAdapter`."""
+def install_deadline(
+    session: Any,
+    seconds: float,
+    setting: str,
+    timeout_error: type[BaseException],
+    on_send: Callable[[Any], None] | None = None,
+) -> None:
+    """Wrap every adapter mounted on a requests/niquests session in a `DeadlineAdapter`;
+    `on_send(request)` is called for every HTTP exchange that goes out (to count them)."""
     for prefix, adapter in list(session.adapters.items()):
         if not isinstance(adapter, DeadlineAdapter):
-            session.mount(prefix, DeadlineAdapter(adapter, seconds, setting, timeout_error))
+            session.mount(prefix, DeadlineAdapter(adapter, seconds, setting, timeout_error, on_send))

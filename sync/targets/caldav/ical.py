@@ -138,6 +138,29 @@ def render(item: DesiredItem, ns_tag: str, now: datetime | None = None) -> bytes
     return cal.to_ical()
 
 
+def probe(uid: str) -> str:
+    """The short-lived task the CalDAV target writes and removes to learn the server's
+    preconditions (targets/caldav/preconditions.py). No marker: never taken for an item."""
+    cal = _new_calendar()
+    comp = icalendar.Todo()
+    comp.add("UID", uid)
+    comp.add("DTSTAMP", datetime.now(UTC).replace(microsecond=0))
+    comp.add("SUMMARY", "kontaktsync: Prüfung des Servers (wird sofort wieder gelöscht)")
+    comp.add("CLASS", "PRIVATE")
+    cal.add_component(comp)
+    return cal.to_ical().decode("utf-8")
+
+
+def with_uid(body: bytes, uid: str) -> bytes:
+    """The same object under another UID (see CalDAVTarget.create: a UID the account holds
+    in another calendar)."""
+    cal = icalendar.Calendar.from_ical(body)
+    for comp in cal.subcomponents:
+        if comp.name in ("VTODO", "VEVENT"):
+            comp["UID"] = icalendar.vText(uid)
+    return cal.to_ical()
+
+
 def parse(body: bytes | str) -> Parsed | None:
     """Read one object; None when it holds no VTODO/VEVENT."""
     try:

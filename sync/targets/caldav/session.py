@@ -3,11 +3,12 @@ counted, bounded by the deadline and retried by the retry policy (targets/retry.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 import caldav
@@ -24,10 +25,11 @@ if TYPE_CHECKING:
     from kontaktsync.sync.config.models import CalDAVSettings
 
 _CLIENT_BUILD = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class _Refused:
+class Refused:
     """A 403 answer that caldav turned into an exception, as a status again."""
 
     status: int
@@ -62,6 +64,10 @@ class DavSession:
             "ssl_verify_cert": verify,
             "enable_rfc6764": False,
         }
+        if self._client_args["username"] and cfg.auth != "auto":
+            # Credentials up front: without auth_type caldav sends each new connection's first
+            # request bare and pays a 401 round trip to learn the scheme.
+            self._client_args["auth_type"] = cfg.auth
         self._local = threading.local()
         self._clients: list[caldav.DAVClient] = []
         self._lock = threading.Lock()
@@ -72,13 +78,17 @@ class DavSession:
     ) -> DAVResponse:
         """One request, no retry; caldav's and requests' exceptions as they are. A request
         abandoned at the deadline drops this thread's client (its connection is busy)."""
-        with self._lock:
-            self.requests += 1
         try:
             return self.client.request(url, method, body, dict(headers or {}))
         except DeadlineExceeded:
             self._drop_client()
             raise
+
+    def _sent(self, request: Any) -> None:
+        """Count every HTTP exchange (authentication legs included) as it goes out."""
+        with self._lock:
+            self.requests += 1
+        log.debug("%s %s", request.method, path(request.url))
 
     @property
     def client(self) -> caldav.DAVClient:
@@ -94,6 +104,7 @@ class DavSession:
                 self.cfg.deadline_seconds,
                 "target.caldav.deadline_seconds",
                 http.exceptions.ReadTimeout,
+                self._sent,
             )
             self._local.client = client
             with self._lock:
@@ -125,7 +136,7 @@ class DavSession:
         headers: Mapping[str, str] | None = None,
         *,
         refusal_ok: bool = False,
-    ) -> DAVResponse | _Refused:
+    ) -> DAVResponse | Refused:
         """One request with retries for transient failures; raises TransientFailure.
 
         caldav raises on every 401/403. With `refusal_ok` a 403 comes back as a status instead:
@@ -145,13 +156,14 @@ class DavSession:
 
     def attempt(
         self, url: str, method: str, body: str, headers: Mapping[str, str] | None, refusal_ok: bool
-    ) -> DAVResponse | _Refused:
+    ) -> DAVResponse | Refused:
         """One request; `_Transient` for what is worth another attempt."""
         try:
             resp = self.send_once(url, method, body, headers)
         except caldav_error.AuthorizationError as exc:
             if refusal_ok and exc.status == 403:
-                return _Refused(403)
+                body = getattr(exc, "body", None) or ""
+                return Refused(403, body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body))
             why = "permission denied" if exc.status == 403 else "the server refused the credentials"
             named = precondition(getattr(exc, "body", None))
             if named:

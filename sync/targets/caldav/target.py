@@ -25,11 +25,14 @@ the multistatus so an expired token cannot be told from other failures. Here:
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
+import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from caldav.lib import error as caldav_error
@@ -49,8 +52,11 @@ from kontaktsync.sync.targets.base import (
     Write,
 )
 from kontaktsync.sync.targets.caldav import ical
-from kontaktsync.sync.targets.caldav.session import DavSession
+from kontaktsync.sync.targets.caldav.names import precondition
+from kontaktsync.sync.targets.caldav.preconditions import Preconditions, learn
+from kontaktsync.sync.targets.caldav.session import DavSession, Refused
 from kontaktsync.sync.targets.caldav.webdav import (
+    ETAGS_HEAD,
     MKCALENDAR_BODY,
     MULTIGET_HEAD,
     NS,
@@ -72,11 +78,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MULTIGET_BATCH = 200
+# What a server names when a UID is already used by another calendar of the same account
+# (Cyrus keeps UIDs unique per account, RFC 6638 / RFC 4791 no-uid-conflict).
+UID_ELSEWHERE = ("no-uid-conflict", "unique-scheduling-object-resource")
 
 
 class CalDAVTarget:
     kind = "caldav"
-    title, probing = "CalDAV", "read-only PROPFIND"  # for `config check`
+    title = "CalDAV"  # for `config check`
+    probing = "PROPFIND, then one probe item written and removed to learn the write preconditions"
     parallel_safe = True  # see targets/base.py: the runner may sync calendars in threads
 
     def __init__(self, settings: Settings, *, sleep: Callable[[float], None] = time.sleep) -> None:
@@ -95,6 +105,8 @@ class CalDAVTarget:
         self.ns_tag = namespace_tag(settings.sync.namespace)
         self.retry = RetryPolicy.from_settings(settings, jitter=True, sleep=sleep)
         self.http = DavSession(cfg, self.retry)
+        self._rules: dict[str, Preconditions] = {}  # per server (scheme://host:port)
+        self._rules_lock = threading.Lock()
 
     @property
     def requests(self) -> int:
@@ -112,11 +124,18 @@ class CalDAVTarget:
             return without_userinfo(explicit if explicit.endswith("/") else explicit + "/")
         return without_userinfo(calendar_url(self.cfg.url, calendar))
 
-    def _href_uid(self, href: str) -> str | None:
+    def _href_uid(self, href: str, tag: str = "") -> str | None:
+        """The item UID an href names: `<uid>.ics`, or `<uid>-<tag>.ics` for an item created
+        under this calendar's own UID (see `create`)."""
         name = unquote(href.rstrip("/").rsplit("/", 1)[-1])
-        if name.startswith(self.prefix) and name.endswith(".ics"):
-            return name[:-4]
-        return None
+        if not (name.startswith(self.prefix) and name.endswith(".ics")):
+            return None
+        uid = name[:-4]
+        return uid[: -len(tag) - 1] if tag and uid.endswith("-" + tag) else uid
+
+    def _calendar_tag(self, calendar: str) -> str:
+        """8 hex digits naming the calendar address: tells calendars of one account apart."""
+        return hashlib.sha256(self.address(calendar).encode()).hexdigest()[:8]
 
     def _href_url(self, calendar: str, href: str) -> str:
         """The URL of an item the server (or the state database) named: it must be a direct
@@ -148,9 +167,13 @@ class CalDAVTarget:
                 return ProbeResult(calendar, False, str(exc))
         url = without_userinfo(shown)
         headers = {"Depth": "0", "Content-Type": "application/xml; charset=utf-8"}
+        exists = True
         try:
             resp = self.http.send_once(url, "PROPFIND", PROBE_BODY, headers)
             detail, ok = probe_answer(resp.status, resp.raw, self.cfg.create_calendars)
+            exists = resp.status != 404
+            if not exists and calendar is not None and ok:
+                detail += _name_warning(self.cfg.url, calendar, self.cfg.calendars)
         except caldav_error.AuthorizationError as exc:
             why = "access refused; check target.caldav.username and the password secret"
             ok, detail = False, f"HTTP {exc.status}: {why}"
@@ -161,7 +184,10 @@ class CalDAVTarget:
         except (http.exceptions.RequestException, caldav_error.DAVError) as exc:
             reason = type(exc).__name__
             ok, detail = False, f"unreachable ({reason}); check target.caldav.url and the network"
-        return ProbeResult(label, ok, detail, mask_userinfo(shown))
+        return ProbeResult(label, ok, detail, mask_userinfo(shown), exists)
+
+    def write_rules(self, calendar: str) -> str | None:
+        return self.preconditions(calendar).describe()
 
     # --- calendars ------------------------------------------------------------------------
     def create_calendar(self, calendar: str) -> None:
@@ -189,7 +215,7 @@ class CalDAVTarget:
             )
             if resp.status == 207:
                 refs = dict(known)
-                new_token = self._apply_sync(resp.raw, refs)
+                new_token = self._apply_sync(resp.raw, refs, self._calendar_tag(calendar))
                 return Listing(refs, new_token, full=False)
             if resp.status == 404:
                 raise CalendarMissing(path(url))
@@ -197,7 +223,7 @@ class CalDAVTarget:
         resp = self.http.request(url, "REPORT", SYNC_BODY.format(token=""), {"Depth": "0"}, refusal_ok=True)
         if resp.status == 207:
             refs = {}
-            new_token = self._apply_sync(resp.raw, refs)
+            new_token = self._apply_sync(resp.raw, refs, self._calendar_tag(calendar))
             return Listing(refs, new_token, full=True)
         if resp.status == 404:
             raise CalendarMissing(path(url))
@@ -208,20 +234,21 @@ class CalDAVTarget:
             raise TargetError(f"cannot list {path(url)}: HTTP {resp.status}")
         refs = {}
         found_self = False
+        tag = self._calendar_tag(calendar)
         for href, status, props in multistatus(resp.raw):
             if path(urljoin(url, href)).rstrip("/") == path(url).rstrip("/"):
                 found_self = status < 300
-            uid = self._href_uid(href)
+            uid = self._href_uid(href, tag)
             if uid and status < 300:
                 refs[uid] = RemoteRef(uid, href, props.get("getetag"))
         if not found_self:  # some servers answer 207 with a 404 inside for a missing collection
             raise CalendarMissing(path(url))
         return Listing(refs, None, full=True)
 
-    def _apply_sync(self, raw: str, refs: dict[str, RemoteRef]) -> str | None:
+    def _apply_sync(self, raw: str, refs: dict[str, RemoteRef], tag: str) -> str | None:
         root = ET.fromstring(raw.encode() if isinstance(raw, str) else raw)
         for href, status, props in multistatus(root):
-            uid = self._href_uid(href)
+            uid = self._href_uid(href, tag)
             if uid is None:
                 continue
             if status == 404:
@@ -270,6 +297,69 @@ class CalDAVTarget:
         return out
 
     # --- writes -------------------------------------------------------------------------------
+    def preconditions(self, calendar: str) -> Preconditions:
+        """What the calendar's server honours, learned at the first write into it this run
+        (preconditions.py); the calendar must exist."""
+        origin = "{0.scheme}://{0.netloc}".format(urlsplit(self.address(calendar)))
+        with self._rules_lock:
+            rules = self._rules.get(origin)
+            if rules is None:
+                rules = self._rules[origin] = learn(self.http, self.address(calendar), self.prefix)
+        return rules
+
+    def current_etags(self, calendar: str, refs: Sequence[RemoteRef]) -> dict[str, str | None]:
+        """uid -> the ETag the server has now (None: not there), one REPORT per batch; raises
+        TargetError when it cannot be read."""
+        url = self.address(calendar)
+        by_path = {path(urljoin(url, r.ref)): r.uid for r in refs}
+        out: dict[str, str | None] = dict.fromkeys(by_path.values())
+        hrefs = list(by_path)
+        for i in range(0, len(hrefs), MULTIGET_BATCH):
+            body = ETAGS_HEAD + "".join(
+                f"<d:href>{xml_text(h)}</d:href>" for h in hrefs[i : i + MULTIGET_BATCH]
+            )
+            resp = self.http.request(url, "REPORT", body + "</c:calendar-multiget>", {"Depth": "1"})
+            if resp.status != 207:
+                raise TargetError(f"cannot read the current ETags in {path(url)}: HTTP {resp.status}")
+            for href, status, props in multistatus(resp.raw):
+                uid = by_path.get(path(urljoin(url, href)))
+                if uid is not None and status < 300:
+                    out[uid] = props.get("getetag") or ""
+        return out
+
+    def _guard(
+        self, calendar: str, refs: Sequence[RemoteRef], rule: Literal["create", "update", "delete"]
+    ) -> Callable[[RemoteRef], Result | None]:
+        """For a batch about to be written: a check per item that returns the Result to report
+        instead of writing it, or None to write. Where the server honours the condition of
+        `rule`, nothing is checked (the condition does it); where it does not, the current
+        ETags are read in one request first: a create meets an item that is there, an update
+        or delete one that changed or went since it was read. No refs: not even the probe."""
+        rules = self.preconditions(calendar) if refs else None
+        if rules is None or getattr(rules, rule):
+            return lambda ref: None
+        try:
+            now = self.current_etags(calendar, refs)
+        except TargetError as exc:
+            why = f"not written: the server ignores conditional writes, and the check before it failed: {exc}"
+            return lambda ref: Result(ref.uid, False, ref=ref, error=why)
+
+        def check(ref: RemoteRef) -> Result | None:
+            current = now.get(ref.uid)
+            if rule == "create":
+                return (
+                    None
+                    if current is None
+                    else Result(ref.uid, False, ref=RemoteRef(ref.uid, ref.ref, current), conflict=True)
+                )
+            if current is None:
+                return Result(ref.uid, False, ref=ref, gone=True, error="gone")
+            if ref.version and current != ref.version:
+                return Result(ref.uid, False, ref=RemoteRef(ref.uid, ref.ref, current), conflict=True)
+            return None
+
+        return check
+
     def _put(
         self,
         calendar: str,
@@ -278,31 +368,68 @@ class CalDAVTarget:
         headers: dict[str, str],
         href: str | None,
         written_hash: str,
-    ) -> Result:
+    ) -> tuple[Result, str | None]:
+        """One PUT: its Result, and the precondition a 403 named (None otherwise)."""
         headers = {"Content-Type": "text/calendar; charset=utf-8", **headers}
         try:
             url = self._href_url(calendar, href) if href else self._item_url(calendar, uid)
-            resp = self.http.request(url, "PUT", body.decode("utf-8"), headers)
+            resp = self.http.request(url, "PUT", body.decode("utf-8"), headers, refusal_ok=True)
         except TargetError as exc:
-            return Result(uid, False, error=str(exc))
+            return Result(uid, False, error=str(exc)), None
+        if isinstance(resp, Refused):
+            named = precondition(resp.raw)
+            why = f"PUT {path(url)}: permission denied (HTTP 403)"
+            why += (
+                f": the server names the precondition {named}"
+                if named
+                else ": the server names no precondition"
+            )
+            return Result(uid, False, error=why), named or ""
         ref = RemoteRef(uid, path(url), resp.headers.get("ETag"))
         if resp.status in (200, 201, 204):
-            return Result(uid, True, ref=ref, written_hash=written_hash)
+            return Result(uid, True, ref=ref, written_hash=written_hash), None
         if resp.status == 412:
-            return Result(uid, False, ref=RemoteRef(uid, path(url), None), conflict=True)
+            return Result(uid, False, ref=RemoteRef(uid, path(url), None), conflict=True), None
         if resp.status == 404:
-            return Result(uid, False, ref=ref, gone=True, error="gone")
-        return Result(uid, False, ref=ref, error=f"PUT {path(url)}: HTTP {resp.status}")
+            return Result(uid, False, ref=ref, gone=True, error="gone"), None
+        return Result(uid, False, ref=ref, error=f"PUT {path(url)}: HTTP {resp.status}"), None
 
     def create(self, calendar: str, items: Sequence[DesiredItem]) -> Iterator[Result]:
-        for item in items:
+        items = list(items)
+        refs = [RemoteRef(i.uid, path(self._item_url(calendar, i.uid)), None) for i in items]
+        guard = self._guard(calendar, refs, "create")
+        for item, ref in zip(items, refs, strict=True):
+            refused = guard(ref)
+            if refused is not None:
+                yield refused
+                continue
             body = ical.render(item, self.ns_tag)
-            yield self._put(calendar, item.uid, body, {"If-None-Match": "*"}, None, item.managed_hash)
+            res, named = self._put(calendar, item.uid, body, {"If-None-Match": "*"}, None, item.managed_hash)
+            if named and any(n in named for n in UID_ELSEWHERE):
+                res = self._create_own_uid(calendar, item, body, res)
+            yield res
+
+    def _create_own_uid(self, calendar: str, item: DesiredItem, body: bytes, refused: Result) -> Result:
+        """The account holds this UID in another calendar (Cyrus keeps UIDs unique per
+        account; a case moved between two counsellors whose calendars share one account, and
+        the old item stays until its calendar is synced, or for good where a person edited
+        it). Created under this calendar's own UID instead; the listing maps it back."""
+        own = f"{item.uid}-{self._calendar_tag(calendar)}"
+        url = self._item_url(calendar, own)
+        res, named = self._put(
+            calendar, item.uid, ical.with_uid(body, own), {"If-None-Match": "*"}, path(url), item.managed_hash
+        )
+        if named is not None:
+            return Result(
+                item.uid, False, error=f"{refused.error}; and under this calendar's own UID: {res.error}"
+            )
+        return res
 
     def _conditional(self, ref: RemoteRef) -> dict[str, str]:
         return {"If-Match": ref.version} if ref.version else {}
 
     def update(self, calendar: str, writes: Sequence[Write]) -> Iterator[Result]:
+        todo: list[tuple[Write, bytes]] = []
         for w in writes:
             assert w.base is not None
             try:
@@ -310,28 +437,53 @@ class CalDAVTarget:
             except ValueError as exc:
                 yield Result(w.item.uid, False, ref=w.base.ref, error=f"unreadable item: {exc}")
                 continue
-            if body is None:
+            if body is None:  # nothing to write: no request, and no probe either
                 yield Result(
                     w.item.uid, True, ref=w.base.ref, unchanged=True, written_hash=w.base.written_hash
                 )
                 continue
-            yield self._put(
+            todo.append((w, body))
+        guard = self._guard(calendar, [w.base.ref for w, _ in todo if w.base is not None], "update")
+        for w, body in todo:
+            assert w.base is not None
+            refused = guard(w.base.ref)
+            if refused is not None:
+                yield refused
+                continue
+            res, _ = self._put(
                 calendar, w.item.uid, body, self._conditional(w.base.ref), w.base.ref.ref, w.item.managed_hash
             )
+            yield res
 
     def complete(self, calendar: str, bases: Sequence[RemoteItem]) -> Iterator[Result]:
+        todo: list[tuple[RemoteItem, bytes]] = []
         for base in bases:
-            uid = base.ref.uid
             body = ical.complete(base.payload)
             if body is None:
-                yield Result(uid, True, ref=base.ref, unchanged=True, written_hash=base.written_hash)
+                yield Result(base.ref.uid, True, ref=base.ref, unchanged=True, written_hash=base.written_hash)
+                continue
+            todo.append((base, body))
+        guard = self._guard(calendar, [b.ref for b, _ in todo], "update")
+        for base, body in todo:
+            refused = guard(base.ref)
+            if refused is not None:
+                yield refused
                 continue
             parsed = ical.parse(body)
             written = parsed.written_hash if parsed else None
-            yield self._put(calendar, uid, body, self._conditional(base.ref), base.ref.ref, written or "")
+            res, _ = self._put(
+                calendar, base.ref.uid, body, self._conditional(base.ref), base.ref.ref, written or ""
+            )
+            yield res
 
     def delete(self, calendar: str, refs: Sequence[RemoteRef]) -> Iterator[Result]:
+        refs = list(refs)
+        guard = self._guard(calendar, refs, "delete")
         for ref in refs:
+            refused = guard(ref)
+            if refused is not None:
+                yield Result(ref.uid, True, ref=ref, gone=True) if refused.gone else refused
+                continue
             try:
                 url = self._href_url(calendar, ref.ref)
                 resp = self.http.request(url, "DELETE", "", self._conditional(ref))
@@ -346,6 +498,20 @@ class CalDAVTarget:
                 yield Result(ref.uid, False, ref=ref, conflict=True)
             else:
                 yield Result(ref.uid, False, ref=ref, error=f"DELETE {path(url)}: HTTP {resp.status}")
+
+
+def _name_warning(template: str, calendar: str, explicit: Mapping[str, str]) -> str:
+    """A warning, before the first sync, for a collection name some servers refuse to create
+    (Cyrus: 403 "Invalid characters in collection name" for a '.')."""
+    if calendar in explicit or "{counsellor}" not in template or not _UNSAFE_NAME.search(calendar):
+        return ""
+    return (
+        f"; WARNING: its name carries {calendar!r}, and some servers refuse such characters in a new "
+        "collection (Cyrus refuses '.'): {counsellor_slug} in target.caldav.url gives only a-z, 0-9 and '-'"
+    )
+
+
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_-]")
 
 
 def _setting(dotted: str) -> str:

@@ -23,6 +23,11 @@ MULTIGET_HEAD = (
     '<c:calendar-multiget xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">'
     "<d:prop><d:getetag/><c:calendar-data/></d:prop>"
 )
+ETAGS_HEAD = (
+    '<?xml version="1.0" encoding="utf-8"?>'
+    '<c:calendar-multiget xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">'
+    "<d:prop><d:getetag/></d:prop>"
+)
 PROBE_BODY = (
     '<?xml version="1.0" encoding="utf-8"?>'
     '<d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">'

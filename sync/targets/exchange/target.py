@@ -32,6 +32,9 @@ class ExchangeTarget(Writes, Listings):
     # NTLM handshake): threads would only queue for it, so the runner goes mailbox by mailbox.
     parallel_safe = False
 
+    def write_rules(self, calendar: str) -> str | None:
+        return None  # Exchange always enforces the change key an update or delete carries
+
     def probe(self, calendar: str | None) -> ProbeResult:
         """Read-only: can the service account reach the mailbox's Tasks (and, with markers,
         Calendar) folder? Two GetFolder requests on first use; short waits only."""
