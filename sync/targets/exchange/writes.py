@@ -254,7 +254,9 @@ class Writes(Connection):
             uid, sent, _, _, base = plan
             if isinstance(fresh, ErrorItemNotFound):
                 yield Result(uid, ok=False, gone=True, error="item no longer exists")
-            elif isinstance(fresh, Exception) or not _same_content(fresh, base):
+            elif isinstance(fresh, Exception):
+                yield Result(uid, ok=False, error=short(fresh))
+            elif not _same_content(fresh, base):
                 yield Result(uid, ok=False, conflict=True, error="changed on the server meanwhile")
             else:
                 sent.id, sent.changekey = split_ref(fresh.ref.ref)[1], fresh.ref.version
