@@ -27,9 +27,19 @@ What it does:
   with an `ItemId` and a `ChangeKey` that changes on every update; with `change_id_on_update`
   the `ItemId` changes on update too;
 - fault injection (`inject`): ErrorServerBusy with BackOffMilliseconds (SOAP fault, HTTP 500),
-  HTTP 503, a dropped connection before or after the request took effect, ErrorItemNotFound for
-  single items, ErrorImpersonateUserDenied;
-- optionally (`max_restriction_terms`) ErrorRestrictionTooComplex for large restrictions;
+  the same throttling as HTTP 200 (ErrorInternalServerError wrapping ErrorServerBusy),
+  ErrorExceededConnectionCount, HTTP 503, a dropped connection before or after the request
+  took effect, ErrorItemNotFound for single items, ErrorImpersonateUserDenied, and a change
+  key that moves by itself right before an update or delete (`touch`);
+- optionally (`max_restriction_terms`) ErrorRestrictionTooComplex for large restrictions, and
+  (`max_find_count`) ErrorExceededFindCountLimit for a FindItem page or SyncFolderItems batch
+  larger than that;
+- Exchange as it really behaves: change keys that move by themselves (`touch`, and the
+  `touch` fault: the ChangeKey changes, the content does not, as when the store re-indexes an
+  item or a reminder fires); stale change keys rejected under AutoResolve and on delete too
+  (`strict_change_keys`, on by default); "last processed wins" for a task's Status and
+  PercentComplete (`status_order`, on by default; off gives the older "PercentComplete 100
+  means Completed" rule);
 - a log of every SOAP request (`requests`, `count`) and the "person" side: a counsellor who
   completes, edits, moves or deletes an item in Outlook (`person_*`).
 
@@ -45,8 +55,23 @@ ASSUMPTIONS about Exchange encoded here:
   `CompleteDate` now; any other status clears `CompleteDate`.
 - `DeleteItem` with `MoveToDeletedItems` moves the item to Deleted Items under a new id; the
   source folder's sync state reports a delete.
-- An `UpdateItem` with a stale ChangeKey succeeds under `AutoResolve` and fails with
-  `ErrorIrresolvableConflict` under `NeverOverwrite`.
+- An `UpdateItem` with a stale ChangeKey fails with `ErrorIrresolvableConflict` under
+  `NeverOverwrite`. Under `AutoResolve` it succeeds, unless `strict_change_keys` is set: then it
+  fails with `ErrorStaleObject`, and so does a `DeleteItem` with a stale ChangeKey (real
+  Exchange rejects stale keys under AutoResolve too; exchangelib's own live tests work around
+  keys that moved by themselves).
+- With `status_order`, Status and PercentComplete follow each other in the order the
+  request's updates are processed, the later one winning: Status Completed sets
+  PercentComplete 100, NotStarted sets 0; PercentComplete 100 sets Completed, 0 sets
+  NotStarted (from Completed), anything between sets InProgress (from Completed or
+  NotStarted). Without it, a task with PercentComplete 100 after the request is Completed.
+- Throttling as HTTP 200: one response message with ResponseCode `ErrorInternalServerError`,
+  MessageXml values `InnerErrorResponseCode` = ErrorServerBusy, `InnerErrorMessageText` and
+  `BackOffMilliseconds`; the request has no effect. `ErrorExceededConnectionCount` likewise as
+  one error response message.
+- `max_find_count` stands for the EWSFindCountLimit of a throttling policy: a FindItem asking
+  for a larger page (IndexedPageItemView MaxEntriesReturned) or a SyncFolderItems asking for
+  more changes (MaxChangesReturned) fails with ErrorExceededFindCountLimit.
 - FindItem and SyncFolderItems return extended properties only when asked for them.
 """
 
@@ -95,6 +120,9 @@ FOLDERS = {
     "deleteditems": ("Deleted Items", "IPF.Note", "Folder", "msgfolderroot"),
 }
 
+# Fault kinds (see Fault) answered for the whole request, and those answered in HTTP 200.
+IN_200_FAULTS = {"busy_in_200", "connection_count"}
+REQUEST_FAULTS = {"server_busy", "http503", "drop", "drop_after", "impersonate_denied"} | IN_200_FAULTS
 ITEM_TAGS = {"Task", "CalendarItem", "Message", "Item", "Contact"}
 ITEM_CLASSES = {"Task": "IPM.Task", "CalendarItem": "IPM.Appointment", "Message": "IPM.Note"}
 DATE_ONLY_TASK_FIELDS = {"DueDate", "StartDate"}
@@ -157,7 +185,12 @@ class Fault:
     - `drop`: close the connection without an answer; the request has no effect;
     - `drop_after`: do the request, then close the connection without an answer;
     - `item_not_found`: the first item of the request (or `item_id`) fails ErrorItemNotFound;
-    - `impersonate_denied`: SOAP fault ErrorImpersonateUserDenied.
+    - `impersonate_denied`: SOAP fault ErrorImpersonateUserDenied;
+    - `busy_in_200`: HTTP 200, ErrorInternalServerError wrapping ErrorServerBusy with
+      `back_off_ms`; the request has no effect;
+    - `connection_count`: HTTP 200, ErrorExceededConnectionCount; no effect;
+    - `touch`: right before an UpdateItem / DeleteItem acts on an item (`item_id`, or any),
+      the item's ChangeKey moves by itself (content unchanged), so the key sent is stale.
 
     It applies to requests matching `operation` and `mailbox` (None matches any), after
     `skip` matching requests have passed, `times` times.
@@ -252,12 +285,18 @@ class FakeEWS:
         auth: tuple[str, ...] = ("basic",),
         task_dates: str = "offset",
         max_restriction_terms: int | None = None,
+        max_find_count: int | None = None,
+        strict_change_keys: bool = True,
+        status_order: bool = True,
         ntlm_domain: str = "JOBCENTER",
     ) -> None:
         self.users = users if users is not None else {"svc-kontaktsync": "secret"}
         self.auth = auth
         self.task_dates = task_dates
         self.max_restriction_terms = max_restriction_terms
+        self.max_find_count = max_find_count
+        self.strict_change_keys = strict_change_keys
+        self.status_order = status_order
         self.ntlm_domain = ntlm_domain
         self._ntlm_file: str | None = None
         self._old_ntlm_env: str | None = None
@@ -392,6 +431,13 @@ class FakeEWS:
             _task_rules(item.elem)
             return self._touch(mbx, item)
 
+    def touch(self, mailbox: str, item_id: str) -> StoredItem:
+        """Exchange itself moves the item's ChangeKey (re-indexing, a reminder firing): the
+        content stays as it is; SyncFolderItems reports the item as updated."""
+        with self._lock:
+            mbx = self._mailbox(mailbox)
+            return self._touch(mbx, mbx.items[item_id])
+
     def person_move(self, mailbox: str, item_id: str, folder: str) -> StoredItem:
         """The counsellor moves an item to another folder (it gets a new id)."""
         with self._lock:
@@ -519,6 +565,28 @@ def _task_rules(elem: ET.Element) -> None:
         if old is not None:
             elem.remove(old)
     _set_child(elem, t("IsComplete"), "true" if done else "false")
+
+
+def _follow(elem: ET.Element, new: ET.Element) -> None:
+    """ "Last processed wins": a task's Status and PercentComplete follow the one just set."""
+    if elem.tag != t("Task"):
+        return
+    status, percent = elem.find(t("Status")), elem.find(t("PercentComplete"))
+    old_status = status.text if status is not None else "NotStarted"
+    if new.tag == t("Status"):
+        follow = {"Completed": "100", "NotStarted": "0"}.get(new.text or "")
+        if follow is None and percent is not None and float(percent.text or 0) >= 100:
+            follow = "0"  # no longer complete
+        if follow is not None:
+            _set_child(elem, t("PercentComplete"), follow)
+    elif new.tag == t("PercentComplete"):
+        value = float(new.text or 0)
+        if value >= 100:
+            _set_child(elem, t("Status"), "Completed")
+        elif value == 0 and old_status == "Completed":
+            _set_child(elem, t("Status"), "NotStarted")
+        elif value > 0 and old_status in ("Completed", "NotStarted"):
+            _set_child(elem, t("Status"), "InProgress")
 
 
 def _uri_key(uri: ET.Element) -> tuple[str, ...]:
@@ -675,9 +743,7 @@ class _Handler(BaseHTTPRequestHandler):
         record = RequestRecord(operation, mailbox, user, "ok")
         with fake._lock:
             fake.requests.append(record)
-            fault = fake._take_fault(
-                operation, mailbox, {"server_busy", "http503", "drop", "drop_after", "impersonate_denied"}
-            )
+            fault = fake._take_fault(operation, mailbox, REQUEST_FAULTS)
         if fault is not None and fault.kind == "drop":
             record.outcome = "dropped"
             self._drop()
@@ -697,8 +763,12 @@ class _Handler(BaseHTTPRequestHandler):
                     "ErrorImpersonateUserDenied",
                     "The account does not have permission to impersonate the requested user.",
                 )
-            with fake._lock:
-                response = ctx.dispatch(operation, op_elem)
+            if fault is not None and fault.kind in IN_200_FAULTS:
+                record.outcome = f"error:{fault.kind}"
+                response = _error_response(operation, fault)
+            else:
+                with fake._lock:
+                    response = ctx.dispatch(operation, op_elem)
             payload, status = _envelope(ctx, response), 200
         except SoapFault as e:
             record.outcome = f"fault:{e.code}"
@@ -762,6 +832,31 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         with contextlib.suppress(OSError):
             self.connection.shutdown(2)
+
+
+def _error_response(operation: str, fault: Fault) -> ET.Element:
+    """A whole request refused in an HTTP 200 answer: one error response message."""
+    resp = ET.Element(m(f"{operation}Response"))
+    messages = ET.SubElement(resp, m("ResponseMessages"))
+    msg = ET.SubElement(messages, m(f"{operation}ResponseMessage"), ResponseClass="Error")
+    if fault.kind == "busy_in_200":
+        code, text = "ErrorInternalServerError", "An internal server error occurred. The operation failed."
+        values = {
+            "InnerErrorResponseCode": "ErrorServerBusy",
+            "InnerErrorMessageText": "The server cannot service this request right now. Try again later.",
+            "BackOffMilliseconds": str(fault.back_off_ms),
+        }
+    else:
+        code, text = "ErrorExceededConnectionCount", "You have exceeded the available concurrent connections."
+        values = {}
+    ET.SubElement(msg, m("MessageText")).text = text
+    ET.SubElement(msg, m("ResponseCode")).text = code
+    ET.SubElement(msg, m("DescriptiveLinkKey")).text = "0"
+    if values:
+        xml = ET.SubElement(msg, m("MessageXml"))
+        for name, value in values.items():
+            ET.SubElement(xml, t("Value"), Name=name).text = value
+    return resp
 
 
 def _envelope(ctx: _Context, response: ET.Element) -> bytes:
@@ -868,7 +963,29 @@ class _Context:
         item = mbx.items.get(ref.get("Id") or "")
         if item is None:
             raise ItemError("ErrorItemNotFound", "The specified object was not found in the store.")
+        if self.fake._take_fault(operation, mbx.address, {"touch"}, item.id) is not None:
+            self.fake._touch(mbx, item)  # the key moves by itself before this request acts
         return item
+
+    def check_key(self, item: StoredItem, ref: ET.Element, resolution: str) -> None:
+        """Refuse a stale ChangeKey the way Exchange does (see module docstring)."""
+        if ref.get("ChangeKey") in (None, item.changekey):
+            return
+        if resolution == "NeverOverwrite":
+            raise ItemError("ErrorIrresolvableConflict", "The item was changed on the server.")
+        if self.fake.strict_change_keys:
+            raise ItemError(
+                "ErrorStaleObject",
+                "The change key passed in the request does not match the current change key for the item.",
+            )
+
+    def check_find_count(self, asked: int) -> None:
+        limit = self.fake.max_find_count
+        if limit is not None and asked > limit:
+            raise ItemError(
+                "ErrorExceededFindCountLimit",
+                f"The count of items requested exceeds the maximum allowed ({limit}); use paging.",
+            )
 
     # -- dispatch --
     def dispatch(self, operation: str, op: ET.Element | None) -> ET.Element:
@@ -966,9 +1083,7 @@ class _Context:
                 if ref is None:
                     raise ItemError("ErrorInvalidIdMalformed", "no ItemId")
                 item = self.item(mbx, ref, "UpdateItem")
-                stale = ref.get("ChangeKey") not in (None, item.changekey)
-                if stale and resolution == "NeverOverwrite":
-                    raise ItemError("ErrorIrresolvableConflict", "The item was changed on the server.")
+                self.check_key(item, ref, resolution)
                 self._apply_updates(item, change.find(t("Updates")))
                 self.fake._touch(mbx, item, new_id=self.fake.change_id_on_update)
             except ItemError as e:
@@ -1000,6 +1115,8 @@ class _Context:
                 wrapper = upd[1]
                 for new in list(wrapper):
                     item.elem.append(new)
+                    if self.fake.status_order:
+                        _follow(item.elem, new)
             elif kind != "DeleteItemField":
                 raise ItemError("ErrorInvalidRequest", f"fake does not support {kind}")
         _normalise_dates(item.elem, self.tz, self.fake.task_dates)
@@ -1012,6 +1129,7 @@ class _Context:
         for ref in list(op.find(m("ItemIds")) or []):
             try:
                 item = self.item(mbx, ref, "DeleteItem")
+                self.check_key(item, ref, "AutoResolve")
             except ItemError as e:
                 self._message(messages, "DeleteItem", e)
                 continue
@@ -1038,6 +1156,7 @@ class _Context:
                 name = self.folder_name(mbx, ref)
                 if too_big:
                     raise ItemError("ErrorRestrictionTooComplex", "Restriction contains too many elements.")
+                self.check_find_count(limit)
             except ItemError as e:
                 self._message(messages, "FindItem", e)
                 continue
@@ -1085,6 +1204,11 @@ class _Context:
                 return resp
             since = int(number)
         max_changes = int(op.findtext(m("MaxChangesReturned")) or "512")
+        try:
+            self.check_find_count(max_changes)
+        except ItemError as e:
+            self._message(messages, "SyncFolderItems", e)
+            return resp
         ignore = {i.get("Id") for i in op.iterfind(f"{m('Ignore')}/{t('ItemId')}")}
         # Collapse the log since `since` into one change per item, ordered by its last change.
         first: dict[str, str] = {}

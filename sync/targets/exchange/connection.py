@@ -5,8 +5,12 @@ failures of a whole calendar mapped to TargetError, and the retry of transient f
   their mailbox, written by one service account through impersonation (default) or delegate
   access; one exchangelib `Account` per mailbox, made once and reused (patches.ACCOUNTS).
 - Faults: exchangelib's `FaultTolerance` waits out ErrorServerBusy back-offs up to
-  `max_throttle_wait_seconds`; connection-level failures are retried by the one retry policy
-  (targets/retry.py); what still fails becomes that chunk's `Result.error`. Every HTTP
+  `max_throttle_wait_seconds`, as a SOAP fault or wrapped in an HTTP 200
+  ErrorInternalServerError answer (the server's BackOffMilliseconds honoured in both,
+  patches.py), and logs each wait; connection-level failures and
+  ErrorExceededConnectionCount (which exchangelib re-raises once it is down to one
+  connection) are retried by the one retry policy (targets/retry.py); what still fails
+  becomes that chunk's `Result.error`. Every HTTP
   request ends within `deadline_seconds` (patches.configure_http); one past it counts as a
   connection-level failure.
 - Safety: a mailbox made from the template must be one plain address
@@ -22,8 +26,8 @@ import datetime as dt
 import hashlib
 import logging
 import time
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import requests
@@ -42,6 +46,7 @@ from exchangelib import (
 )
 from exchangelib.errors import (
     ErrorAccessDenied,
+    ErrorExceededConnectionCount,
     ErrorFolderNotFound,
     ErrorImpersonateUserDenied,
     ErrorInternalServerTransientError,
@@ -56,9 +61,9 @@ from kontaktsync.sync.config.masking import mask_userinfo
 from kontaktsync.sync.config.models import ExchangeSettings, Settings
 from kontaktsync.sync.config.network import insecure_http_problem
 from kontaktsync.sync.item import namespace_tag, uid_prefix
-from kontaktsync.sync.targets.base import AuthError, CalendarMissing, TargetError
+from kontaktsync.sync.targets.base import AuthError, CalendarMissing, RemoteRef, TargetError
 from kontaktsync.sync.targets.exchange import patches
-from kontaktsync.sync.targets.exchange.mapping import CHUNK, MARKERS, TASKS
+from kontaktsync.sync.targets.exchange.mapping import CHUNK, MARKERS, TASK_FIELDS, TASKS, split_ref
 from kontaktsync.sync.targets.retry import RetryPolicy
 from kontaktsync.sync.targets.transport import mail_address
 
@@ -70,6 +75,7 @@ RETRYABLE = (
     ErrorTimeoutExpired,
     ErrorInternalServerTransientError,
     ErrorServerBusy,
+    ErrorExceededConnectionCount,
     requests.exceptions.ConnectionError,
     requests.exceptions.Timeout,
 )
@@ -89,6 +95,12 @@ class _Policy(FaultTolerance):
         if response.status_code == 401:
             raise UnauthorizedError(f"credentials refused by {response.url}")
         return super().raise_response_errors(response)
+
+    def back_off(self, seconds: float | None) -> None:
+        # The wait exchangelib is about to sit out for throttling, the server's own back-off
+        # where it named one: said once here (exchangelib only logs it at debug level).
+        log.info("Exchange is throttling; waiting %.2f s as asked", seconds or self.DEFAULT_BACKOFF)
+        super().back_off(seconds)
 
 
 def short(exc: BaseException) -> str:
@@ -263,6 +275,13 @@ class Connection:
             raise
         except Exception as e:
             raise TargetError(f"{self.mailbox(calendar)}: {short(e)}") from e
+
+    def read(self, acc: Account, refs: Sequence[RemoteRef], which: str) -> list[Any]:
+        """GetItem of these items (an exception in place of one that could not be read)."""
+        ids = [(split_ref(r.ref)[1], None) for r in refs]
+        if which == TASKS:
+            return list(acc.fetch(ids=ids, only_fields=TASK_FIELDS))
+        return list(acc.fetch(ids=ids))  # markers: all fields, so time zones come along
 
     def _retrying(self, what: Callable[[], T]) -> T:
         return self.retry.call(what, transient, "EWS request")

@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
 
-from exchangelib import Account
-from exchangelib.errors import ErrorInvalidSyncStateData, ErrorItemNotFound
+from exchangelib.errors import ErrorExceededFindCountLimit, ErrorInvalidSyncStateData, ErrorItemNotFound
 from exchangelib.folders import Folder
 from kontaktsync.sync.targets.base import Listing, RemoteItem, RemoteRef, Result, TargetError
 from kontaktsync.sync.targets.exchange.connection import Connection, short
@@ -21,7 +19,6 @@ from kontaktsync.sync.targets.exchange.mapping import (
     LIST_FIELDS,
     MARKERS,
     SYNC_PAGE,
-    TASK_FIELDS,
     TASKS,
     chunks,
     remote,
@@ -84,12 +81,26 @@ class Listings(Connection):
     ) -> tuple[dict[str, RemoteRef], str]:
         """SyncFolderItems from `state` (None: everything), applied to `known`.
 
-        exchangelib pages through the changes itself until IncludesLastItemInRange."""
+        exchangelib pages through the changes itself until IncludesLastItemInRange. A server
+        whose throttling policy allows fewer items per request (ErrorExceededFindCountLimit)
+        is asked again, from the same state, in pages half as large."""
         refs = dict(known)
         by_id = {split_ref(r.ref)[1]: u for u, r in refs.items()}
-        changes = list(
-            folder.sync_items(sync_state=state, only_fields=LIST_FIELDS, max_changes_returned=SYNC_PAGE)
-        )
+        page = SYNC_PAGE
+        while True:
+            # exchangelib starts from the folder's last state when given none; the folder
+            # object is cached with its Account, so a full listing must clear it.
+            folder.item_sync_state = state
+            try:
+                changes = list(
+                    folder.sync_items(sync_state=state, only_fields=LIST_FIELDS, max_changes_returned=page)
+                )
+                break
+            except ErrorExceededFindCountLimit:
+                if page <= 1:
+                    raise
+                page //= 2
+                log.info("Exchange allows fewer items per request; listing in pages of %d", page)
         for change, item in changes:
             if change == "read_flag_change":
                 continue
@@ -111,7 +122,7 @@ class Listings(Connection):
             mine = [r for r in refs if split_ref(r.ref)[0] == which]
             for chunk in chunks(mine, self.chunk_size):
                 try:
-                    got = self._retrying(lambda c=chunk, w=which: self._get(acc, c, w))
+                    got = self._retrying(lambda c=chunk, w=which: self.read(acc, c, w))
                 except Exception as e:
                     for r in chunk:
                         out[r.uid] = Result(r.uid, ok=False, error=short(e))
@@ -124,9 +135,3 @@ class Listings(Connection):
                         continue
                     out[r.uid] = remote(item, which, self.ns_tag, self.tz)
         return out
-
-    def _get(self, acc: Account, refs: Sequence[RemoteRef], which: str) -> list[Any]:
-        ids = [(split_ref(r.ref)[1], None) for r in refs]
-        if which == TASKS:
-            return list(acc.fetch(ids=ids, only_fields=TASK_FIELDS))
-        return list(acc.fetch(ids=ids))  # markers: all fields, so time zones come along

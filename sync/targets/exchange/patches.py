@@ -7,6 +7,14 @@ by every ExchangeTarget; idempotent) and `configure_http()`:
 - two named extended properties registered on Task and CalendarItem (`UID_FIELD`,
   `MARKER_FIELD`);
 - a task's DueDate/StartDate in UTC form read as the day in the mailbox time zone;
+- a stale change key (ErrorIrresolvableConflict, ErrorStaleObject) answered per item by
+  UpdateItem and DeleteItem, as exchangelib does for ErrorItemNotFound, instead of raised
+  for the whole chunk (whose other items' answers would be lost);
+- an error answer of SyncFolderItems without SyncState (ErrorExceededFindCountLimit, a
+  throttling answer) raised as that error, where exchangelib would fail on the missing
+  element with an AttributeError;
+- the back-off (BackOffMilliseconds) of an ErrorServerBusy that comes wrapped in an HTTP 200
+  ErrorInternalServerError answer kept, so exchangelib waits as long as the server asked;
 - the HTTP adapter class of every EWS session: counts requests per mailbox (`REQUESTS`) and
   ends each request within a deadline;
 - the Account cache (`ACCOUNTS`), so a service's runs do not look up folders again.
@@ -24,8 +32,13 @@ from typing import Any
 
 import requests
 from exchangelib import Account, ExtendedProperty, FaultTolerance
+from exchangelib.errors import ErrorIrresolvableConflict, ErrorServerBusy, ErrorStaleObject
 from exchangelib.items import CalendarItem, Task
 from exchangelib.protocol import BaseProtocol, NoVerifyHTTPAdapter
+from exchangelib.services import DeleteItem, UpdateItem
+from exchangelib.services.common import EWSService
+from exchangelib.services.sync_folder_hierarchy import SyncFolder
+from exchangelib.util import MNS, TNS
 from kontaktsync.sync.targets.transport import send_with_deadline
 
 UID_FIELD, MARKER_FIELD = "kontaktsync_uid", "kontaktsync_marker"
@@ -57,7 +70,14 @@ INTERNALS: list[tuple[str, Any, str]] = [
     ("FaultTolerance", lambda: FaultTolerance, "raise_response_errors"),
     ("CalendarItem", lambda: CalendarItem, "_start_timezone"),
     ("CalendarItem", lambda: CalendarItem, "_end_timezone"),
+    ("EWSService", lambda: EWSService, "_get_exception"),
+    ("SyncFolder", lambda: SyncFolder, "_get_element_container"),
+    ("UpdateItem", lambda: UpdateItem, "ERRORS_TO_CATCH_IN_RESPONSE"),
+    ("DeleteItem", lambda: DeleteItem, "ERRORS_TO_CATCH_IN_RESPONSE"),
 ]
+
+# Answers to a write that say the change key sent was stale (see writes.py).
+STALE_KEY_ERRORS = (ErrorIrresolvableConflict, ErrorStaleObject)
 
 
 def missing_internals() -> list[str]:
@@ -85,6 +105,12 @@ def apply() -> None:
                 with contextlib.suppress(ValueError):  # registered already
                     cls.register(name, prop)
         _read_task_dates_in_mailbox_zone()
+        _keep_wrapped_back_off()
+        _sync_errors_without_state()
+        for service in (UpdateItem, DeleteItem):
+            caught = service.ERRORS_TO_CATCH_IN_RESPONSE
+            if not set(STALE_KEY_ERRORS) <= set(caught):
+                service.ERRORS_TO_CATCH_IN_RESPONSE = (*caught, *STALE_KEY_ERRORS)
 
 
 def _read_task_dates_in_mailbox_zone() -> None:
@@ -113,6 +139,47 @@ def _read_task_dates_in_mailbox_zone() -> None:
 
         field.from_xml = from_xml
         field._kontaktsync_local_day = True
+
+
+def _keep_wrapped_back_off() -> None:
+    """Give a wrapped ErrorServerBusy the server's back-off.
+
+    Exchange throttles not only with a SOAP fault (HTTP 500, which exchangelib reads with its
+    BackOffMilliseconds) but also in an HTTP 200 answer: a response message
+    ErrorInternalServerError whose MessageXml names the inner ErrorServerBusy and carries
+    BackOffMilliseconds. exchangelib turns that into ErrorServerBusy and waits it out with
+    its FaultTolerance, but without the back-off, so it would retry after its own RETRY_WAIT.
+    """
+    if getattr(EWSService._get_exception, "_kontaktsync_back_off", False):
+        return
+    original = EWSService._get_exception
+
+    def _get_exception(code: Any, text: Any, msg_xml: Any = None, rule_errors: Any = None) -> Any:
+        exc = original(code, text, msg_xml=msg_xml, rule_errors=rule_errors)
+        if isinstance(exc, ErrorServerBusy) and exc.back_off is None and msg_xml is not None:
+            for value in msg_xml.findall(f"{{{TNS}}}Value"):
+                if value.get("Name") == "BackOffMilliseconds" and (value.text or "").isdigit():
+                    exc.back_off = int(value.text) / 1000.0
+        return exc
+
+    _get_exception._kontaktsync_back_off = True  # type: ignore[attr-defined]
+    EWSService._get_exception = staticmethod(_get_exception)  # type: ignore[method-assign]
+
+
+def _sync_errors_without_state() -> None:
+    """Let an error answer of SyncFolderItems that carries no SyncState raise its error."""
+    if getattr(SyncFolder._get_element_container, "_kontaktsync_errors", False):
+        return
+    original = SyncFolder._get_element_container
+    base = SyncFolder.__mro__[1]._get_element_container  # EWSService's: raises the error
+
+    def _get_element_container(self: Any, message: Any, name: Any = None) -> Any:
+        if message.find(f"{{{MNS}}}SyncState") is None and message.get("ResponseClass") == "Error":
+            return base(self, message=message, name=name)
+        return original(self, message=message, name=name)
+
+    _get_element_container._kontaktsync_errors = True  # type: ignore[attr-defined]
+    SyncFolder._get_element_container = _get_element_container  # type: ignore[method-assign]
 
 
 # --- process-wide state ---------------------------------------------------------------------

@@ -6,6 +6,13 @@ counterpart of CalDAV's If-None-Match); a chunk retried after a dropped connecti
 what the lost attempt created instead of creating it twice. Updates use `NeverOverwrite` with
 the change key read last, so a person's concurrent edit is a conflict, never overwritten.
 Deletes check the change key first and move the item to Deleted Items.
+
+Exchange moves an item's change key by itself now and then (re-indexing, a reminder firing)
+and then rejects the key we read (ErrorIrresolvableConflict under NeverOverwrite,
+ErrorStaleObject otherwise). Such a refusal is not a person's edit until the item says so:
+it is read again, and if its content is still what we read (update, complete) or what we
+wrote last (delete), the write is sent once more with the fresh key; only a changed content
+is reported as a conflict (the runner then merges three-way).
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from typing import Any
 
 from exchangelib import Account
 from exchangelib.errors import (
-    ErrorIrresolvableConflict,
+    ErrorExceededFindCountLimit,
     ErrorItemNotFound,
     ErrorQueryFilterTooLong,
     ErrorRestrictionTooComplex,
@@ -35,13 +42,18 @@ from kontaktsync.sync.targets.exchange.mapping import (
     changed,
     chunks,
     new_item,
+    remote,
     shell,
     split_ref,
     values,
 )
-from kontaktsync.sync.targets.exchange.patches import MARKER_FIELD, UID_FIELD
+from kontaktsync.sync.targets.exchange.patches import MARKER_FIELD, STALE_KEY_ERRORS, UID_FIELD
 
 log = logging.getLogger(__name__)
+
+# The server refused the change key sent: someone, or Exchange itself, changed the item.
+STALE = STALE_KEY_ERRORS
+Plan = tuple[str, Any, list[str], str, RemoteItem]  # uid, item to send, field names, hash, base
 
 
 class Writes(Connection):
@@ -67,15 +79,20 @@ class Writes(Connection):
     def _find_uids(self, folder: Folder, uids: Sequence[str]) -> dict[str, Any]:
         """FindItem restricted to these UIDs (extended property): uid -> item.
 
-        A server that finds the restriction too large gets it in halves."""
+        A server that finds the restriction too large, or the page (one item per UID) larger
+        than its throttling policy allows, gets it in halves."""
         found: dict[str, Any] = {}
         query = folder.filter(**{f"{UID_FIELD}__in": list(uids)}).only(UID_FIELD)
         query.page_size = max(len(uids), 1)
         try:
             items = list(query)
-        except (ErrorRestrictionTooComplex, ErrorQueryFilterTooLong):
+        except (ErrorRestrictionTooComplex, ErrorQueryFilterTooLong, ErrorExceededFindCountLimit) as e:
             if len(uids) < 2:
                 raise
+            if isinstance(e, ErrorExceededFindCountLimit):
+                log.info(
+                    "Exchange allows fewer items per request; looking up %d UIDs at a time", len(uids) // 2
+                )
             half = len(uids) // 2
             return self._find_uids(folder, uids[:half]) | self._find_uids(folder, uids[half:])
         for item in items:
@@ -150,7 +167,7 @@ class Writes(Connection):
         return out
 
     def update(self, calendar: str, writes: Sequence[Write]) -> Iterator[Result]:
-        plans: list[tuple[str, Any, list[str], str]] = []  # uid, item, fieldnames, hash
+        plans: list[Plan] = []
         for w in writes:
             base = w.base
             if base is None or base.payload is None:
@@ -163,11 +180,11 @@ class Writes(Connection):
                     w.item.uid, ok=True, ref=base.ref, unchanged=True, written_hash=w.item.managed_hash
                 )
                 continue
-            plans.append((w.item.uid, shell(base, vals, names, self.tz), names, w.item.managed_hash))
+            plans.append((w.item.uid, shell(base, vals, names, self.tz), names, w.item.managed_hash, base))
         yield from self._bulk_update(calendar, plans)
 
     def complete(self, calendar: str, bases: Sequence[RemoteItem]) -> Iterator[Result]:
-        plans: list[tuple[str, Any, list[str], str]] = []
+        plans: list[Plan] = []
         for base in bases:
             payload = base.payload
             if payload is None or not isinstance(payload, Task):
@@ -192,12 +209,10 @@ class Writes(Connection):
             }
             if not keep_priority:
                 vals["importance"] = "Normal"
-            plans.append((base.ref.uid, shell(base, vals, list(vals), self.tz), list(vals), written))
+            plans.append((base.ref.uid, shell(base, vals, list(vals), self.tz), list(vals), written, base))
         yield from self._bulk_update(calendar, plans)
 
-    def _bulk_update(
-        self, calendar: str, plans: Sequence[tuple[str, Any, list[str], str]]
-    ) -> Iterator[Result]:
+    def _bulk_update(self, calendar: str, plans: Sequence[Plan]) -> Iterator[Result]:
         if not plans:
             return
         try:
@@ -207,30 +222,67 @@ class Writes(Connection):
                 yield Result(uid, ok=False, error=str(e))
             return
         for chunk in chunks(list(plans), self.chunk_size):
-            try:
-                results = self._retrying(
-                    lambda c=chunk: acc.bulk_update(
-                        items=[(sent, names) for _, sent, names, _ in c],
-                        conflict_resolution=NEVER_OVERWRITE,
-                        chunk_size=self.chunk_size,
-                    )
-                )
-            except Exception as e:
-                for uid, *_ in chunk:
-                    yield Result(uid, ok=False, error=short(e))
-                continue
-            for (uid, sent, _, written), res in zip(chunk, results, strict=True):
-                which = TASKS if isinstance(sent, Task) else MARKERS
-                if isinstance(res, ErrorIrresolvableConflict):
-                    yield Result(uid, ok=False, conflict=True, error="changed on the server meanwhile")
-                elif isinstance(res, ErrorItemNotFound):
-                    yield Result(uid, ok=False, gone=True, error="item no longer exists")
-                elif isinstance(res, Exception):
-                    yield Result(uid, ok=False, error=short(res))
+            stale: list[Plan] = []
+            for plan, res in self._send_updates(acc, chunk):
+                if isinstance(res, STALE):
+                    stale.append(plan)
                 else:
-                    new_id, new_ck = res  # the id may change on update: take the one returned
-                    ref = RemoteRef(uid, f"{which}:{new_id}", new_ck)
-                    yield Result(uid, ok=True, ref=ref, written_hash=written)
+                    yield _update_result(plan, res)
+            if stale:
+                yield from self._update_again(acc, stale)
+
+    def _send_updates(self, acc: Account, plans: Sequence[Plan]) -> list[tuple[Plan, Any]]:
+        """UpdateItem (NeverOverwrite) of these plans: (plan, exchangelib's answer) each."""
+        try:
+            results = self._retrying(
+                lambda: acc.bulk_update(
+                    items=[(sent, names) for _, sent, names, *_ in plans],
+                    conflict_resolution=NEVER_OVERWRITE,
+                    chunk_size=self.chunk_size,
+                )
+            )
+        except Exception as e:
+            return [(p, e) for p in plans]
+        return list(zip(plans, results, strict=True))
+
+    def _update_again(self, acc: Account, stale: Sequence[Plan]) -> Iterator[Result]:
+        """Updates refused for their change key: read the items again; where the content is
+        still what we read (only the key moved), send the same update once more with the
+        fresh key; the rest are conflicts for the runner's three-way merge."""
+        retry: list[Plan] = []
+        for plan, fresh in zip(stale, self._read_again(acc, [p[4].ref for p in stale]), strict=True):
+            uid, sent, _, _, base = plan
+            if isinstance(fresh, ErrorItemNotFound):
+                yield Result(uid, ok=False, gone=True, error="item no longer exists")
+            elif isinstance(fresh, Exception):
+                yield Result(uid, ok=False, error=short(fresh))
+            elif not _same_content(fresh, base):
+                yield Result(uid, ok=False, conflict=True, error="changed on the server meanwhile")
+            else:
+                sent.id, sent.changekey = split_ref(fresh.ref.ref)[1], fresh.ref.version
+                retry.append(plan)
+        if retry:
+            log.info("%d change keys had moved without a change of content; writing again", len(retry))
+        for plan, res in self._send_updates(acc, retry):
+            yield _update_result(plan, res)
+
+    def _read_again(self, acc: Account, refs: Sequence[RemoteRef]) -> list[RemoteItem | Exception]:
+        """The items as they are now, in the order of `refs` (an exception for one that
+        could not be read)."""
+        now: dict[str, RemoteItem | Exception] = {}
+        for which in (TASKS, MARKERS):
+            mine = [r for r in refs if split_ref(r.ref)[0] == which]
+            if not mine:
+                continue
+            try:
+                got = self._retrying(lambda m=mine, w=which: self.read(acc, m, w))
+            except Exception as e:
+                got = [e] * len(mine)
+            for r, item in zip(mine, got, strict=True):
+                now[r.ref] = (
+                    item if isinstance(item, Exception) else remote(item, which, self.ns_tag, self.tz)
+                )
+        return [now[r.ref] for r in refs]
 
     def delete(self, calendar: str, refs: Sequence[RemoteRef]) -> Iterator[Result]:
         try:
@@ -240,46 +292,86 @@ class Writes(Connection):
                 yield Result(r.uid, ok=False, error=str(e))
             return
         for chunk in chunks(list(refs), self.chunk_size):
-            try:
-                current = self._retrying(
-                    lambda c=chunk: list(
-                        acc.fetch(ids=[(split_ref(r.ref)[1], None) for r in c], only_fields=[UID_FIELD])
-                    )
+            pending = list(chunk)
+            for last in (False, True):  # a second round for keys that moved meanwhile
+                stale: list[RemoteRef] = []
+                for r, res in self._delete_round(acc, pending):
+                    if isinstance(res, Result):
+                        yield res
+                    elif last:
+                        yield Result(r.uid, ok=False, conflict=True, error="changed on the server meanwhile")
+                    else:
+                        stale.append(r)
+                if not stale:
+                    break
+                log.info("%d change keys moved while deleting; reading the items again", len(stale))
+                pending = stale
+
+    def _delete_round(
+        self, acc: Account, refs: Sequence[RemoteRef]
+    ) -> Iterator[tuple[RemoteRef, Result | Exception]]:
+        """Read the items, then DeleteItem those still ours and unchanged, each with the key
+        just read. Yields a Result per item, or the stale-key refusal of one whose key moved
+        between the read and the delete."""
+        try:
+            current = self._read_again(acc, refs)
+        except Exception as e:  # pragma: no cover - _read_again answers per item
+            current = [e] * len(refs)
+        doomed: list[tuple[RemoteRef, str | None]] = []
+        for r, item in zip(refs, current, strict=True):
+            if isinstance(item, ErrorItemNotFound):
+                yield r, Result(r.uid, ok=True, gone=True)
+            elif isinstance(item, Exception):
+                yield r, Result(r.uid, ok=False, error=short(item))
+            elif item.ref.uid != r.uid:
+                yield r, Result(r.uid, ok=False, error="item does not carry our UID; not deleted")
+            elif r.version is not None and item.ref.version != r.version and _edited(item):
+                yield r, Result(r.uid, ok=False, conflict=True, error="changed on the server meanwhile")
+            else:  # unchanged, or only its key moved: what we wrote last is still there
+                doomed.append((r, item.ref.version))
+        if not doomed:
+            return
+        try:
+            results = self._retrying(
+                lambda: acc.bulk_delete(
+                    ids=[(split_ref(r.ref)[1], key) for r, key in doomed],
+                    delete_type=MOVE_TO_DELETED_ITEMS,
+                    chunk_size=self.chunk_size,
                 )
-            except Exception as e:
-                for r in chunk:
-                    yield Result(r.uid, ok=False, error=short(e))
-                continue
-            doomed: list[RemoteRef] = []
-            for r, item in zip(chunk, current, strict=True):
-                if isinstance(item, ErrorItemNotFound):
-                    yield Result(r.uid, ok=True, gone=True)
-                elif isinstance(item, Exception):
-                    yield Result(r.uid, ok=False, error=short(item))
-                elif getattr(item, UID_FIELD, None) != r.uid:
-                    yield Result(r.uid, ok=False, error="item does not carry our UID; not deleted")
-                elif r.version is not None and item.changekey != r.version:
-                    yield Result(r.uid, ok=False, conflict=True, error="changed on the server meanwhile")
-                else:
-                    doomed.append(r)
-            if not doomed:
-                continue
-            try:
-                results = self._retrying(
-                    lambda d=doomed: acc.bulk_delete(
-                        ids=[(split_ref(r.ref)[1], r.version) for r in d],
-                        delete_type=MOVE_TO_DELETED_ITEMS,
-                        chunk_size=self.chunk_size,
-                    )
-                )
-            except Exception as e:
-                for r in doomed:
-                    yield Result(r.uid, ok=False, error=short(e))
-                continue
-            for r, res in zip(doomed, results, strict=True):
-                if res is True:
-                    yield Result(r.uid, ok=True)
-                elif isinstance(res, ErrorItemNotFound):
-                    yield Result(r.uid, ok=True, gone=True)
-                else:
-                    yield Result(r.uid, ok=False, error=short(res))
+            )
+        except Exception as e:
+            for r, _ in doomed:
+                yield r, Result(r.uid, ok=False, error=short(e))
+            return
+        for (r, _), res in zip(doomed, results, strict=True):
+            if res is True:
+                yield r, Result(r.uid, ok=True)
+            elif isinstance(res, ErrorItemNotFound):
+                yield r, Result(r.uid, ok=True, gone=True)
+            elif isinstance(res, STALE):
+                yield r, res
+            else:
+                yield r, Result(r.uid, ok=False, error=short(res))
+
+
+def _update_result(plan: Plan, res: Any) -> Result:
+    uid, sent, _, written, _ = plan
+    if isinstance(res, STALE):
+        return Result(uid, ok=False, conflict=True, error="changed on the server meanwhile")
+    if isinstance(res, ErrorItemNotFound):
+        return Result(uid, ok=False, gone=True, error="item no longer exists")
+    if isinstance(res, Exception):
+        return Result(uid, ok=False, error=short(res))
+    new_id, new_ck = res  # the id may change on update: take the one returned
+    which = TASKS if isinstance(sent, Task) else MARKERS
+    return Result(uid, ok=True, ref=RemoteRef(uid, f"{which}:{new_id}", new_ck), written_hash=written)
+
+
+def _same_content(now: RemoteItem, then: RemoteItem) -> bool:
+    """The item's content (managed fields and marker) is what it was when read before."""
+    return now.current_hash == then.current_hash and now.marker == then.marker
+
+
+def _edited(item: RemoteItem) -> bool:
+    """The item's content is no longer what we wrote last (or it is not ours)."""
+    return not item.ours or item.edited_by_person
