@@ -11,7 +11,7 @@ from typing import Any
 
 from kontaktsync.rules.model import CaseFacts, Obligation, ObligationKind, Plan
 from kontaktsync.sync.config.models import Settings
-from kontaktsync.sync.item import DesiredItem, case_key, make_uid
+from kontaktsync.sync.item import DesiredItem, case_keyer, uid_maker
 
 CATEGORY = "Kontaktdichte"
 
@@ -38,7 +38,8 @@ MEASURE_KINDS = frozenset(
 
 
 def _de(d: date | None) -> str:
-    return d.strftime("%d.%m.%Y") if d else "–"
+    """German date, as `strftime("%d.%m.%Y")` writes it (without strftime's cost per call)."""
+    return f"{d.day:02}.{d.month:02}.{d.year:04}" if d else "–"
 
 
 def summary_for(ob: Obligation, facts: CaseFacts | None, key: str, settings: Settings) -> str:
@@ -82,16 +83,30 @@ def description_for(ob: Obligation) -> str:
     return "\n".join(lines)
 
 
-def desired_for(ob: Obligation, plan: Plan, settings: Settings) -> list[DesiredItem]:
+class _RunKeys:
+    """What every item of a run derives from the settings, read once per run."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.case_key = case_keyer(settings)
+        self.uid = uid_maker(settings)
+        self.marker = settings.items.appointments in ("marker", "slot")
+
+
+def desired_for(
+    ob: Obligation, plan: Plan, settings: Settings, keys: _RunKeys | None = None
+) -> list[DesiredItem]:
     """The task (and, if configured, the marker appointment) for one obligation."""
+    keys = keys or _RunKeys(settings)
     facts = plan.cases.get(ob.case_id)
-    key = case_key(ob.case_id, settings)
+    key = keys.case_key(ob.case_id)
+    kind = str(ob.kind)
     start = ob.window_start if ob.window_start and ob.window_start <= ob.due else None
     common: dict[str, Any] = {
         "calendar": ob.counsellor,
         "case_id": ob.case_id,
         "case_key": key,
-        "kind": str(ob.kind),
+        "kind": kind,
         "cycle": ob.cycle,
         "measure_key": ob.measure_key,
         "summary": summary_for(ob, facts, key, settings),
@@ -104,17 +119,17 @@ def desired_for(ob: Obligation, plan: Plan, settings: Settings) -> list[DesiredI
     }
     items = [
         DesiredItem(
-            uid=make_uid(settings, ob.case_id, str(ob.kind), ob.measure_key, ob.cycle, "task"),
+            uid=keys.uid(ob.case_id, kind, ob.measure_key, ob.cycle, "task"),
             item_type="task",
             priority=1 if ob.overdue else None,
             start=start,
             **common,
         )
     ]
-    if settings.items.appointments in ("marker", "slot"):
+    if keys.marker:
         items.append(
             DesiredItem(
-                uid=make_uid(settings, ob.case_id, str(ob.kind), ob.measure_key, ob.cycle, "marker"),
+                uid=keys.uid(ob.case_id, kind, ob.measure_key, ob.cycle, "marker"),
                 item_type="marker",
                 priority=None,
                 # an overdue contact's appointment sits on the run's day, where people look
@@ -127,8 +142,9 @@ def desired_for(ob: Obligation, plan: Plan, settings: Settings) -> list[DesiredI
 
 def desired_items(plan: Plan, settings: Settings) -> dict[str, dict[str, DesiredItem]]:
     """calendar (counsellor) -> uid -> item, for every obligation of the plan."""
+    keys = _RunKeys(settings)
     out: dict[str, dict[str, DesiredItem]] = {}
     for ob in plan.obligations:
-        for item in desired_for(ob, plan, settings):
+        for item in desired_for(ob, plan, settings, keys):
             out.setdefault(item.calendar, {})[item.uid] = item
     return out
