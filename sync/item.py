@@ -111,7 +111,7 @@ def _normalised(fields: Mapping[str, Any]) -> dict[str, Any]:
     norm = dict(fields)
     if isinstance(norm.get("description"), str):
         norm["description"] = "\n".join(
-            line.rstrip() for line in norm["description"].replace("\r\n", "\n").strip().split("\n")
+            [line.rstrip() for line in norm["description"].replace("\r\n", "\n").strip().split("\n")]
         )
     if isinstance(norm.get("summary"), str):
         norm["summary"] = norm["summary"].strip()
@@ -119,9 +119,13 @@ def _normalised(fields: Mapping[str, Any]) -> dict[str, Any]:
     return norm
 
 
+# What `json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))` writes,
+# with the encoder made once (`json.dumps` builds a new one per call for non-default options).
+_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def _digest(value: Any, size: int) -> str:
-    blob = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()[:size]
+    return hashlib.sha256(_JSON.encode(value).encode()).hexdigest()[:size]
 
 
 def hash_fields(fields: Mapping[str, Any]) -> str:
