@@ -15,6 +15,7 @@ import uuid
 from contextlib import nullcontext
 from datetime import UTC, date, datetime
 
+from kontaktsync.rules.engine import gc_paused
 from kontaktsync.rules.model import Plan
 from kontaktsync.sync.config.models import Settings
 from kontaktsync.sync.core import items as items_mod
@@ -61,7 +62,8 @@ def run_sync(
     report.obligations_overdue = sum(1 for o in plan.obligations if o.overdue)
     if settings.items.appointments == "slot":
         report.errors.append("items.appointments = slot is not implemented yet; wrote markers")
-    desired = items_mod.desired_items(plan, settings)
+    with gc_paused():  # builds an item per obligation, all alive to the end of the run
+        desired = items_mod.desired_items(plan, settings)
 
     state_path = settings.sync.state_path
     lock = nullcontext() if dry_run else SyncLock(state_path)
@@ -70,7 +72,8 @@ def run_sync(
         own_target = target is None
         tgt = target or make_target(settings)
         try:
-            works = survey(settings, plan, desired, state, tgt, report, dry_run)
+            with gc_paused():  # state rows, listings and decisions: no cycles, all kept
+                works = survey(settings, plan, desired, state, tgt, report, dry_run)
             n_workers = workers(settings, tgt)
             if not allow_mass_delete:
                 check_mass_delete(
