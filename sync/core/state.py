@@ -16,8 +16,9 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
+from operator import attrgetter
 from pathlib import Path
 
 SCHEMA = """
@@ -64,6 +65,10 @@ class ItemRow:
 
 
 _COLUMNS = [f.name for f in fields(ItemRow)]
+_values = attrgetter(*_COLUMNS)  # a row's column values in order (asdict deep-copies each row)
+_PUT = "INSERT OR REPLACE INTO items ({}) VALUES ({})".format(
+    ", ".join([*_COLUMNS, "updated"]), ", ".join("?" * (len(_COLUMNS) + 1))
+)
 
 
 def _now() -> str:
@@ -114,13 +119,8 @@ class StateStore:
             return {r[0] for r in self._db.execute("SELECT DISTINCT calendar FROM items")}
 
     def put(self, row: ItemRow) -> None:
-        data = asdict(row)
-        cols = [*_COLUMNS, "updated"]
         with self._lock:
-            self._db.execute(
-                f"INSERT OR REPLACE INTO items ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                [*(data[c] for c in _COLUMNS), _now()],
-            )
+            self._db.execute(_PUT, (*_values(row), _now()))
 
     def drop(self, uid: str, calendar: str) -> None:
         with self._lock:
