@@ -59,7 +59,7 @@ class DesiredItem:
     # Hashes computed once per item, on first use (a run reads them several times per item:
     # reconcile, marker, state). Not part of equality; `completed()` makes a fresh item.
     _hash: str | None = field(default=None, init=False, repr=False, compare=False)
-    _field_hashes: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)
+    _field_text: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def fields(self) -> dict[str, Any]:
         """The managed fields, as `hash_fields` expects them (a new dict each call)."""
@@ -89,11 +89,12 @@ class DesiredItem:
         return self._hash  # type: ignore[return-value]
 
     @property
-    def field_hashes(self) -> dict[str, str]:
-        """`field_hashes(self.fields())`, computed once (a shared dict: do not change it)."""
-        if self._field_hashes is None:
-            object.__setattr__(self, "_field_hashes", field_hashes(self.fields()))
-        return self._field_hashes  # type: ignore[return-value]
+    def field_hash_text(self) -> str:
+        """The marker's `f`: `encode_field_hashes(field_hashes(self.fields()))`, computed once
+        (kept as text: a dict per item would hold ~80 MB more at 100k items)."""
+        if self._field_text is None:
+            object.__setattr__(self, "_field_text", encode_field_hashes(field_hashes(self.fields())))
+        return self._field_text  # type: ignore[return-value]
 
     def completed(self) -> DesiredItem:
         """The same item as the program writes it when the obligation was fulfilled."""
