@@ -6,7 +6,9 @@ task and the marker appointment of each obligation. The item model itself: konta
 
 from __future__ import annotations
 
+from dataclasses import fields as dataclass_fields
 from datetime import date, timedelta
+from operator import attrgetter
 from typing import Any
 
 from kontaktsync.rules.model import CaseFacts, Obligation, ObligationKind, Plan
@@ -91,6 +93,15 @@ class _RunKeys:
         self.case_key = case_keyer(settings)
         self.uid = uid_maker(settings)
         self.marker = settings.items.appointments in ("marker", "slot")
+        key = settings.privacy.pseudonym_key
+        # Everything of the settings an item depends on (see desired_for, summary_for).
+        self.identity = (
+            settings.sync.namespace,
+            settings.privacy.pseudonymize,
+            key.get_secret_value() if key is not None else None,
+            settings.privacy.show_names,
+            settings.items.appointments,
+        )
 
 
 def desired_for(
@@ -140,11 +151,32 @@ def desired_for(
     return items
 
 
+# The previous run's items in this process, by obligation: the daemon plans the same
+# obligations cycle after cycle, and an item (with its hashes) is a pure function of its
+# obligation, the case's display name, the plan's date and the settings in `_RunKeys.identity`.
+# Reusing them spares building and hashing ~100k items per unchanged cycle. Replaced by every
+# run, so it holds one run's items at most.
+_previous: tuple[tuple[Any, ...], dict[tuple[Any, ...], list[DesiredItem]]] | None = None
+_obligation_values = attrgetter(*(f.name for f in dataclass_fields(Obligation)))
+
+
 def desired_items(plan: Plan, settings: Settings) -> dict[str, dict[str, DesiredItem]]:
     """calendar (counsellor) -> uid -> item, for every obligation of the plan."""
+    global _previous
     keys = _RunKeys(settings)
+    identity = (*keys.identity, plan.as_of)
+    before = _previous[1] if _previous is not None and _previous[0] == identity else {}
+    now: dict[tuple[Any, ...], list[DesiredItem]] = {}
+    names = settings.privacy.show_names
     out: dict[str, dict[str, DesiredItem]] = {}
     for ob in plan.obligations:
-        for item in desired_for(ob, plan, settings, keys):
+        facts = plan.cases.get(ob.case_id) if names else None
+        key = (_obligation_values(ob), facts.display_name if facts is not None else None)
+        items = before.get(key)
+        if items is None:
+            items = desired_for(ob, plan, settings, keys)
+        now[key] = items
+        for item in items:
             out.setdefault(item.calendar, {})[item.uid] = item
+    _previous = (identity, now)
     return out
