@@ -98,3 +98,13 @@ def test_render_matches_icalendar_on_random_text(summary: str, description: str,
         start=None if task else date(2026, 12, 2),
     )
     assert ical.render(variant, NS, NOW) == by_icalendar(variant, NS, NOW)
+
+
+def test_completion_reports_the_hash_its_marker_records():
+    for variant in VARIANTS:
+        if variant.item_type != "task" or variant.status == "completed":
+            continue
+        body, written = ical.completion(ical.render(variant, NS, NOW), NOW)
+        parsed = ical.parse(body)
+        assert parsed is not None and parsed.completed and written == parsed.written_hash
+        assert ical.complete(ical.render(variant, NS, NOW), NOW) == body

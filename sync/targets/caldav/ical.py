@@ -256,7 +256,16 @@ def merge(
 
 
 def complete(existing: bytes | str, now: datetime | None = None) -> bytes | None:
-    """Mark a task done because its obligation was fulfilled; None if it already is.
+    """Mark a task done because its obligation was fulfilled; None if it already is (see
+    `completion`)."""
+    done = completion(existing, now)
+    return done[0] if done is not None else None
+
+
+def completion(existing: bytes | str, now: datetime | None = None) -> tuple[bytes, str] | None:
+    """Mark a task done because its obligation was fulfilled: the new object and the managed
+    hash its marker now records (what `parse` would read back, without parsing it again);
+    None if it already is done.
 
     Sets STATUS, COMPLETED and PERCENT-COMPLETE:100 together, drops the overdue PRIORITY (unless
     a person set it) and records the completed fields' hashes in the marker (identity pairs stay
@@ -281,7 +290,7 @@ def complete(existing: bytes | str, now: datetime | None = None) -> bytes | None
     comp.pop(MARKER, None)
     comp.add(MARKER, marker_codec.encode_pairs(marker))
     _bump(comp, now)
-    return cal.to_ical()
+    return cal.to_ical(), marker["h"]
 
 
 def _bump(comp: icalendar.cal.Component, now: datetime | None) -> None:
