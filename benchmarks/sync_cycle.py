@@ -139,6 +139,9 @@ def child_unchanged(n: int, state: Path, policy: str, repeat: int) -> dict[str, 
         "plan_s": best[1],
         "sync_s": best[2],
         "first_cycle_s": cycles[0][0],
+        "first_plan_s": cycles[0][1],
+        "first_sync_s": cycles[0][2],
+        "first_cycle_cpu_s": cycles[0][5],
         "cycle_cpu_s": best[5],
         "writes": max(c[3] for c in cycles),
         "failed": max(c[4] for c in cycles),
@@ -192,6 +195,11 @@ def report_unchanged(n: int, r: dict[str, float], peak_mb: float, repeat: int) -
         f"{head} of which    {r['plan_s']:7.2f} s   read + plan, "
         f"{r['sync_s']:.2f} s run_sync (list, decide, state)"
     )
+    if repeat > 1:  # the daemon's first cycle after a start: no items of a previous run to reuse
+        print(
+            f"{head} first cycle {r['first_cycle_s']:7.2f} s   read + plan {r['first_plan_s']:.2f} s, "
+            f"run_sync {r['first_sync_s']:.2f} s; cpu {r['first_cycle_cpu_s']:.2f} s"
+        )
     print(f"{head} peak RSS    {peak_mb:7.0f} MB  no target (child process: loaded calendars + cycles)")
     sys.stdout.flush()
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Literal
@@ -56,9 +56,13 @@ class DesiredItem:
     overdue: bool
     status: str = "open"  # "open" | "completed"
     extra: Mapping[str, str] = field(default_factory=dict)
+    # Hashes computed once per item, on first use (a run reads them several times per item:
+    # reconcile, marker, state). Not part of equality; `completed()` makes a fresh item.
+    _hash: str | None = field(default=None, init=False, repr=False, compare=False)
+    _field_text: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def fields(self) -> dict[str, Any]:
-        """The managed fields, as `hash_fields` expects them."""
+        """The managed fields, as `hash_fields` expects them (a new dict each call)."""
         return {
             "type": self.item_type,
             "summary": self.summary,
@@ -79,7 +83,18 @@ class DesiredItem:
 
     @property
     def managed_hash(self) -> str:
-        return hash_fields(self.fields())
+        """`hash_fields(self.fields())`, computed once."""
+        if self._hash is None:
+            object.__setattr__(self, "_hash", hash_fields(self.fields()))
+        return self._hash  # type: ignore[return-value]
+
+    @property
+    def field_hash_text(self) -> str:
+        """The marker's `f`: `encode_field_hashes(field_hashes(self.fields()))`, computed once
+        (kept as text: a dict per item would hold ~80 MB more at 100k items)."""
+        if self._field_text is None:
+            object.__setattr__(self, "_field_text", encode_field_hashes(field_hashes(self.fields())))
+        return self._field_text  # type: ignore[return-value]
 
     def completed(self) -> DesiredItem:
         """The same item as the program writes it when the obligation was fulfilled."""
@@ -97,7 +112,7 @@ def _normalised(fields: Mapping[str, Any]) -> dict[str, Any]:
     norm = dict(fields)
     if isinstance(norm.get("description"), str):
         norm["description"] = "\n".join(
-            line.rstrip() for line in norm["description"].replace("\r\n", "\n").strip().split("\n")
+            [line.rstrip() for line in norm["description"].replace("\r\n", "\n").strip().split("\n")]
         )
     if isinstance(norm.get("summary"), str):
         norm["summary"] = norm["summary"].strip()
@@ -105,9 +120,13 @@ def _normalised(fields: Mapping[str, Any]) -> dict[str, Any]:
     return norm
 
 
+# What `json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))` writes,
+# with the encoder made once (`json.dumps` builds a new one per call for non-default options).
+_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def _digest(value: Any, size: int) -> str:
-    blob = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()[:size]
+    return hashlib.sha256(_JSON.encode(value).encode()).hexdigest()[:size]
 
 
 def hash_fields(fields: Mapping[str, Any]) -> str:
@@ -225,15 +244,23 @@ def _secret(settings: Settings) -> bytes | None:
     return None
 
 
+def case_keyer(settings: Settings) -> Callable[[str], str]:
+    """`case_key` with the settings read once, for a run's many cases."""
+    secret = _secret(settings)
+    if not settings.privacy.pseudonymize:
+        return str
+    if secret is None:
+        raise ValueError("privacy.pseudonymize needs privacy.pseudonym_key")
+
+    def key(case_id: str) -> str:
+        return "P" + hmac.new(secret, case_id.encode(), hashlib.sha256).hexdigest()[:10].upper()
+
+    return key
+
+
 def case_key(case_id: str, settings: Settings) -> str:
     """What an item shows for the case: the customer number, or its keyed pseudonym."""
-    secret = _secret(settings)
-    if settings.privacy.pseudonymize:
-        if secret is None:
-            raise ValueError("privacy.pseudonymize needs privacy.pseudonym_key")
-        digest = hmac.new(secret, case_id.encode(), hashlib.sha256).hexdigest()
-        return "P" + digest[:10].upper()
-    return case_id
+    return case_keyer(settings)(case_id)
 
 
 def namespace_tag(namespace: str) -> str:
@@ -243,6 +270,24 @@ def namespace_tag(namespace: str) -> str:
 
 def uid_prefix(settings: Settings) -> str:
     return f"{UID_PREFIX}-{namespace_tag(settings.sync.namespace)}-"
+
+
+UidMaker = Callable[[str, str, "str | None", str, ItemType], str]
+
+
+def uid_maker(settings: Settings) -> UidMaker:
+    """`make_uid` with the settings read once, for a run's many items."""
+    namespace, prefix, secret = settings.sync.namespace, uid_prefix(settings), _secret(settings)
+
+    def uid(case_id: str, kind: str, measure_key: str | None, cycle: str, item_type: ItemType) -> str:
+        material = "\x1f".join([namespace, case_id, kind, measure_key or "", cycle, item_type]).encode()
+        if secret is not None:
+            digest = hmac.new(secret, material, hashlib.sha256).hexdigest()
+        else:
+            digest = hashlib.sha256(material).hexdigest()
+        return prefix + digest[:32]
+
+    return uid
 
 
 def make_uid(
@@ -258,15 +303,7 @@ def make_uid(
     Keyed with the pseudonym key when pseudonymizing, so a UID cannot be traced back to a
     customer number by trying all numbers.
     """
-    material = "\x1f".join(
-        [settings.sync.namespace, case_id, kind, measure_key or "", cycle, item_type]
-    ).encode()
-    secret = _secret(settings)
-    if secret is not None:
-        digest = hmac.new(secret, material, hashlib.sha256).hexdigest()
-    else:
-        digest = hashlib.sha256(material).hexdigest()
-    return uid_prefix(settings) + digest[:32]
+    return uid_maker(settings)(case_id, kind, measure_key, cycle, item_type)
 
 
 def marker_end(item: DesiredItem) -> date:
@@ -276,7 +313,8 @@ def marker_end(item: DesiredItem) -> date:
 
 def case_keys(case_ids: Iterable[str], settings: Settings) -> dict[str, str]:
     """case key -> case id, to map a key read from an item back to its case."""
-    return {case_key(cid, settings): cid for cid in case_ids}
+    key = case_keyer(settings)
+    return {key(cid): cid for cid in case_ids}
 
 
 class ReadContent:

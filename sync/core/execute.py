@@ -1,5 +1,9 @@
 """Carrying out a run's decisions: write item by item, record each outcome in the state at once.
 
+The state is written in a batch (state.StateStore.batch): an outcome that changed the server is
+committed as soon as it is recorded, the rest (kept, unchanged, forgotten items, which the next
+run decides again without writing) with the next such commit or the calendar's token.
+
 Fault hook for tests: with `KS_FAULT_AFTER_WRITES=k` in the environment the process exits
 abruptly (os._exit, no clean-up) right after the k-th write reached the server and before its
 state is recorded - the worst moment for a crash.
@@ -109,6 +113,15 @@ class _Executor:
         self.report.count(cal, "failed")
         self.report.error(f"{cal}: {what}: {why or 'failed'}")
 
+    def _record(self, wrote: bool, change: Callable[..., None], *args: Any) -> None:
+        """Record one outcome in the state. When it wrote to the server: the fault hook's moment
+        (written, not yet recorded), then the record committed at once."""
+        if wrote:
+            self.fault.wrote()
+        change(*args)
+        if wrote:
+            self.state.commit()
+
     def _each(self, results: Iterator[Result]) -> Iterator[Result]:
         for res in results:
             self.tick(1)
@@ -156,8 +169,7 @@ class _Executor:
         for res in self._each(self.tgt.create(cal, todo)):
             item = by_uid[res.uid]
             if res.ok:
-                self.fault.wrote()
-                self.state.put(_row(item, res.ref, res.written_hash, "open"))
+                self._record(True, self.state.put, _row(item, res.ref, res.written_hash, "open"))
                 self.report.count(cal, "created")
             elif res.conflict:
                 conflicts.append(res)
@@ -193,9 +205,8 @@ class _Executor:
             a = by_uid[res.uid]
             assert a.item is not None
             if res.ok:
-                if not res.unchanged:
-                    self.fault.wrote()
-                self.state.put(_row(a.item, res.ref, a.item.managed_hash, "open"))
+                row = _row(a.item, res.ref, a.item.managed_hash, "open")
+                self._record(not res.unchanged, self.state.put, row)
                 self.report.count(cal, "unchanged" if res.unchanged else "updated")
                 if a.person_edit:
                     self.report.count(cal, "kept_person_edits")
@@ -234,9 +245,8 @@ class _Executor:
         for res in self._each(self.tgt.complete(cal, bases)):
             a = by_uid[res.uid]
             if res.ok:
-                if not res.unchanged:
-                    self.fault.wrote()
-                self.state.put(_row_for_gone(a, res.ref, res.written_hash, "completed"))
+                row = _row_for_gone(a, res.ref, res.written_hash, "completed")
+                self._record(not res.unchanged, self.state.put, row)
                 self.report.count(cal, "unchanged" if res.unchanged else "completed")
             else:
                 self._fail(cal, a.summary, res.error or "changed on the server meanwhile")
@@ -247,9 +257,7 @@ class _Executor:
         for res in self._each(self.tgt.delete(cal, refs)):
             a = by_uid[res.uid]
             if res.ok or res.gone:  # already gone is as good as deleted
-                if not res.gone:
-                    self.fault.wrote()
-                self.state.drop(res.uid, a.calendar)
+                self._record(not res.gone, self.state.drop, res.uid, a.calendar)
                 self.report.count(cal, "deleted")
             else:
                 self._fail(cal, a.summary, res.error or "changed on the server meanwhile")
@@ -289,9 +297,11 @@ def execute_all(
         ex.run(w)
         if not ex.stopped():
             state.set_token(w.calendar, w.address, w.listing.token, full=w.listing.full)
+        state.commit()  # the calendar's token with the rows it stands for
 
     try:
-        map_calendars(one, works, workers)
+        with state.batch():
+            map_calendars(one, works, workers)
         if ex.stopped():
             report.error("stopped before all calendars were done")
     finally:

@@ -6,12 +6,14 @@ task and the marker appointment of each obligation. The item model itself: konta
 
 from __future__ import annotations
 
+from dataclasses import fields as dataclass_fields
 from datetime import date, timedelta
+from operator import attrgetter
 from typing import Any
 
 from kontaktsync.rules.model import CaseFacts, Obligation, ObligationKind, Plan
 from kontaktsync.sync.config.models import Settings
-from kontaktsync.sync.item import DesiredItem, case_key, make_uid
+from kontaktsync.sync.item import DesiredItem, case_keyer, uid_maker
 
 CATEGORY = "Kontaktdichte"
 
@@ -38,7 +40,8 @@ MEASURE_KINDS = frozenset(
 
 
 def _de(d: date | None) -> str:
-    return d.strftime("%d.%m.%Y") if d else "–"
+    """German date, as `strftime("%d.%m.%Y")` writes it (without strftime's cost per call)."""
+    return f"{d.day:02}.{d.month:02}.{d.year:04}" if d else "–"
 
 
 def summary_for(ob: Obligation, facts: CaseFacts | None, key: str, settings: Settings) -> str:
@@ -82,16 +85,39 @@ def description_for(ob: Obligation) -> str:
     return "\n".join(lines)
 
 
-def desired_for(ob: Obligation, plan: Plan, settings: Settings) -> list[DesiredItem]:
+class _RunKeys:
+    """What every item of a run derives from the settings, read once per run."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.case_key = case_keyer(settings)
+        self.uid = uid_maker(settings)
+        self.marker = settings.items.appointments in ("marker", "slot")
+        key = settings.privacy.pseudonym_key
+        # Everything of the settings an item depends on (see desired_for, summary_for).
+        self.identity = (
+            settings.sync.namespace,
+            settings.privacy.pseudonymize,
+            key.get_secret_value() if key is not None else None,
+            settings.privacy.show_names,
+            settings.items.appointments,
+        )
+
+
+def desired_for(
+    ob: Obligation, plan: Plan, settings: Settings, keys: _RunKeys | None = None
+) -> list[DesiredItem]:
     """The task (and, if configured, the marker appointment) for one obligation."""
+    keys = keys or _RunKeys(settings)
     facts = plan.cases.get(ob.case_id)
-    key = case_key(ob.case_id, settings)
+    key = keys.case_key(ob.case_id)
+    kind = str(ob.kind)
     start = ob.window_start if ob.window_start and ob.window_start <= ob.due else None
     common: dict[str, Any] = {
         "calendar": ob.counsellor,
         "case_id": ob.case_id,
         "case_key": key,
-        "kind": str(ob.kind),
+        "kind": kind,
         "cycle": ob.cycle,
         "measure_key": ob.measure_key,
         "summary": summary_for(ob, facts, key, settings),
@@ -104,17 +130,17 @@ def desired_for(ob: Obligation, plan: Plan, settings: Settings) -> list[DesiredI
     }
     items = [
         DesiredItem(
-            uid=make_uid(settings, ob.case_id, str(ob.kind), ob.measure_key, ob.cycle, "task"),
+            uid=keys.uid(ob.case_id, kind, ob.measure_key, ob.cycle, "task"),
             item_type="task",
             priority=1 if ob.overdue else None,
             start=start,
             **common,
         )
     ]
-    if settings.items.appointments in ("marker", "slot"):
+    if keys.marker:
         items.append(
             DesiredItem(
-                uid=make_uid(settings, ob.case_id, str(ob.kind), ob.measure_key, ob.cycle, "marker"),
+                uid=keys.uid(ob.case_id, kind, ob.measure_key, ob.cycle, "marker"),
                 item_type="marker",
                 priority=None,
                 # an overdue contact's appointment sits on the run's day, where people look
@@ -125,10 +151,32 @@ def desired_for(ob: Obligation, plan: Plan, settings: Settings) -> list[DesiredI
     return items
 
 
+# The previous run's items in this process, by obligation: the daemon plans the same
+# obligations cycle after cycle, and an item (with its hashes) is a pure function of its
+# obligation, the case's display name, the plan's date and the settings in `_RunKeys.identity`.
+# Reusing them spares building and hashing ~100k items per unchanged cycle. Replaced by every
+# run, so it holds one run's items at most.
+_previous: tuple[tuple[Any, ...], dict[tuple[Any, ...], list[DesiredItem]]] | None = None
+_obligation_values = attrgetter(*(f.name for f in dataclass_fields(Obligation)))
+
+
 def desired_items(plan: Plan, settings: Settings) -> dict[str, dict[str, DesiredItem]]:
     """calendar (counsellor) -> uid -> item, for every obligation of the plan."""
+    global _previous
+    keys = _RunKeys(settings)
+    identity = (*keys.identity, plan.as_of)
+    before = _previous[1] if _previous is not None and _previous[0] == identity else {}
+    now: dict[tuple[Any, ...], list[DesiredItem]] = {}
+    names = settings.privacy.show_names
     out: dict[str, dict[str, DesiredItem]] = {}
     for ob in plan.obligations:
-        for item in desired_for(ob, plan, settings):
+        facts = plan.cases.get(ob.case_id) if names else None
+        key = (_obligation_values(ob), facts.display_name if facts is not None else None)
+        items = before.get(key)
+        if items is None:
+            items = desired_for(ob, plan, settings, keys)
+        now[key] = items
+        for item in items:
             out.setdefault(item.calendar, {})[item.uid] = item
+    _previous = (identity, now)
     return out

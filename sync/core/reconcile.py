@@ -86,16 +86,18 @@ class CalendarInput:
     fetched: Mapping[str, RemoteItem | Result] = field(default_factory=dict)
 
 
-def same_version(a: str | None, b: str | None) -> bool:
-    def norm(v: str | None) -> str | None:
-        if v is None:
-            return None
-        v = v.strip()
-        if v.startswith("W/"):
-            v = v[2:]
-        return v.strip('"')
+def _norm_version(v: str | None) -> str | None:
+    if v is None:
+        return None
+    v = v.strip()
+    if v.startswith("W/"):
+        v = v[2:]
+    return v.strip('"')
 
-    return a is not None and norm(a) == norm(b)
+
+def same_version(a: str | None, b: str | None) -> bool:
+    """Same ETag / change key, weak or quoted alike (equal strings need no normalising)."""
+    return a is not None and (a == b or _norm_version(a) == _norm_version(b))
 
 
 def _untouched(row: ItemRow | None, ref: RemoteRef | None) -> bool:
@@ -103,12 +105,27 @@ def _untouched(row: ItemRow | None, ref: RemoteRef | None) -> bool:
     return row is not None and ref is not None and same_version(row.version, ref.version)
 
 
+def _unchanged(item: DesiredItem, row: ItemRow | None, ref: RemoteRef | None) -> bool:
+    """Nothing to do: the server holds what the program wrote, and the plan wants it still.
+    The common case of a cycle, so it costs two lookups and two string comparisons."""
+    return (
+        row is not None
+        and row.status == "open"
+        and row.hash == item.managed_hash
+        and ref is not None
+        and same_version(row.version, ref.version)
+    )
+
+
 def to_fetch(inp: CalendarInput) -> list[RemoteRef]:
     """Items whose current content `decide` needs."""
     need: list[RemoteRef] = []
+    rows, desired = inp.rows, inp.desired
     for uid, ref in inp.refs.items():
-        row = inp.rows.get(uid)
-        item = inp.desired.get(uid)
+        row = rows.get(uid)
+        item = desired.get(uid)
+        if item is not None and _unchanged(item, row, ref):
+            continue
         if not _untouched(row, ref):
             if item is not None or row is None or row.status == "open":
                 need.append(ref)
@@ -158,9 +175,9 @@ def _decide_desired(inp: CalendarInput, item: DesiredItem) -> Action:
         if row.status == "kept" and row.version is None:
             return Action("keep", uid, owner, item=item, row=row, reason="removed by a person")
         return Action("keep", uid, owner, item=item, row=row, reason="removed by a person", person_edit=True)
-    got = inp.fetched.get(uid)
-    if _untouched(row, ref) and row is not None and row.status == "open" and row.hash == item.managed_hash:
+    if _unchanged(item, row, ref):
         return Action("adopt", uid, owner, item=item, ref=ref, row=row, reason="unchanged")
+    got = inp.fetched.get(uid)
     if got is None:
         return Action("fail", uid, owner, item=item, ref=ref, reason="could not be read")
     if isinstance(got, Result):
@@ -275,8 +292,11 @@ def decide(inp: CalendarInput, view: PlanView) -> list[Action]:
     """All actions for one calendar; `adopt` with reason "unchanged" means nothing to do."""
     actions: list[Action] = []
     actions.extend(_decide_desired(inp, item) for item in inp.desired.values())
+    gone = (inp.rows.keys() | inp.refs.keys()) - inp.desired.keys()
+    if not gone:
+        return actions
     successors = {_identity_key(i.case_id, i.kind, i.cycle, i.item_type): u for u, i in inp.desired.items()}
-    for uid in sorted((set(inp.rows) | set(inp.refs)) - set(inp.desired)):
+    for uid in sorted(gone):
         act = _decide_gone(inp, uid, view, successors)
         if act is not None:
             actions.append(act)

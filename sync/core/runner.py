@@ -10,6 +10,7 @@ stops the others.
 
 from __future__ import annotations
 
+import gc
 import threading
 import uuid
 from contextlib import nullcontext
@@ -38,6 +39,34 @@ __all__ = [
 ]
 
 
+class _RunObjects:
+    """Keeps the cyclic garbage collector off what a run builds before it writes.
+
+    Desired items, state rows, listings and decisions (~10 objects per item) live until the run
+    ends and hold no reference cycles, yet every collection would walk them again: a quarter of
+    an unchanged cycle at 100k items. The collector is paused while they are built; `done()`
+    freezes them (`gc.freeze`: out of every later collection) and resumes it for the writes,
+    whose short-lived objects it may have to collect; the end of the run thaws them."""
+
+    def __enter__(self) -> _RunObjects:
+        self.was_enabled = gc.isenabled()
+        self.frozen = False
+        gc.disable()
+        return self
+
+    def done(self) -> None:
+        gc.freeze()
+        self.frozen = True
+        if self.was_enabled:
+            gc.enable()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.frozen:
+            gc.unfreeze()
+        if self.was_enabled:
+            gc.enable()
+
+
 def run_sync(
     settings: Settings,
     *,
@@ -61,8 +90,22 @@ def run_sync(
     report.obligations_overdue = sum(1 for o in plan.obligations if o.overdue)
     if settings.items.appointments == "slot":
         report.errors.append("items.appointments = slot is not implemented yet; wrote markers")
-    desired = items_mod.desired_items(plan, settings)
+    with _RunObjects() as built:
+        return _run(settings, plan, report, built, dry_run, allow_mass_delete, stop, progress, target)
 
+
+def _run(
+    settings: Settings,
+    plan: Plan,
+    report: SyncReport,
+    built: _RunObjects,
+    dry_run: bool,
+    allow_mass_delete: bool,
+    stop: threading.Event | None,
+    progress: bool,
+    target: Target | None,
+) -> SyncReport:
+    desired = items_mod.desired_items(plan, settings)
     state_path = settings.sync.state_path
     lock = nullcontext() if dry_run else SyncLock(state_path)
     with lock:
@@ -71,6 +114,7 @@ def run_sync(
         tgt = target or make_target(settings)
         try:
             works = survey(settings, plan, desired, state, tgt, report, dry_run)
+            built.done()
             n_workers = workers(settings, tgt)
             if not allow_mass_delete:
                 check_mass_delete(

@@ -5,7 +5,10 @@ two calendars) the program created or took over: where it lives (calendar, ref =
 item id), the version the server gave it (ETag / change key), the managed hash as written,
 the obligation it stands for, and its status (`open`, `completed` by the program,
 `kept` = a person completed or removed it). Each `put`/`drop` commits on its own, so a
-crash loses at most the item in flight; the deterministic UIDs make up for that.
+crash loses at most the item in flight; the deterministic UIDs make up for that. Inside
+`batch()` they wait for the next `commit()` instead: the runner commits right after recording
+each write that reached the server, so what a crash can lose there is only what the next run
+decides again without writing (a kept item, an unchanged one).
 
 A second table keeps each calendar's change-tracking token (sync-token, SyncFolderItems
 state) so an unchanged calendar costs one request.
@@ -16,8 +19,10 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
+from operator import attrgetter
 from pathlib import Path
 
 SCHEMA = """
@@ -64,6 +69,10 @@ class ItemRow:
 
 
 _COLUMNS = [f.name for f in fields(ItemRow)]
+_values = attrgetter(*_COLUMNS)  # a row's column values in order (asdict deep-copies each row)
+_PUT = "INSERT OR REPLACE INTO items ({}) VALUES ({})".format(
+    ", ".join([*_COLUMNS, "updated"]), ", ".join("?" * (len(_COLUMNS) + 1))
+)
 
 
 def _now() -> str:
@@ -81,6 +90,7 @@ class StateStore:
             str(path) if path else ":memory:", isolation_level=None, check_same_thread=False
         )
         self._lock = threading.RLock()  # one connection shared by the runner's threads
+        self._batching = False
         if path is not None:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -92,6 +102,27 @@ class StateStore:
 
     def close(self) -> None:
         self._db.close()
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Statements of the block go in transactions that end at `commit()` and at the end of
+        the block (also when it raises: what was recorded did happen)."""
+        with self._lock:
+            self._batching = True
+            self._db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._batching = False
+                self._db.execute("COMMIT")
+
+    def commit(self) -> None:
+        """Make everything recorded so far durable (inside `batch()`; a no-op outside)."""
+        with self._lock:
+            if self._batching:
+                self._db.execute("COMMIT")
+                self._db.execute("BEGIN")
 
     def __enter__(self) -> StateStore:
         return self
@@ -114,13 +145,8 @@ class StateStore:
             return {r[0] for r in self._db.execute("SELECT DISTINCT calendar FROM items")}
 
     def put(self, row: ItemRow) -> None:
-        data = asdict(row)
-        cols = [*_COLUMNS, "updated"]
         with self._lock:
-            self._db.execute(
-                f"INSERT OR REPLACE INTO items ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                [*(data[c] for c in _COLUMNS), _now()],
-            )
+            self._db.execute(_PUT, (*_values(row), _now()))
 
     def drop(self, uid: str, calendar: str) -> None:
         with self._lock:

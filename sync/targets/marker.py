@@ -21,8 +21,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode
 
-from kontaktsync.sync.item import encode_field_hashes, field_hashes
-
 if TYPE_CHECKING:
     from kontaktsync.sync.item import DesiredItem
 
@@ -42,7 +40,7 @@ def pairs(item: DesiredItem, ns_tag: str) -> dict[str, str]:
         "d": item.due.isoformat(),
         "w": item.window_start.isoformat() if item.window_start else "",
         "m": item.measure_key or "",
-        "f": encode_field_hashes(field_hashes(item.fields())),
+        "f": item.field_hash_text,
     }
 
 

@@ -92,11 +92,11 @@ class MemTarget:
 
     def complete(self, calendar: str, bases: Sequence[RemoteItem]) -> Iterator[Result]:
         for b in bases:
-            body = ical.complete(b.payload)
-            if body is None:
+            done = ical.completion(b.payload)
+            if done is None:
                 yield Result(b.ref.uid, True, ref=b.ref, unchanged=True)
             else:
-                yield self._store(calendar, b.ref.uid, body, _written(body))
+                yield self._store(calendar, b.ref.uid, *done)
 
     def delete(self, calendar: str, refs: Sequence[RemoteRef]) -> Iterator[Result]:
         for r in refs:
@@ -116,8 +116,3 @@ class MemTarget:
 
     def close(self) -> None:
         pass
-
-
-def _written(body: bytes) -> str | None:
-    parsed = ical.parse(body)
-    return parsed.written_hash if parsed else None
