@@ -18,13 +18,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from functools import lru_cache
 from typing import Any
 
 import icalendar
 from kontaktsync.sync.item import DesiredItem, ReadContent, completed_marker, completion_keeps, marker_end
 from kontaktsync.sync.targets import marker as marker_codec
-from kontaktsync.sync.targets.caldav import lines
 
 MARKER = "X-KONTAKTSYNC"
 PRODID = "-//kontaktsync//kontaktsync 0.1//DE"
@@ -85,12 +83,15 @@ def _component(cal: icalendar.Calendar) -> icalendar.cal.Component | None:
     return None
 
 
-def _managed(item: DesiredItem) -> dict[str, Any]:
-    """The managed properties of an item, in the order the program adds them."""
-    add: dict[str, Any] = {
+def _set_managed(comp: icalendar.cal.Component, item: DesiredItem, keep: set[str]) -> None:
+    """Replace the managed properties of `comp` by the item's, except the kept ones."""
+    for name in MANAGED:
+        if name not in keep:
+            comp.pop(name, None)
+    add = {
         "SUMMARY": item.summary,
         "DESCRIPTION": item.description,
-        "CATEGORIES": item.categories,  # a tuple: written as a list (CATEGORIES:a,b)
+        "CATEGORIES": list(item.categories),
         "CLASS": "PRIVATE" if item.private else "PUBLIC",
     }
     if item.priority:
@@ -108,47 +109,33 @@ def _managed(item: DesiredItem) -> dict[str, Any]:
         add["DTSTART"] = item.start or item.due
         add["DTEND"] = marker_end(item)
         add["TRANSP"] = "TRANSPARENT"
-    return add
-
-
-def _set_managed(comp: icalendar.cal.Component, item: DesiredItem, keep: set[str]) -> None:
-    """Replace the managed properties of `comp` by the item's, except the kept ones."""
-    for name in MANAGED:
+    for name, value in add.items():
         if name not in keep:
-            comp.pop(name, None)
-    for name, value in _managed(item).items():
-        if name not in keep:
-            comp.add(name, list(value) if isinstance(value, tuple) else value)
+            comp.add(name, value)
 
 
-# Property values that differ from item to item: not worth caching (lines.component).
-_UNIQUE = ("UID", "SUMMARY", "DESCRIPTION", MARKER)
-_CALENDAR = (("PRODID", PRODID), ("VERSION", "2.0"))
+def _new_calendar() -> icalendar.Calendar:
+    cal = icalendar.Calendar()
+    cal.add("PRODID", PRODID)
+    cal.add("VERSION", "2.0")
+    return cal
 
 
 def render(item: DesiredItem, ns_tag: str, now: datetime | None = None) -> bytes:
-    """A new object for `item`: the bytes icalendar writes for it (lines.py says how cheaper)."""
     now = now or datetime.now(UTC).replace(microsecond=0)
-    props: list[tuple[str, Any]] = [
-        ("UID", item.uid),
-        ("DTSTAMP", now),
-        ("CREATED", now),
-        ("LAST-MODIFIED", now),
-        ("SEQUENCE", 0),
-        *_managed(item).items(),
-    ]
+    cal = _new_calendar()
+    comp = icalendar.Todo() if item.item_type == "task" else icalendar.Event()
+    comp.add("UID", item.uid)
+    comp.add("DTSTAMP", now)
+    comp.add("CREATED", now)
+    comp.add("LAST-MODIFIED", now)
+    comp.add("SEQUENCE", 0)
+    _set_managed(comp, item, set())
     if item.status == "completed":
-        props.append(("COMPLETED", now))
-    props.append((MARKER, marker_codec.encode(item, ns_tag)))
-    kind = icalendar.Todo if item.item_type == "task" else icalendar.Event
-    cal = _calendar_lines()
-    return b"\r\n".join([*cal[:-1], *lines.component(kind, props, _UNIQUE), cal[-1], b""])
-
-
-@lru_cache(maxsize=1)
-def _calendar_lines() -> tuple[bytes, ...]:
-    """BEGIN, PRODID, VERSION and END of the VCALENDAR around every object the program writes."""
-    return tuple(lines.component(icalendar.Calendar, _CALENDAR, ()))
+        comp.add("COMPLETED", now)
+    comp.add(MARKER, marker_codec.encode(item, ns_tag))
+    cal.add_component(comp)
+    return cal.to_ical()
 
 
 def probe(uid: str) -> str:
