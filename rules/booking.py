@@ -85,7 +85,9 @@ class Booking:
             short = self._pack(todo, days)
             if short is None:
                 break
-            caps[short] -= 1  # talks of mixed lengths that the day cannot hold: one fewer
+            # talks of mixed lengths that the day cannot hold: one fewer there, and assign again
+            # (one day at a time: lowering every short day at once places fewer inside windows)
+            caps[short] -= 1
         for want in todo:
             if want.id not in self.booked:
                 self._fallback(want)
@@ -119,13 +121,9 @@ class Booking:
                 if all(flow.res[u][v] > 0 for u, v in pairwise(path)):
                     flow.push(path)
                     got[want.id] = day
-        grown = True
-        while grown:
-            grown = False
-            for want in todo:
-                if want.id not in got and spans[want.id] and flow.augment(("talk", want.id)):
-                    got[want.id] = want.first  # some day of its window; read from the flow below
-                    grown = True
+        for want in todo:  # one search per talk: a talk that finds no path never will (flow.py)
+            if want.id not in got and spans[want.id] and flow.augment(("talk", want.id)):
+                got[want.id] = want.first  # some day of its window; read from the flow below
         return {w.id: d for w in todo for d in spans[w.id] if flow.carries(("talk", w.id), d)}
 
     def _pack(self, todo: list[Want], days: dict[str, date]) -> date | None:

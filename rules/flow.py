@@ -22,6 +22,10 @@ class Flow:
 
     def __init__(self) -> None:
         self.res: dict[Hashable, dict[Hashable, int]] = {}
+        # Nodes from which the sink could not be reached. They never reach it again: a path
+        # sent later cannot touch them (each node of it reaches the sink), so no residual edge
+        # out of them appears. Hence also: one search per talk suffices.
+        self.dead: set[Hashable] = set()
 
     def edge(self, u: Hashable, v: Hashable, capacity: int) -> None:
         self.res.setdefault(u, {})[v] = capacity
@@ -35,12 +39,14 @@ class Flow:
 
     def augment(self, start: Hashable) -> bool:
         """Find a path of free capacity from `start` to the sink and send one unit along it."""
+        if start in self.dead:
+            return False
         before: dict[Hashable, Hashable | None] = {start: None}
         queue = deque([start])
         while queue:
             u = queue.popleft()
             for v, free in self.res[u].items():
-                if free > 0 and v not in before:
+                if free > 0 and v not in before and v not in self.dead:
                     before[v] = u
                     if v == SINK:
                         path: list[Hashable] = [v]
@@ -49,6 +55,7 @@ class Flow:
                         self.push(path[::-1])
                         return True
                     queue.append(v)
+        self.dead.update(before)
         return False
 
     def carries(self, u: Hashable, v: Hashable) -> bool:
