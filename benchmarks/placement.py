@@ -21,6 +21,7 @@ from collections import Counter
 from datetime import date, datetime, timedelta
 
 from kontaktsync.rules.dates import Calendar
+from kontaktsync.rules.model import ObligationKind
 from kontaktsync.rules.office import Office
 from kontaktsync.rules.placement import Diary, Slot, Talk, place
 
@@ -75,7 +76,7 @@ def instance(counsellors: int, talks: int, seed: int) -> tuple[list[Talk], dict[
         for i in range(talks):
             due = RUN + timedelta(days=rnd.randint(-5, 60))
             window = due - timedelta(days=14) if rnd.random() < 1 / 3 else None
-            minutes = OFFICE.talk_minutes.of("contact", first=rnd.random() < 0.2)  # type: ignore[arg-type]
+            minutes = OFFICE.talk_minutes.of(ObligationKind.CONTACT, first=rnd.random() < 0.2)
             all_talks.append(Talk(f"{name}-{i:04}", name, due, minutes or 30, window))
     return all_talks, diaries
 

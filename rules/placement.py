@@ -111,6 +111,8 @@ def place(
     ids = [t.id for group in by_counsellor.values() for t in group]
     if len(set(ids)) != len(ids):
         raise ValueError("talk ids must be unique")
+    if grid_minutes < 1 or any(t.minutes < 1 for group in by_counsellor.values() for t in group):
+        raise ValueError("talks and the grid need a length of at least one minute")
     first = calendar.working_days_after(run_date, office.earliest_booking_working_days)
     last = run_date + timedelta(days=horizon_days)
     window = _Frame(office, calendar, ZoneInfo(timezone), first, last, grid_minutes)

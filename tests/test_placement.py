@@ -438,3 +438,15 @@ def test_reference_and_placer_agree_on_a_crowded_random_week():
     got = sum(p.status == "in_window" for p in result.values())
     assert got == exact_in_window(talks, diaries["anna"], off, run, HOLS)
     assert math.isfinite(got) and got >= 8  # the instance is crowded, not empty
+
+
+@pytest.mark.parametrize(
+    ("talks", "message"),
+    [
+        ([Talk("t", "anna", date(2026, 12, 4), 60), Talk("t", "bert", date(2026, 12, 4), 60)], "unique"),
+        ([Talk("t", "anna", date(2026, 12, 4), 0)], "at least one minute"),
+    ],
+)
+def test_talks_the_placer_cannot_tell_apart_or_measure_are_refused(talks, message):
+    with pytest.raises(ValueError, match=message):
+        place(talks, {"anna": Diary(), "bert": Diary()}, office(), BY, date(2026, 11, 27))
