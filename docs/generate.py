@@ -372,7 +372,7 @@ def render_policy_schema(schema_path: Path = SCHEMA) -> str:
     definitions = schema.get("$defs", {})
     # Objects first, in the order a reader meets them; the value lists after them.
     order = ["ContactRule", "Condition", "AgeRange", "MeasureRule", "MeasureCondition", "CaseRule"]
-    order += ["DateSpec", "Region"]
+    order += ["DateSpec", "Region", "Office", "TalkMinutes", "OpeningHours"]
     order += sorted(n for n in definitions if n not in order)
     for name in order:
         if name in definitions:

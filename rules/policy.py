@@ -17,6 +17,7 @@ from typing import Any, Literal, get_args
 import yaml
 from kontaktsync.rules.dates import parse_duration, parse_offset
 from kontaktsync.rules.model import Channel, Profile, Status, Team
+from kontaktsync.rules.office import Office
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 BUILTIN_IDS = (
@@ -300,6 +301,10 @@ class Policy(_Strict):
     contact_rules: list[ContactRule] = Field(default_factory=list)
     measure_rules: list[MeasureRule] = Field(default_factory=list)
     case_rules: list[CaseRule] = Field(default_factory=list)
+    office: Office | None = Field(
+        default=None,
+        description="how the office books talks, for proposed appointments (slot mode); plans ignore it",
+    )
 
     _h = field_validator("measure_horizon")(_check_duration)
 
