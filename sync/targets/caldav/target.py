@@ -29,6 +29,7 @@ import logging
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
@@ -39,6 +40,7 @@ from kontaktsync.sync.config.network import insecure_http_problem
 from kontaktsync.sync.item import DesiredItem, namespace_tag, uid_prefix
 from kontaktsync.sync.targets import marker as marker_codec
 from kontaktsync.sync.targets.base import (
+    Busy,
     CalendarMissing,
     Listing,
     ProbeResult,
@@ -49,6 +51,7 @@ from kontaktsync.sync.targets.base import (
     Write,
 )
 from kontaktsync.sync.targets.caldav import ical
+from kontaktsync.sync.targets.caldav.busy import BusyReader
 from kontaktsync.sync.targets.caldav.session import DavSession
 from kontaktsync.sync.targets.caldav.webdav import (
     MKCALENDAR_BODY,
@@ -83,7 +86,8 @@ class CalDAVTarget:
         cfg = settings.target.caldav
         if cfg is None:
             raise TargetError("target.caldav is not configured")
-        for dotted, url in [("target.caldav.url", cfg.url), *cfg.calendars.items()]:
+        busy = [(f"target.caldav.busy_urls[{i}]", u) for i, u in enumerate(cfg.busy_urls)]
+        for dotted, url in [("target.caldav.url", cfg.url), *cfg.calendars.items(), *busy]:
             has_credentials = cfg.username is not None or bool(urlsplit(url).username)
             why = insecure_http_problem(
                 url, has_credentials, cfg.allow_insecure_http, "target.caldav.allow_insecure_http"
@@ -95,6 +99,7 @@ class CalDAVTarget:
         self.ns_tag = namespace_tag(settings.sync.namespace)
         self.retry = RetryPolicy.from_settings(settings, jitter=True, sleep=sleep)
         self.http = DavSession(cfg, self.retry)
+        self.busy_reader = BusyReader(self.http, cfg, self.ns_tag, self.address)
 
     @property
     def requests(self) -> int:
@@ -268,6 +273,10 @@ class CalDAVTarget:
                     payload=data,
                 )
         return out
+
+    def busy(self, calendar: str, start: datetime, end: datetime) -> Busy:
+        """The counsellor's busy time (caldav/busy.py)."""
+        return self.busy_reader.busy(calendar, start, end)
 
     # --- writes -------------------------------------------------------------------------------
     def _put(
