@@ -20,7 +20,8 @@ What it does:
 - a `ServerVersionInfo` header in every answer (so exchangelib can also guess the version via
   `ConvertId`);
 - operations GetFolder, FindItem (restrictions `IsEqualTo`, `IsNotEqualTo`, `Exists`, `And`,
-  `Or`, `Not` on fields and extended properties, indexed paging), GetItem, CreateItem,
+  `Or`, `Not` on fields and extended properties, indexed paging, and `CalendarView`: the
+  calendar items overlapping a time range, ordered by start), GetItem, CreateItem,
   UpdateItem (`SetItemField`, `DeleteItemField`), DeleteItem, SyncFolderItems (sync states per
   folder, paging by `MaxChangesReturned`) and ConvertId (only to answer version guessing);
 - items per mailbox and folder (root, msgfolderroot, tasks, calendar, deleteditems, inbox), each
@@ -48,6 +49,11 @@ ASSUMPTIONS about Exchange encoded here:
 - An `UpdateItem` with a stale ChangeKey succeeds under `AutoResolve` and fails with
   `ErrorIrresolvableConflict` under `NeverOverwrite`.
 - FindItem and SyncFolderItems return extended properties only when asked for them.
+- `CalendarView` returns every calendar item whose [Start, End) overlaps [StartDate, EndDate),
+  ordered by Start. The fake does not implement `MaxEntriesReturned` (refused: the target never
+  sends it, and how Exchange pages a CalendarView is not tested here). The fake keeps no
+  recurring series: Exchange expands a series into occurrences for a CalendarView, so a test
+  stores the occurrences (and exceptions) of a series as single items.
 """
 
 from __future__ import annotations
@@ -574,6 +580,21 @@ def _matches(item: StoredItem, cond: ET.Element) -> bool:
     raise SoapFault("ErrorUnsupportedQueryFilter", f"fake does not support restriction {tag}")
 
 
+def _in_view(items: list[StoredItem], view: ET.Element) -> list[StoredItem]:
+    """The calendar items of a CalendarView (see the module docstring)."""
+    start, end = _parse_dt(view.get("StartDate") or ""), _parse_dt(view.get("EndDate") or "")
+    found = [
+        i
+        for i in items
+        if i.kind == "CalendarItem"
+        and _parse_dt(i.text("Start") or "") < end
+        and _parse_dt(i.text("End") or "") > start
+    ]
+    if view.get("MaxEntriesReturned") is not None:
+        raise ItemError("ErrorInvalidRequest", "fake: CalendarView with MaxEntriesReturned not implemented")
+    return sorted(found, key=lambda i: (_parse_dt(i.text("Start") or ""), i.id))
+
+
 # Fields computed by the server, returned when asked for.
 def _computed(item: StoredItem, mbx: _Mailbox, name: str) -> ET.Element | None:
     if name == "ParentFolderId":
@@ -1031,6 +1052,7 @@ class _Context:
         view = op.find(m("IndexedPageItemView"))
         limit = int(view.get("MaxEntriesReturned", "1000")) if view is not None else 1000
         offset = int(view.get("Offset", "0")) if view is not None else 0
+        calendar_view = op.find(m("CalendarView"))
         terms = 0 if restriction is None else sum(1 for _ in restriction.iter(t("IsEqualTo")))
         too_big = self.fake.max_restriction_terms is not None and terms > self.fake.max_restriction_terms
         for ref in list(op.find(m("ParentFolderIds")) or []):
@@ -1047,6 +1069,12 @@ class _Context:
                 if i.folder == name
                 and (restriction is None or not len(restriction) or _matches(i, restriction[0]))
             ]
+            if calendar_view is not None:
+                try:
+                    found, limit = _in_view(found, calendar_view), len(found) + 1
+                except ItemError as e:
+                    self._message(messages, "FindItem", e)
+                    continue
             page = found[offset : offset + limit]
             last = offset + len(page) >= len(found)
             msg = self._message(messages, "FindItem")
