@@ -21,6 +21,7 @@ import pytest
 from kontaktsync.sync.config.models import Settings
 from kontaktsync.sync.item import namespace_tag
 from kontaktsync.sync.targets.base import Busy, Interval
+from kontaktsync.sync.targets.caldav.busy_ical import Unusable, freebusy_intervals
 from kontaktsync.sync.targets.caldav.target import CalDAVTarget
 from kontaktsync.sync.targets.memory import MemTarget
 
@@ -207,6 +208,15 @@ def test_auto_falls_back_to_events_once_per_run(radicale_server, tmp_path, refus
     assert [i for i in busy[0].others if i.end - i.start < timedelta(days=1)] == TIMED
     assert Interval(berlin(25, 0), berlin(27, 0)) in busy[0].others
     assert asked == 1  # learnt once, not asked again
+
+
+def test_a_free_busy_answer_without_vfreebusy_is_unusable():
+    """A server that answers free-busy-query with its events (or anything but VFREEBUSY) has
+    not answered it: `auto` falls back to events, `free-busy` fails closed."""
+    with pytest.raises(Unusable, match="no VFREEBUSY"):
+        freebusy_intervals(_ical(_event("single", berlin(24, 10), berlin(24, 11))))
+    with pytest.raises(Unusable, match="not iCalendar"):
+        freebusy_intervals(b"")
 
 
 def _refuse(req, refusal: str) -> str | None:

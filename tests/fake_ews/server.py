@@ -49,6 +49,8 @@ ASSUMPTIONS about Exchange encoded here:
 - An `UpdateItem` with a stale ChangeKey succeeds under `AutoResolve` and fails with
   `ErrorIrresolvableConflict` under `NeverOverwrite`.
 - FindItem and SyncFolderItems return extended properties only when asked for them.
+- Booleans are stored and answered as `true` / `false`, whichever xs:boolean form came in
+  (exchangelib sends `1` / `0` and reads back only `true` / `false`).
 - `CalendarView` returns every calendar item whose [Start, End) overlaps [StartDate, EndDate),
   ordered by Start. The fake does not implement `MaxEntriesReturned` (refused: the target never
   sends it, and how Exchange pages a CalendarView is not tested here). The fake keeps no
@@ -104,6 +106,8 @@ FOLDERS = {
 ITEM_TAGS = {"Task", "CalendarItem", "Message", "Item", "Contact"}
 ITEM_CLASSES = {"Task": "IPM.Task", "CalendarItem": "IPM.Appointment", "Message": "IPM.Note"}
 DATE_ONLY_TASK_FIELDS = {"DueDate", "StartDate"}
+# xs:boolean fields of the items the tests write (answered canonically, see the docstring).
+BOOLEAN_FIELDS = {"IsAllDayEvent", "ReminderIsSet", "IsCancelled", "IsComplete", "IsRecurring", "IsMeeting"}
 
 
 def t(tag: str) -> str:
@@ -433,6 +437,7 @@ class FakeEWS:
             if child.tag in (t("ItemId"), t("ParentFolderId")):
                 elem.remove(child)
         _normalise_dates(elem, tz, self.task_dates)
+        _canonical_booleans(elem)
         _task_rules(elem)
         now = _now()
         item = StoredItem(self._new_id(mbx), self._new_changekey(), folder, mbx.address, elem, now, now)
@@ -502,6 +507,12 @@ def _normalise_dates(elem: ET.Element, tz: str | None, form: str = "offset") -> 
                 child.text = _iso(midnight)
             else:
                 child.text = midnight.isoformat()
+
+
+def _canonical_booleans(elem: ET.Element) -> None:
+    for child in elem:
+        if child.tag in {t(name) for name in BOOLEAN_FIELDS} and child.text in ("1", "0"):
+            child.text = "true" if child.text == "1" else "false"
 
 
 def _task_rules(elem: ET.Element) -> None:
@@ -1024,6 +1035,7 @@ class _Context:
             elif kind != "DeleteItemField":
                 raise ItemError("ErrorInvalidRequest", f"fake does not support {kind}")
         _normalise_dates(item.elem, self.tz, self.fake.task_dates)
+        _canonical_booleans(item.elem)
         _task_rules(item.elem)
 
     def op_DeleteItem(self, op: ET.Element) -> ET.Element:
