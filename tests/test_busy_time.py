@@ -96,7 +96,8 @@ def personal_objects() -> list[list[icalendar.Event]]:
 
 
 def own_objects() -> list[list[icalendar.Event]]:
-    """The program's calendar: our proposal, our all-day marker, and a person's entry."""
+    """The program's calendar: our proposal, our all-day marker, and a person's entry (in
+    floating time)."""
     ours = f"v=1&ns={namespace_tag('kontaktsync')}&h=x&c=100234&k=contact&y=1&t=marker"
     proposal = _event(
         PROPOSAL_UID, berlin(30, 10), berlin(30, 10, 30), STATUS="TENTATIVE", X_KONTAKTSYNC=ours
@@ -104,7 +105,8 @@ def own_objects() -> list[list[icalendar.Event]]:
     marker = _event(
         "kontaktsync-marker-1", date(2026, 12, 1), date(2026, 12, 2), TRANSP="TRANSPARENT", X_KONTAKTSYNC=ours
     )
-    person = _event("person-in-our-calendar", berlin(3, 10, month=12), berlin(3, 11, month=12))
+    # a floating time (no zone): in the counsellors' zone
+    person = _event("person-in-our-calendar", datetime(2026, 12, 3, 10), datetime(2026, 12, 3, 11))
     return [[proposal], [marker], [person]]
 
 
