@@ -191,7 +191,7 @@ def test_auto_uses_free_busy_where_the_server_answers_it(dav_server, tmp_path):
     assert target.busy_reader.free_busy is True
 
 
-@pytest.mark.parametrize("refusal", ["501", "403", "unusable"])
+@pytest.mark.parametrize("refusal", ["501", "403", "400", "unusable", "207"])
 def test_auto_falls_back_to_events_once_per_run(radicale_server, tmp_path, refusal):
     """A server (here a proxy in front of Radicale) that refuses free-busy-query, or answers it
     with something that is no free-busy: calendar-query instead, and for the rest of the run
@@ -212,6 +212,20 @@ def test_auto_falls_back_to_events_once_per_run(radicale_server, tmp_path, refus
     assert asked == 1  # learnt once, not asked again
 
 
+def test_free_busy_set_explicitly_does_not_fall_back(radicale_server, tmp_path):
+    personal_calendar(radicale_server)
+    own_calendar(radicale_server)
+    with FaultProxy(radicale_server.url) as proxy:
+        proxy.fault = lambda req: _refuse(req, "501")
+        target = target_for(radicale_server, tmp_path, "free-busy", url=proxy.url)
+        busy = target.busy(WHO, START, END)
+        target.close()
+        reports = proxy.count(method="REPORT")
+    assert not busy.ok and busy.intervals == ()
+    assert "free-busy-query answered HTTP 501" in (busy.error or "")
+    assert reports == 1  # no calendar-query after it
+
+
 def test_a_free_busy_answer_without_vfreebusy_is_unusable():
     """A server that answers free-busy-query with its events (or anything but VFREEBUSY) has
     not answered it: `auto` falls back to events, `free-busy` fails closed."""
@@ -224,7 +238,7 @@ def test_a_free_busy_answer_without_vfreebusy_is_unusable():
 def _refuse(req, refusal: str) -> str | None:
     if req.method != "REPORT" or b"free-busy-query" not in req.body:
         return None
-    return "200" if refusal == "unusable" else refusal
+    return "200" if refusal == "unusable" else refusal  # answered without a body
 
 
 @pytest.mark.parametrize("method", ["auto", "free-busy", "events"])

@@ -14,8 +14,8 @@ How a source is read (`target.caldav.busy_method`):
 - `events`: a time-range `calendar-query` REPORT for VEVENTs, recurrences expanded here
   (busy_ical.py), all-day events in `target.caldav.timezone`;
 - `auto` (default): free-busy-query on the first source of the run; when the server refuses
-  it (403, 404, 501) or answers something unusable and calendar-query then works, the rest of
-  the run reads events only.
+  it (400, 403, 404, 405, 415, 501) or answers something that is no free-busy, and
+  calendar-query then works, the rest of the run reads events only.
 
 The own calendar is always read as events: only they carry the marker that tells our own
 proposals (`Interval.own_uid`) from a person's items. Every request goes through the
@@ -54,8 +54,9 @@ EVENTS_BODY = (
     "</c:comp-filter></c:comp-filter></c:filter></c:calendar-query>"
 )
 HEADERS = {"Depth": "1", "Content-Type": "application/xml; charset=utf-8"}
-# Answers to free-busy-query that mean "not here": fall back to calendar-query.
-NOT_SUPPORTED = frozenset({403, 404, 405, 501})
+# Answers to free-busy-query that mean "not here" (the REPORT unknown, refused or not for this
+# collection): fall back to calendar-query. So does a 2xx answer without VFREEBUSY.
+NOT_SUPPORTED = frozenset({400, 403, 404, 405, 415, 501})
 # All-day and floating events are placed in the counsellor's zone after the server filtered
 # them in its own: ask for a day more on both sides, then clip (Busy.of).
 MARGIN = timedelta(days=1)
@@ -108,15 +109,15 @@ class BusyReader:
         if events_only or self.free_busy is False:
             return self._events(url, start, end), "calendar-query"
         resp = self.http.request(url, "REPORT", _window(FREE_BUSY_BODY, start, end), HEADERS, refusal_ok=True)
-        why = f"free-busy-query answered HTTP {resp.status}"
-        if resp.status == 200:
+        why, answered = f"free-busy-query answered HTTP {resp.status}", 200 <= resp.status < 300
+        if answered:
             try:
                 got = freebusy_intervals(resp.raw)
                 self.free_busy = True
                 return got, "free-busy-query"
             except Unusable as exc:
-                why = f"free-busy-query answer unusable: {exc}"
-        if self.free_busy or resp.status not in (*NOT_SUPPORTED, 200):
+                why = f"free-busy-query answer (HTTP {resp.status}) unusable: {exc}"
+        if self.free_busy or not (answered or resp.status in NOT_SUPPORTED):
             raise TargetError(f"{path(url)}: {why}")  # forced, or known to work: no fallback
         got = self._events(url, start, end)
         self.free_busy = False  # calendar-query works here: use it for the rest of the run
