@@ -20,7 +20,7 @@ import icalendar
 import pytest
 from kontaktsync.sync.config.models import Settings
 from kontaktsync.sync.item import namespace_tag
-from kontaktsync.sync.targets.base import Busy, Interval
+from kontaktsync.sync.targets.base import Busy, Interval, TargetError
 from kontaktsync.sync.targets.caldav.busy_ical import Unusable, freebusy_intervals
 from kontaktsync.sync.targets.caldav.target import CalDAVTarget
 from kontaktsync.sync.targets.memory import MemTarget
@@ -303,6 +303,24 @@ def test_a_counsellor_value_that_leaves_the_template_fails_closed(dav_server, tm
     assert not busy.ok and busy.intervals == ()
     assert "refused before any request" in (busy.error or "")
     assert target.requests == 0
+
+
+def test_a_busy_url_gets_the_transport_safety_of_the_calendar_url(tmp_path):
+    """Credentials over plain http:// only to loopback: checked for busy_urls at start too."""
+    settings = Settings(
+        source={"cases": tmp_path / "cases.csv"},
+        target={
+            "kind": "caldav",
+            "caldav": {
+                "url": "https://dav.example.invalid/{counsellor}/kontaktdichte/",
+                "busy_urls": ["http://dav.example.invalid/{counsellor}/calendar/"],
+                "username": WHO,
+                "password": "secret",
+            },
+        },
+    )
+    with pytest.raises(TargetError, match=r"target\.caldav\.busy_urls\[0\]"):
+        CalDAVTarget(settings)
 
 
 def test_a_naive_window_is_refused(dav_server, tmp_path):
