@@ -176,6 +176,8 @@ def _type_name(annotation: Any) -> str:
         elif origin is dict:
             key, value = typing.get_args(member)
             names.append(f"table ({_type_name(key)} → {_type_name(value)})")
+        elif origin is list:
+            names.append(f"list of {_type_name(typing.get_args(member)[0])}")
         elif member is SecretStr:
             names.append("secret text")
         elif member is str:
@@ -211,8 +213,8 @@ def _default(info: Any) -> str:
         return "not set"
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
-    if isinstance(value, dict):
-        return "`{}`" if not value else f"`{json.dumps(value)}`"
+    if isinstance(value, dict | list):
+        return f"`{json.dumps(value)}`"
     if isinstance(value, Path | str):
         return f'`"{value}"`'
     if isinstance(value, int | float):

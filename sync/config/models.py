@@ -62,6 +62,33 @@ class CalDAVSettings(_HttpSettings):
         description="authentication scheme sent with every request; auto: learn it from the "
         "server's first 401 (one extra round trip per connection)",
     )
+    busy_urls: list[str] = Field(
+        default_factory=list,
+        description="calendars holding a counsellor's busy time besides the program's own, as URL "
+        "templates like url, e.g. ['https://dav.example/{counsellor}/calendar/']",
+    )
+    busy_method: Literal["auto", "free-busy", "events"] = Field(
+        default="auto",
+        description="how busy_urls are read: free-busy = free-busy-query REPORT, events = "
+        "calendar-query with recurrences expanded here, auto = free-busy where the server answers "
+        "it, else events",
+    )
+    timezone: str = Field(
+        default="Europe/Berlin",
+        description="the counsellors' time zone (IANA name): all-day and floating events are busy "
+        "from midnight to midnight there",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone_is_known(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(value)
+        except (ValueError, KeyError) as exc:
+            raise ValueError(f"{value!r} is not an IANA time zone such as 'Europe/Berlin'") from exc
+        return value
 
 
 class ExchangeSettings(_HttpSettings):

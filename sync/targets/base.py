@@ -11,8 +11,9 @@ share the marker codec (marker.py), the retry policy (retry.py) and transport sa
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from kontaktsync.sync.item import ReadContent
@@ -87,6 +88,81 @@ class ProbeResult:
     detail: str
     address: str = ""
     exists: bool = True  # False: not there yet (the first sync creates it)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Interval:
+    """A busy stretch of time, `start < end`, both timezone-aware. `own_uid` is the UID of the
+    item when it carries this deployment's marker (our own proposals and markers, which the
+    placer treats separately), else None."""
+
+    start: datetime
+    end: datetime
+    own_uid: str | None = None
+
+
+@dataclass(frozen=True)
+class Busy:
+    """A counsellor's busy time in a window, as `Target.busy` reads it.
+
+    `intervals`: sorted by start; those of other people's items (`own_uid` None) merged where
+    they overlap or touch, our own items one interval each. `sources`: what was read (paths
+    and how, never credentials). `error`: why busy time could not be read; then `intervals` is
+    empty and means nothing (fail closed: never take an unreadable calendar for free time).
+    """
+
+    intervals: tuple[Interval, ...] = ()
+    sources: tuple[str, ...] = ()
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def others(self) -> tuple[Interval, ...]:
+        """Busy time from items this deployment did not write."""
+        return tuple(i for i in self.intervals if i.own_uid is None)
+
+    @property
+    def own(self) -> tuple[Interval, ...]:
+        """Items carrying this deployment's marker, one interval each."""
+        return tuple(i for i in self.intervals if i.own_uid is not None)
+
+    @classmethod
+    def failed(cls, error: str, sources: Iterable[str] = ()) -> Busy:
+        return cls((), tuple(sources), error)
+
+    @classmethod
+    def of(
+        cls, intervals: Iterable[Interval], start: datetime, end: datetime, sources: Iterable[str]
+    ) -> Busy:
+        """Intervals clipped to [start, end), empty ones dropped, other people's merged."""
+        clipped = [
+            Interval(max(i.start, start), min(i.end, end), i.own_uid)
+            for i in intervals
+            if i.start < end and i.end > start
+        ]
+        merged: list[Interval] = []
+        for i in sorted(x for x in clipped if x.own_uid is None):
+            if merged and i.start <= merged[-1].end:
+                last = merged[-1]
+                merged[-1] = Interval(last.start, max(last.end, i.end))
+            else:
+                merged.append(i)
+        own = {(i.start, i.end, i.own_uid): i for i in clipped if i.own_uid is not None}
+        return cls(tuple(sorted([*merged, *own.values()], key=_order)), tuple(sources))
+
+
+def window_error(start: datetime, end: datetime) -> str | None:
+    """Why [start, end) is not a window `Target.busy` can read, or None."""
+    if start.tzinfo is None or end.tzinfo is None or end <= start:
+        return "busy time needs a window of timezone-aware start < end"
+    return None
+
+
+def _order(i: Interval) -> tuple[datetime, datetime, str]:
+    return (i.start, i.end, i.own_uid or "")
 
 
 class Target(Protocol):
@@ -173,6 +249,14 @@ class Target(Protocol):
         """For `config check`: which conditional writes the server honours, where the target
         depends on the server for that (CalDAV: learned by writing and removing one probe item
         in the existing `calendar`); None where the target needs no such check."""
+        ...
+
+    def busy(self, calendar: str, start: datetime, end: datetime) -> Busy:
+        """The counsellor's busy time in [start, end) (aware datetimes): from the calendars the
+        configuration names for their busy time and from the program's own calendar (items
+        with our marker come back with `own_uid`). Never raises: any failure of any source
+        gives `Busy.failed(...)` (fail closed), with the reason and no credentials. Not busy:
+        transparent ("free") and cancelled items."""
         ...
 
     def close(self) -> None:

@@ -8,9 +8,12 @@ server, including races a real server rarely shows. Used by tests and benchmarks
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from kontaktsync.sync.item import DesiredItem, namespace_tag
 from kontaktsync.sync.targets.base import (
+    Busy,
     CalendarMissing,
     Listing,
     ProbeResult,
@@ -18,21 +21,27 @@ from kontaktsync.sync.targets.base import (
     RemoteRef,
     Result,
     Write,
+    window_error,
 )
 from kontaktsync.sync.targets.caldav import ical
+from kontaktsync.sync.targets.caldav.busy_ical import event_intervals
 
 
 class MemTarget:
     """Calendars as dicts of uid -> (version, iCalendar bytes); `before_update` lets a test act
-    as a person between the runner's read and its write."""
+    as a person between the runner's read and its write. Busy time is read from the events of
+    the calendar itself (a test puts a person's events there with `put`); a calendar named in
+    `unreadable` fails to read, with that reason."""
 
     kind = "memory"
     title, probing = "memory", "read-only"  # for `config check`
     parallel_safe = False
 
-    def __init__(self, namespace: str = "kontaktsync") -> None:
+    def __init__(self, namespace: str = "kontaktsync", timezone: str = "Europe/Berlin") -> None:
         self.ns_tag = namespace_tag(namespace)
+        self.zone = ZoneInfo(timezone)
         self.cals: dict[str, dict[str, tuple[int, bytes]]] = {}
+        self.unreadable: dict[str, str] = {}
         self.before_update: Callable[[str, str], None] | None = None
         self.writes = 0
 
@@ -105,6 +114,27 @@ class MemTarget:
 
     def write_rules(self, calendar: str) -> str | None:
         return None  # versions are compared in memory, always
+
+    def put(self, calendar: str, uid: str, body: bytes) -> None:
+        """A person's client stores an object (creating the calendar if need be)."""
+        cal = self.cals.setdefault(calendar, {})
+        cal[uid] = (cal.get(uid, (0, b""))[0] + 1, body)
+
+    def busy(self, calendar: str, start: datetime, end: datetime) -> Busy:
+        source = [f"{self.address(calendar)} (events)"]
+        if why := window_error(start, end):
+            return Busy.failed(why)
+        if calendar in self.unreadable or calendar not in self.cals:
+            return Busy.failed(self.unreadable.get(calendar, f"{calendar}: no such calendar"), source)
+        try:
+            intervals = [
+                i
+                for _, body in self.cals[calendar].values()
+                for i in event_intervals(body, start, end, self.zone, self.ns_tag)
+            ]
+        except ValueError as exc:  # Unusable included: fail closed
+            return Busy.failed(f"{calendar}: {exc}", source)
+        return Busy.of(intervals, start, end, source)
 
     def probe(self, calendar: str | None) -> ProbeResult:
         if calendar is None:

@@ -20,7 +20,8 @@ What it does:
 - a `ServerVersionInfo` header in every answer (so exchangelib can also guess the version via
   `ConvertId`);
 - operations GetFolder, FindItem (restrictions `IsEqualTo`, `IsNotEqualTo`, `Exists`, `And`,
-  `Or`, `Not` on fields and extended properties, indexed paging), GetItem, CreateItem,
+  `Or`, `Not` on fields and extended properties, indexed paging, and `CalendarView`: the
+  calendar items overlapping a time range, ordered by start), GetItem, CreateItem,
   UpdateItem (`SetItemField`, `DeleteItemField`), DeleteItem, SyncFolderItems (sync states per
   folder, paging by `MaxChangesReturned`) and ConvertId (only to answer version guessing);
 - items per mailbox and folder (root, msgfolderroot, tasks, calendar, deleteditems, inbox), each
@@ -73,6 +74,13 @@ ASSUMPTIONS about Exchange encoded here:
   for a larger page (IndexedPageItemView MaxEntriesReturned) or a SyncFolderItems asking for
   more changes (MaxChangesReturned) fails with ErrorExceededFindCountLimit.
 - FindItem and SyncFolderItems return extended properties only when asked for them.
+- Booleans are stored and answered as `true` / `false`, whichever xs:boolean form came in
+  (exchangelib sends `1` / `0` and reads back only `true` / `false`).
+- `CalendarView` returns every calendar item whose [Start, End) overlaps [StartDate, EndDate),
+  ordered by Start. The fake does not implement `MaxEntriesReturned` (refused: the target never
+  sends it, and how Exchange pages a CalendarView is not tested here). The fake keeps no
+  recurring series: Exchange expands a series into occurrences for a CalendarView, so a test
+  stores the occurrences (and exceptions) of a series as single items.
 """
 
 from __future__ import annotations
@@ -126,6 +134,8 @@ REQUEST_FAULTS = {"server_busy", "http503", "drop", "drop_after", "impersonate_d
 ITEM_TAGS = {"Task", "CalendarItem", "Message", "Item", "Contact"}
 ITEM_CLASSES = {"Task": "IPM.Task", "CalendarItem": "IPM.Appointment", "Message": "IPM.Note"}
 DATE_ONLY_TASK_FIELDS = {"DueDate", "StartDate"}
+# xs:boolean fields of the items the tests write (answered canonically, see the docstring).
+BOOLEAN_FIELDS = {"IsAllDayEvent", "ReminderIsSet", "IsCancelled", "IsComplete", "IsRecurring", "IsMeeting"}
 
 
 def t(tag: str) -> str:
@@ -473,6 +483,7 @@ class FakeEWS:
             if child.tag in (t("ItemId"), t("ParentFolderId")):
                 elem.remove(child)
         _normalise_dates(elem, tz, self.task_dates)
+        _canonical_booleans(elem)
         _task_rules(elem)
         now = _now()
         item = StoredItem(self._new_id(mbx), self._new_changekey(), folder, mbx.address, elem, now, now)
@@ -542,6 +553,12 @@ def _normalise_dates(elem: ET.Element, tz: str | None, form: str = "offset") -> 
                 child.text = _iso(midnight)
             else:
                 child.text = midnight.isoformat()
+
+
+def _canonical_booleans(elem: ET.Element) -> None:
+    for child in elem:
+        if child.tag in {t(name) for name in BOOLEAN_FIELDS} and child.text in ("1", "0"):
+            child.text = "true" if child.text == "1" else "false"
 
 
 def _task_rules(elem: ET.Element) -> None:
@@ -640,6 +657,21 @@ def _matches(item: StoredItem, cond: ET.Element) -> bool:
         equal = _field_value(item, uri) == const.get("Value")
         return equal if tag == "IsEqualTo" else not equal
     raise SoapFault("ErrorUnsupportedQueryFilter", f"fake does not support restriction {tag}")
+
+
+def _in_view(items: list[StoredItem], view: ET.Element) -> list[StoredItem]:
+    """The calendar items of a CalendarView (see the module docstring)."""
+    start, end = _parse_dt(view.get("StartDate") or ""), _parse_dt(view.get("EndDate") or "")
+    found = [
+        i
+        for i in items
+        if i.kind == "CalendarItem"
+        and _parse_dt(i.text("Start") or "") < end
+        and _parse_dt(i.text("End") or "") > start
+    ]
+    if view.get("MaxEntriesReturned") is not None:
+        raise ItemError("ErrorInvalidRequest", "fake: CalendarView with MaxEntriesReturned not implemented")
+    return sorted(found, key=lambda i: (_parse_dt(i.text("Start") or ""), i.id))
 
 
 # Fields computed by the server, returned when asked for.
@@ -1120,6 +1152,7 @@ class _Context:
             elif kind != "DeleteItemField":
                 raise ItemError("ErrorInvalidRequest", f"fake does not support {kind}")
         _normalise_dates(item.elem, self.tz, self.fake.task_dates)
+        _canonical_booleans(item.elem)
         _task_rules(item.elem)
 
     def op_DeleteItem(self, op: ET.Element) -> ET.Element:
@@ -1149,6 +1182,7 @@ class _Context:
         view = op.find(m("IndexedPageItemView"))
         limit = int(view.get("MaxEntriesReturned", "1000")) if view is not None else 1000
         offset = int(view.get("Offset", "0")) if view is not None else 0
+        calendar_view = op.find(m("CalendarView"))
         terms = 0 if restriction is None else sum(1 for _ in restriction.iter(t("IsEqualTo")))
         too_big = self.fake.max_restriction_terms is not None and terms > self.fake.max_restriction_terms
         for ref in list(op.find(m("ParentFolderIds")) or []):
@@ -1166,6 +1200,12 @@ class _Context:
                 if i.folder == name
                 and (restriction is None or not len(restriction) or _matches(i, restriction[0]))
             ]
+            if calendar_view is not None:
+                try:
+                    found, limit = _in_view(found, calendar_view), len(found) + 1
+                except ItemError as e:
+                    self._message(messages, "FindItem", e)
+                    continue
             page = found[offset : offset + limit]
             last = offset + len(page) >= len(found)
             msg = self._message(messages, "FindItem")

@@ -32,6 +32,7 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
@@ -42,6 +43,7 @@ from kontaktsync.sync.config.network import insecure_http_problem
 from kontaktsync.sync.item import DesiredItem, namespace_tag, uid_prefix
 from kontaktsync.sync.targets import marker as marker_codec
 from kontaktsync.sync.targets.base import (
+    Busy,
     CalendarMissing,
     Listing,
     ProbeResult,
@@ -52,6 +54,7 @@ from kontaktsync.sync.targets.base import (
     Write,
 )
 from kontaktsync.sync.targets.caldav import ical
+from kontaktsync.sync.targets.caldav.busy import BusyReader
 from kontaktsync.sync.targets.caldav.names import precondition
 from kontaktsync.sync.targets.caldav.preconditions import Preconditions, learn
 from kontaktsync.sync.targets.caldav.session import DavSession, Refused
@@ -93,7 +96,8 @@ class CalDAVTarget:
         cfg = settings.target.caldav
         if cfg is None:
             raise TargetError("target.caldav is not configured")
-        for dotted, url in [("target.caldav.url", cfg.url), *cfg.calendars.items()]:
+        busy = [(f"target.caldav.busy_urls[{i}]", u) for i, u in enumerate(cfg.busy_urls)]
+        for dotted, url in [("target.caldav.url", cfg.url), *cfg.calendars.items(), *busy]:
             has_credentials = cfg.username is not None or bool(urlsplit(url).username)
             why = insecure_http_problem(
                 url, has_credentials, cfg.allow_insecure_http, "target.caldav.allow_insecure_http"
@@ -107,6 +111,7 @@ class CalDAVTarget:
         self.http = DavSession(cfg, self.retry)
         self._rules: dict[str, Preconditions] = {}  # per server (scheme://host:port)
         self._rules_lock = threading.Lock()
+        self.busy_reader = BusyReader(self.http, cfg, self.ns_tag, self.address)
 
     @property
     def requests(self) -> int:
@@ -295,6 +300,10 @@ class CalDAVTarget:
                     payload=data,
                 )
         return out
+
+    def busy(self, calendar: str, start: datetime, end: datetime) -> Busy:
+        """The counsellor's busy time (caldav/busy.py)."""
+        return self.busy_reader.busy(calendar, start, end)
 
     # --- writes -------------------------------------------------------------------------------
     def preconditions(self, calendar: str) -> Preconditions:

@@ -7,7 +7,8 @@ Implements the `Target` protocol of targets/base.py with exchangelib, cut by job
 - connection.py: settings, credentials, Accounts, calendar-wide errors, retries;
 - mapping.py: DesiredItem fields <-> EWS item fields, refs;
 - listing.py: SyncFolderItems listing and reading items;
-- writes.py: create, update, complete, delete.
+- writes.py: create, update, complete, delete;
+- busy.py: the counsellor's busy time (CalendarView of the mailbox's calendar).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import dataclasses
 
 from kontaktsync.sync.targets.base import ProbeResult, TargetError
 from kontaktsync.sync.targets.exchange import patches
+from kontaktsync.sync.targets.exchange.busy import BusyReads
 from kontaktsync.sync.targets.exchange.listing import Listings
 from kontaktsync.sync.targets.exchange.writes import Writes
 
@@ -23,7 +25,7 @@ from kontaktsync.sync.targets.exchange.writes import Writes
 PROBE_BACKOFF, PROBE_MAX_WAIT = 0.5, 10.0
 
 
-class ExchangeTarget(Writes, Listings):
+class ExchangeTarget(Writes, Listings, BusyReads):
     """The `Target` for Exchange (EWS). See the module docstrings."""
 
     kind = "exchange"

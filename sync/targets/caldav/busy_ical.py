@@ -1,0 +1,98 @@
+"""Busy time from iCalendar: events (with their recurrences) and free-busy answers.
+
+Pure functions, shared by the CalDAV target (caldav/busy.py) and the in-memory target.
+
+- Events: every occurrence in the window, expanded by `recurring-ical-events` (RRULE, RDATE,
+  EXDATE, overridden occurrences by RECURRENCE-ID). Not busy: `TRANSP:TRANSPARENT` ("show as
+  free") and `STATUS:CANCELLED`. An all-day event (DATE values: an absence, a holiday) is busy
+  from midnight to midnight in the counsellor's time zone, and so are floating times; events
+  with a TZID or in UTC keep their own zone. An event carrying this deployment's marker
+  (`X-KONTAKTSYNC`, targets/marker.py) comes back with its UID in `Interval.own_uid`.
+- Free-busy (RFC 4791 7.10, RFC 5545 3.8.2.6): every `FREEBUSY` period of a `VFREEBUSY`
+  except `FBTYPE=FREE`; BUSY, BUSY-TENTATIVE, BUSY-UNAVAILABLE and unknown types are busy.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, tzinfo
+from typing import Any
+
+import icalendar
+import recurring_ical_events
+from kontaktsync.sync.targets import marker as marker_codec
+from kontaktsync.sync.targets.base import Interval
+from kontaktsync.sync.targets.caldav.ical import MARKER
+
+NOT_BUSY_FBTYPES = frozenset({"FREE"})
+
+
+class Unusable(ValueError):
+    """The text is not iCalendar of the expected kind."""
+
+
+def event_intervals(
+    body: bytes | str, start: datetime, end: datetime, zone: tzinfo, ns_tag: str
+) -> list[Interval]:
+    """The busy occurrences of the VEVENTs of one calendar object in [start, end)."""
+    cal = _calendar(body)
+    # A day of margin on both sides: all-day and floating events are placed in `zone` below,
+    # whatever zone the expansion assumed for them.
+    margin = timedelta(days=1)
+    out = []
+    for occ in recurring_ical_events.of(cal).between(start - margin, end + margin):
+        if _text(occ, "TRANSP") == "TRANSPARENT" or _text(occ, "STATUS") == "CANCELLED":
+            continue
+        begin, finish = _aware(occ.start, zone), _aware(occ.end, zone)
+        if finish <= begin:
+            continue  # an instant blocks nothing
+        out.append(Interval(begin, finish, _own_uid(occ, ns_tag)))
+    return out
+
+
+def freebusy_intervals(body: bytes | str) -> list[Interval]:
+    """The busy periods of the VFREEBUSY components of a free-busy-query answer; `Unusable`
+    when the answer holds no VFREEBUSY."""
+    cal = _calendar(body)
+    comps = list(cal.walk("VFREEBUSY"))
+    if not comps:
+        raise Unusable("no VFREEBUSY in the answer")
+    out = []
+    for comp in comps:
+        props = comp.get("FREEBUSY", [])
+        for prop in props if isinstance(props, list) else [props]:
+            if str(prop.params.get("FBTYPE", "BUSY")).upper() in NOT_BUSY_FBTYPES:
+                continue
+            begin, until = prop.dt
+            finish = begin + until if isinstance(until, timedelta) else until
+            if begin.tzinfo is None or finish.tzinfo is None:
+                raise Unusable("FREEBUSY periods must be in UTC (RFC 5545 3.8.2.6)")
+            if finish > begin:
+                out.append(Interval(begin, finish))
+    return out
+
+
+def _calendar(body: bytes | str) -> icalendar.Calendar:
+    try:
+        return icalendar.Calendar.from_ical(body)
+    except ValueError as exc:
+        raise Unusable(f"not iCalendar: {exc}") from None
+
+
+def _text(comp: Any, name: str) -> str:
+    return str(comp.get(name, "")).strip().upper()
+
+
+def _aware(value: date | datetime, zone: tzinfo) -> datetime:
+    """A DATE as midnight in `zone`; a floating time in `zone`; an aware time as it is."""
+    if not isinstance(value, datetime):
+        return datetime.combine(value, time(), zone)
+    return value if value.tzinfo is not None else value.replace(tzinfo=zone)
+
+
+def _own_uid(comp: Any, ns_tag: str) -> str | None:
+    raw = comp.get(MARKER)
+    if isinstance(raw, list):
+        raw = raw[0]
+    if raw is None or not marker_codec.is_ours(marker_codec.decode(str(raw)), ns_tag):
+        return None
+    return str(comp.get("UID", "")) or None
