@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
 from datetime import date
@@ -22,12 +21,12 @@ from kontaktsync.rules.policy import (
 )
 from kontaktsync.sync.caseload import ENCODINGS, read_caseload
 from kontaktsync.sync.cli.common import AsOfOption, ConfigOption, load_config, parse_as_of
+from kontaktsync.sync.cli.plan_output import write_csv, write_json
 from kontaktsync.sync.config.loading import find_config_file
 from kontaktsync.sync.core.planning import today_in
 from kontaktsync.sync.report.figures import build_figures
 from kontaktsync.sync.report.output import ReportFormat
 from kontaktsync.sync.report.output import emit as emit_report
-from kontaktsync.sync.report.spreadsheet import SafeCsvWriter
 from kontaktsync.sync.service.exit_codes import ExitCode
 from rich.console import Console
 from rich.markup import escape
@@ -181,17 +180,6 @@ def _print_table(result: Plan) -> None:
         err.print(f"[red]error[/] {escape(str(e))}", soft_wrap=True, markup=True)
 
 
-def _write_csv(result: Plan) -> None:
-    fields = ["case_id", "counsellor", "kind", "tag", "due", "window_start", "overdue", "rule"]
-    w = SafeCsvWriter(sys.stdout, lineterminator="\n")
-    w.writerow(fields)
-    for o in result.obligations:
-        d = o.to_json()
-        w.writerow(["" if d[f] is None else str(d[f]).lower() if f == "overdue" else d[f] for f in fields])
-    for e in result.errors:
-        err.print(f"error {e}", soft_wrap=True, markup=False)
-
-
 def plan_command(
     policy: PolicyOpt = None,
     cases: CasesOpt = None,
@@ -213,9 +201,12 @@ def plan_command(
     result = plan(caseload, pol, day)
     fmt = fmt or (Format.table if sys.stdout.isatty() else Format.json)
     if fmt is Format.json:
-        sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False, indent=2) + "\n")
+        sys.stdout.flush()
+        write_json(result, sys.stdout.buffer)
     elif fmt is Format.csv:
-        _write_csv(result)
+        write_csv(result, sys.stdout)
+        for e in result.errors:
+            err.print(f"error {e}", soft_wrap=True, markup=False)
     else:
         _print_table(result)
     if strict and result.errors:
