@@ -98,8 +98,8 @@ def messy(folder: Path, n: int, as_of: date, seed: int) -> tuple[Path, Path, Pat
                 r = rnd.random()
                 if name in {"display_name", "kind", "extension_reason"} and r < 0.3:
                     row[i] = rnd.choice(AWKWARD)
-                elif r < 0.01:
-                    row[i] = rnd.choice(["31.02.2026", "morgen", "x" * 70, "bogus", "2M", "ja"])
+                elif r < 0.015:  # a bad cell: its error message quotes it
+                    row[i] = rnd.choice(["31.02.2026", "morgen", "x" * 70, "2M", "ja", *AWKWARD])
         for row in rows[1:]:
             if path.name == "cases.csv" and rnd.random() < 0.1:
                 # an awkward case id; its measures and contacts follow it
