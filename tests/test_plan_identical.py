@@ -32,6 +32,7 @@ from kontaktsync.rules.engine import plan
 from kontaktsync.rules.model import Plan
 from kontaktsync.rules.policy import BUILTIN_IDS, load_policy
 from kontaktsync.sync.caseload import read_caseload
+from kontaktsync.sync.cli import plan_output
 from kontaktsync.sync.cli.plan_output import write_csv, write_json
 from kontaktsync.sync.report.spreadsheet import SafeCsvWriter
 
@@ -171,12 +172,16 @@ def test_messy_caseload_cli_output_is_unchanged(tmp_path: Path, fmt: str) -> Non
 @pytest.mark.parametrize("policy", BUILTIN_IDS)
 @pytest.mark.parametrize(("seed", "n", "as_of"), RANDOM)
 def test_random_caseload_output_is_unchanged(
-    tmp_path: Path, seed: int, n: int, as_of: date, policy: str
+    tmp_path: Path, seed: int, n: int, as_of: date, policy: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     result = _planned(tmp_path, seed, n, as_of, policy)
     assert result.errors and result.obligations, "a random caseload must hold errors and obligations"
     got_json, got_csv = new_json(result), new_csv(result)
     assert got_json == reference_json(result)
+    # the same when each list is written in many slices
+    assert len(result.obligations) > 6 and len(result.errors) > 6
+    monkeypatch.setattr(plan_output, "SLICE", 3)
+    assert new_json(result) == got_json
     assert got_csv == reference_csv(result)
     expected = _golden()["random"][f"{seed}-{policy}"]
     assert {"json": _sha(got_json), "csv": _sha(got_csv)} == expected
