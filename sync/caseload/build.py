@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kontaktsync.rules.engine import gc_paused
+from kontaktsync.rules.heap import gc_frozen
 from kontaktsync.rules.model import Case, Caseload, Contact, Measure, RowError
 from kontaktsync.sync.caseload.columns import TABLES, columns
 from kontaktsync.sync.caseload.errors import SourceError
@@ -71,7 +71,7 @@ def read_caseload(
     reading = _Reading(SourceOptions(encoding, dict(sheets or {})), header_map or {})
     cases = Path(cases)
     paths = _table_paths(cases, measures, contacts)
-    with gc_paused():
+    with gc_frozen():
         case_rows, bad_ids, label = _read_cases(reading, paths["cases"])
         children: dict[str, dict[str, list[Any]]] = {}
         for t in ("measures", "contacts"):

@@ -1,0 +1,45 @@
+"""Reading and planning freeze what they make instead of leaving it to the cyclic collector
+(rules/heap.py). That is only right while they make no reference cycles: a cycle made in a
+frozen block would never be collected (a leak in the daemon, which plans every cycle)."""
+
+from __future__ import annotations
+
+import gc
+from datetime import date
+from pathlib import Path
+
+import pytest
+from kontaktsync.rules.engine import explain, plan
+from kontaktsync.rules.heap import gc_frozen
+from kontaktsync.rules.policy import BUILTIN_IDS, load_policy
+from kontaktsync.sync.caseload import read_caseload
+from test_plan_identical import messy
+
+AS_OF = date(2026, 11, 22)
+
+
+@pytest.mark.parametrize("policy_id", BUILTIN_IDS)
+def test_reading_planning_and_explaining_make_no_reference_cycles(tmp_path: Path, policy_id: str) -> None:
+    paths = messy(tmp_path, 150, AS_OF, 31)
+    policy = load_policy(policy_id)
+    gc.collect()
+    caseload = read_caseload(*paths)
+    result = plan(caseload, policy, AS_OF)
+    traces = [explain(case, policy, AS_OF, caseload.files).trace for case in caseload.cases]
+    assert result.errors and result.obligations and any(traces)
+    assert gc.get_freeze_count() > 0
+    gc.unfreeze()  # what the blocks froze can be collected again: a cycle among it would be
+    assert gc.collect() == 0
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_collector_is_left_as_it_was(enabled: bool) -> None:
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        with gc_frozen():
+            assert not gc.isenabled()
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
+        gc.unfreeze()
