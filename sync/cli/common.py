@@ -1,14 +1,19 @@
-"""What every command shares: the --config, --secrets-dir and --as-of options and their parsing."""
+"""What every command shares: the --config, --secrets-dir and --as-of options and their parsing.
+
+The configuration's modules (pydantic-settings and the whole settings model) are imported only
+when a command reads the configuration: `plan --policy P --cases F` and `--help` never do.
+"""
 
 from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from kontaktsync.sync.config.loading import load_settings, resolve_files, settings_warnings
-from kontaktsync.sync.config.models import Settings
+
+if TYPE_CHECKING:
+    from kontaktsync.sync.config.models import Settings
 
 ConfigOption = Annotated[
     Path | None,
@@ -52,6 +57,8 @@ def parse_as_of(value: str | None) -> date | None:
 
 def config_warnings(config: Path | None, secrets_dir: Path | None = None) -> list[str]:
     """What is usable but probably not meant (see `settings_warnings`)."""
+    from kontaktsync.sync.config.loading import resolve_files, settings_warnings
+
     return settings_warnings(resolve_files(config, secrets_dir=secrets_dir))
 
 
@@ -60,6 +67,8 @@ def load_config(
 ) -> Settings:
     """The settings (ConfigError propagates to the one handler); with `warn`, warnings go to
     stderr first (the daemon logs them instead, once its logging is set up)."""
+    from kontaktsync.sync.config.loading import load_settings
+
     if warn:
         for warning in config_warnings(config, secrets_dir):
             typer.echo(f"warning: {warning}", err=True)
