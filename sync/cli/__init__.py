@@ -15,6 +15,7 @@ from importlib import import_module
 
 import click
 import typer
+from kontaktsync.sync.cli import common
 from typer.core import TyperGroup
 
 # command -> (module in kontaktsync.sync.cli that registers it, its one-line help), in the
@@ -84,6 +85,7 @@ def kontaktsync() -> None:
 def main() -> None:
     """Run a command; the errors that stop one become a message and an exit code here (the
     map is in kontaktsync.sync.service.stops, imported only when a command stopped)."""
+    common.AS_PROCESS = True
     try:
         app()
     except Exception as exc:

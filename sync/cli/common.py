@@ -6,6 +6,8 @@ when a command reads the configuration: `plan --policy P --cases F` and `--help`
 
 from __future__ import annotations
 
+import os
+import sys
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -40,6 +42,22 @@ AsOfOption = Annotated[
 ]
 
 _FIRST_DAY, _LAST_DAY = date(1900, 1, 1), date(2199, 12, 31)
+
+# Set by `kontaktsync.sync.cli.main`: the command runs as the process (not called in-process),
+# so it may end the process itself (`end_process`).
+AS_PROCESS = False
+
+
+def end_process(code: int) -> None:
+    """End the process with `code`, without freeing what it built: a plan of 100,000 cases is a
+    million objects, and freeing them one by one at exit took ~4 % of `kontaktsync plan`
+    (benchmarks/README.md). Only stdout and stderr are still open, so they are flushed first.
+    Called in-process (tests, another program), it raises `typer.Exit` as usual."""
+    if not AS_PROCESS:
+        raise typer.Exit(code)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def parse_as_of(value: str | None) -> date | None:

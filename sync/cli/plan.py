@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from kontaktsync.rules.engine import plan
 from kontaktsync.rules.model import Plan
-from kontaktsync.sync.cli.common import AsOfOption, ConfigOption
+from kontaktsync.sync.cli.common import AsOfOption, ConfigOption, end_process
 from kontaktsync.sync.cli.inputs import (
     CasesOpt,
     ContactsOpt,
@@ -101,8 +101,7 @@ def plan_command(
             _print_errors(result)
     else:
         _print_table(result)
-    if strict and result.errors:
-        raise typer.Exit(ExitCode.PARTIAL)
+    end_process(ExitCode.PARTIAL if strict and result.errors else ExitCode.OK)
 
 
 def register(app: typer.Typer) -> None:
