@@ -7,8 +7,13 @@ first allocation after it collected every object of the block at once. Instead, 
 made is moved to the collector's permanent generation (`gc.freeze()`), which it never walks;
 reference counting still frees these objects as soon as they are dropped.
 
-The price: a reference cycle made inside the block would never be collected. The reader and the
-engine make none (tests/test_plan_heap.py collects after a plan and finds nothing).
+The price: the collector no longer sees what is frozen. A reference cycle made inside the
+block would never be collected; the reader and the engine make none (tests/test_plan_heap.py
+collects after a plan and finds nothing). And `gc.freeze()` freezes every live object of the
+process, so an object of someone else that becomes cyclic garbage later would stay frozen. A
+one-shot command ends before that matters; a process that plans again and again (the daemon)
+calls `thaw` before each plan, which gives back what earlier blocks froze and collects (a walk
+over what lives then: once per run, not per allocation burst).
 """
 
 from __future__ import annotations
@@ -30,3 +35,10 @@ def gc_frozen() -> Iterator[None]:
         gc.freeze()
         if was_enabled:
             gc.enable()
+
+
+def thaw() -> None:
+    """Give what earlier `gc_frozen` blocks froze back to the collector, and collect: before a
+    long-running process plans again (see above)."""
+    gc.unfreeze()
+    gc.collect()

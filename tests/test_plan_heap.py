@@ -5,12 +5,13 @@ frozen block would never be collected (a leak in the daemon, which plans every c
 from __future__ import annotations
 
 import gc
+import weakref
 from datetime import date
 from pathlib import Path
 
 import pytest
 from kontaktsync.rules.engine import explain, plan
-from kontaktsync.rules.heap import gc_frozen
+from kontaktsync.rules.heap import gc_frozen, thaw
 from kontaktsync.rules.policy import BUILTIN_IDS, load_policy
 from kontaktsync.sync.caseload import read_caseload
 from test_plan_identical import messy
@@ -22,6 +23,7 @@ AS_OF = date(2026, 11, 22)
 def test_reading_planning_and_explaining_make_no_reference_cycles(tmp_path: Path, policy_id: str) -> None:
     paths = messy(tmp_path, 150, AS_OF, 31)
     policy = load_policy(policy_id)
+    gc.unfreeze()  # what earlier tests froze, and may since have dropped
     gc.collect()
     caseload = read_caseload(*paths)
     result = plan(caseload, policy, AS_OF)
@@ -30,6 +32,23 @@ def test_reading_planning_and_explaining_make_no_reference_cycles(tmp_path: Path
     assert gc.get_freeze_count() > 0
     gc.unfreeze()  # what the blocks froze can be collected again: a cycle among it would be
     assert gc.collect() == 0
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.me = self  # a reference cycle: only the cyclic collector frees it
+
+
+def test_thaw_collects_what_became_garbage_while_frozen() -> None:
+    node = _Node()
+    gone = weakref.ref(node)
+    with gc_frozen():  # a plan freezes everything alive, the node among it
+        pass
+    del node  # ... which becomes garbage afterwards (left over from a daemon run)
+    gc.collect()
+    assert gone() is not None  # frozen: the collector does not see it
+    thaw()  # what the daemon does before each run
+    assert gone() is None
 
 
 @pytest.mark.parametrize("enabled", [True, False])
