@@ -88,20 +88,27 @@ class Engine:
         return False
 
 
-def plan(caseload: Caseload, policy: Policy, as_of: date) -> Plan:
-    """Apply `policy` to every case of `caseload` on `as_of`."""
+def plan(caseload: Caseload, policy: Policy, as_of: date, *, release: bool = False) -> Plan:
+    """Apply `policy` to every case of `caseload` on `as_of`.
+
+    With `release`, each case leaves `caseload.cases` as soon as it is planned (the list is
+    empty afterwards): for a caller that needs the plan only, so that a large caseload and its
+    plan never live in full side by side (the plan keeps what it needs in `CaseFacts`)."""
     with gc_frozen():
-        return _plan(caseload, policy, as_of)
+        return _plan(caseload, policy, as_of, release)
 
 
-def _plan(caseload: Caseload, policy: Policy, as_of: date) -> Plan:
+def _plan(caseload: Caseload, policy: Policy, as_of: date, release: bool) -> Plan:
     engine = Engine(policy, as_of, caseload.files)
     result = Plan(as_of=as_of, policy=policy.id, held=set(caseload.held), held_unknown=caseload.held_unknown)
     errors = list(caseload.errors)
     obligations = result.obligations
     unmatched, facts = result.unmatched, result.cases
     plan_case = engine.plan_case
-    for case in caseload.cases:
+    cases = caseload.cases
+    for i, case in enumerate(cases):
+        if release:
+            cases[i] = None  # type: ignore[call-overload]  # freed once planned; cleared below
         obs, reasons, v = plan_case(case, errors)
         if v is None:
             result.held.add(case.case_id)  # left out for an error: its calendar items are kept
@@ -121,6 +128,8 @@ def _plan(caseload: Caseload, policy: Policy, as_of: date) -> Plan:
             {m.key: m.effective_end for m in case.measures} if case.measures else NO_MEASURES,
             team=case.team,
         )
+    if release:
+        cases.clear()
     obligations.sort(key=_order)
     order = {name: i for i, name in enumerate(("cases", "measures", "contacts"))}
     file_rank = {f: order.get(t, 9) for t, f in caseload.files.items()}

@@ -62,3 +62,14 @@ def test_the_collector_is_left_as_it_was(enabled: bool) -> None:
     finally:
         (gc.enable if was else gc.disable)()
         gc.unfreeze()
+
+
+@pytest.mark.parametrize("policy_id", BUILTIN_IDS)
+def test_a_released_caseload_gives_the_same_plan_and_is_emptied(tmp_path: Path, policy_id: str) -> None:
+    paths = messy(tmp_path, 120, AS_OF, 33)
+    policy = load_policy(policy_id)
+    kept = plan(read_caseload(*paths), policy, AS_OF)
+    caseload = read_caseload(*paths)
+    assert caseload.cases
+    assert plan(caseload, policy, AS_OF, release=True) == kept
+    assert caseload.cases == []

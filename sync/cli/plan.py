@@ -90,7 +90,7 @@ def plan_command(
     """Compute every due contact of a caseload under a policy."""
     given = Inputs(config, policy, cases, measures, contacts, mapping, encoding)
     pol, caseload, day = read_inputs(given, as_of)
-    result = plan(caseload, pol, day)
+    result = plan(caseload, pol, day, release=True)
     fmt = fmt or (Format.table if sys.stdout.isatty() else Format.json)
     if fmt is Format.json:
         sys.stdout.flush()

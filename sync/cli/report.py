@@ -53,7 +53,7 @@ def report_command(
     """For team leaders: density kept per team (target 90 %), overdue by age, the coming weeks' load."""
     given = Inputs(config, policy, cases, measures, contacts, mapping, encoding)
     pol, caseload, day = read_inputs(given, as_of)
-    result = plan(caseload, pol, day)
+    result = plan(caseload, pol, day, release=True)
     for e in result.errors:
         err.print(f"error {e}", soft_wrap=True, markup=False, highlight=False)
     figures = build_figures(result, capacity, weeks, per_counsellor)
