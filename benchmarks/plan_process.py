@@ -31,7 +31,7 @@ TARGETS: dict[int, tuple[float, float]] = {100_000: (1.5, 250), 1_000_000: (15, 
 RATIO_TARGET = 3.0
 HELP_TARGET_S = 0.15
 DEFAULT_POLICY = "euskirchen-2011"
-# Below this size start-up (imports: ~1 s) hides the per-case time, so 10k -> 100k looks better
+# Below this size start-up (interpreter, imports: ~0.3 s) hides the per-case time, so 10k -> 100k looks better
 # than linear; the linearity target is about 100k -> 1M.
 LINEAR_FROM = 100_000
 

@@ -8,17 +8,14 @@ read the facts of `view` through the tests of `conditions` and the dates of `dat
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
-from operator import attrgetter
 
 from kontaktsync.rules.case_rules import CaseRules
 from kontaktsync.rules.contact_rules import ContactRules
 from kontaktsync.rules.dates import Calendar
 from kontaktsync.rules.datespec import PolicyDates
+from kontaktsync.rules.heap import gc_frozen
 from kontaktsync.rules.listener import SILENT, Listener
 from kontaktsync.rules.measure_rules import MeasureRules
 from kontaktsync.rules.model import (
@@ -34,24 +31,6 @@ from kontaktsync.rules.model import (
 from kontaktsync.rules.policy import Policy
 from kontaktsync.rules.trace import TraceListener
 from kontaktsync.rules.view import CaseView, Viewer
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Run a block without the cyclic garbage collector.
-
-    Reading and planning a caseload allocate millions of small objects that live on; each
-    allocation burst makes the collector walk the whole young heap again, which cost about a
-    third of the run time. The data holds no reference cycles, so nothing is lost by
-    collecting only afterwards. The previous state is restored (a caller may have disabled it).
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 class Engine:
@@ -109,20 +88,27 @@ class Engine:
         return False
 
 
-def plan(caseload: Caseload, policy: Policy, as_of: date) -> Plan:
-    """Apply `policy` to every case of `caseload` on `as_of`."""
-    with gc_paused():
-        return _plan(caseload, policy, as_of)
+def plan(caseload: Caseload, policy: Policy, as_of: date, *, release: bool = False) -> Plan:
+    """Apply `policy` to every case of `caseload` on `as_of`.
+
+    With `release`, each case leaves `caseload.cases` as soon as it is planned (the list is
+    empty afterwards): for a caller that needs the plan only, so that a large caseload and its
+    plan never live in full side by side (the plan keeps what it needs in `CaseFacts`)."""
+    with gc_frozen():
+        return _plan(caseload, policy, as_of, release)
 
 
-def _plan(caseload: Caseload, policy: Policy, as_of: date) -> Plan:
+def _plan(caseload: Caseload, policy: Policy, as_of: date, release: bool) -> Plan:
     engine = Engine(policy, as_of, caseload.files)
     result = Plan(as_of=as_of, policy=policy.id, held=set(caseload.held), held_unknown=caseload.held_unknown)
     errors = list(caseload.errors)
     obligations = result.obligations
     unmatched, facts = result.unmatched, result.cases
     plan_case = engine.plan_case
-    for case in caseload.cases:
+    cases = caseload.cases
+    for i, case in enumerate(cases):
+        if release:
+            cases[i] = None  # type: ignore[call-overload]  # freed once planned; cleared below
         obs, reasons, v = plan_case(case, errors)
         if v is None:
             result.held.add(case.case_id)  # left out for an error: its calendar items are kept
@@ -142,12 +128,22 @@ def _plan(caseload: Caseload, policy: Policy, as_of: date) -> Plan:
             {m.key: m.effective_end for m in case.measures} if case.measures else NO_MEASURES,
             team=case.team,
         )
-    obligations.sort(key=attrgetter("due", "case_id", "kind"))
+    if release:
+        cases.clear()
+    obligations.sort(key=_order)
     order = {name: i for i, name in enumerate(("cases", "measures", "contacts"))}
     file_rank = {f: order.get(t, 9) for t, f in caseload.files.items()}
     errors.sort(key=lambda e: (file_rank.get(e.file, 9), e.file, e.row))
     result.errors = errors
     return result
+
+
+def _order(o: Obligation) -> str:
+    """The plan's order, (due, case_id, kind), as one string: strings compare in C, and sorting
+    100,000 obligations by it takes half the time a tuple key takes. The order is the same: the
+    due date is fixed-width and sorts first, and NUL, which sorts before every character, ends
+    the case id (case ids hold no control characters: the reader refuses them)."""
+    return f"{o.due.toordinal():07d}\0{o.case_id}\0{o.kind}"
 
 
 @dataclass
@@ -171,4 +167,4 @@ def explain(case: Case, policy: Policy, as_of: date, files: dict[str, str] | Non
     return Explanation(case, policy, as_of, listener.lines, obs, reasons, errors)
 
 
-__all__ = ["Engine", "Explanation", "explain", "gc_paused", "plan"]
+__all__ = ["Engine", "Explanation", "explain", "plan"]

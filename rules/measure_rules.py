@@ -117,12 +117,18 @@ class MeasureRules:
         return None
 
 
+@cache
+def _german(day: date) -> str:
+    """dd.mm.yyyy, formatted once per date (strftime is slow; a plan repeats its dates)."""
+    return f"{day:%d.%m.%Y}"
+
+
 def describe(m: Measure) -> str:
     """The measure as a counsellor recognises it: kind, number and dates (dd.mm.yyyy)."""
     parts = [m.kind or "Maßnahme"]
     if m.measure_id:
         parts.append(m.measure_id)
-    span = f"{m.start:%d.%m.%Y} bis {m.end:%d.%m.%Y}"
+    span = f"{_german(m.start)} bis {_german(m.end)}"
     if m.actual_end and m.actual_end != m.end:
-        span += f", tatsächlich beendet {m.actual_end:%d.%m.%Y}"
+        span += f", tatsächlich beendet {_german(m.actual_end)}"
     return " ".join(parts) + f", {span}"

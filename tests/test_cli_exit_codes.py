@@ -10,7 +10,8 @@ from kontaktsync.sync.caseload import SourceError
 from kontaktsync.sync.config.errors import ConfigError, Problem
 from kontaktsync.sync.core.lock import LockHeld, SyncLock
 from kontaktsync.sync.core.reconcile import MassDeleteRefused
-from kontaktsync.sync.service.exit_codes import HANDLED, ExitCode, for_error
+from kontaktsync.sync.service.exit_codes import ExitCode
+from kontaktsync.sync.service.stops import HANDLED, for_error
 
 from tests.builders import case_rows, write_cases
 from tests.cli import run_cli

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kontaktsync.rules.engine import gc_paused
+from kontaktsync.rules.heap import gc_frozen
 from kontaktsync.rules.model import Case, Caseload, Contact, Measure, RowError
 from kontaktsync.sync.caseload.columns import TABLES, columns
 from kontaktsync.sync.caseload.errors import SourceError
@@ -26,7 +26,7 @@ _MEASURE_FIELDS = [f.name for f in fields_up_to_row(Measure)]
 _START, _END = _MEASURE_FIELDS.index("start"), _MEASURE_FIELDS.index("end")
 _ACTUAL_END = _MEASURE_FIELDS.index("actual_end")
 
-CaseRows = dict[str, tuple[int, list[Any]]]
+CaseRows = dict[str, Case]  # the valid cases by id, their measures and contacts still to come
 
 
 @dataclass
@@ -71,7 +71,7 @@ def read_caseload(
     reading = _Reading(SourceOptions(encoding, dict(sheets or {})), header_map or {})
     cases = Path(cases)
     paths = _table_paths(cases, measures, contacts)
-    with gc_paused():
+    with gc_frozen():
         case_rows, bad_ids, label = _read_cases(reading, paths["cases"])
         children: dict[str, dict[str, list[Any]]] = {}
         for t in ("measures", "contacts"):
@@ -125,20 +125,22 @@ def _read_cases(reading: _Reading, path: Path) -> tuple[CaseRows, set[str | None
     raw = reading.open(path, "cases")  # never None: a required table that is missing raises
     label, errors = raw.label, reading.errors
     case_rows: CaseRows = {}
-    seen_rows: dict[str, int] = {}
+    left_out: dict[str, int] = {}  # first row of a case left out for its extension
     for n, args in reading.rows(raw, "cases", Case, bad_ids):
         cid = args[0]
-        if cid in seen_rows:
-            message = f"case {cid} appears twice (first in row {seen_rows[cid]})"
+        first = case_rows.get(cid)
+        first_row = first.row if first is not None else left_out.get(cid)
+        if first_row is not None:
+            message = f"case {cid} appears twice (first in row {first_row})"
             errors.append(RowError(label, n, "case_id", message))
             continue
-        seen_rows[cid] = n
         if args[_EXTENSION_MONTHS] is not None and not args[_EXTENSION_REASON]:
             message = "an extension needs its documented reason (extension_reason is empty)"
             errors.append(RowError(label, n, "extension_reason", message))
             bad_ids.add(cid)
+            left_out[cid] = n
             continue
-        case_rows[cid] = (n, args)
+        case_rows[cid] = Case(*args, n)
     return case_rows, bad_ids, label
 
 
@@ -173,11 +175,17 @@ def _read_children(
     return by_case
 
 
-def _build_cases(case_rows: CaseRows, children: dict[str, dict[str, list[Any]]]) -> list[Case]:
-    ms, cs = children["measures"], children["contacts"]
-    return [
-        Case(*args, n, tuple(ms.get(cid, ())), tuple(cs.get(cid, ()))) for cid, (n, args) in case_rows.items()
-    ]
+def _build_cases(cases: CaseRows, children: dict[str, dict[str, list[Any]]]) -> list[Case]:
+    """The cases, each given its measures and contacts: set here, once, while the caseload is
+    built (a `Case` is not changed after reading). A case is made when its row is read, so that
+    a million rows are never held twice, as cells and as cases; the lists are dropped as they
+    are used."""
+    for table in ("measures", "contacts"):  # the tables are named as the fields of a Case
+        by_case = children[table]
+        while by_case:
+            cid, items = by_case.popitem()
+            setattr(cases[cid], table, tuple(items))
+    return list(cases.values())
 
 
 def _measure(n: int, args: list[Any], label: str, errors: list[RowError]) -> Measure | None:

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from types import FrameType
 from typing import Any
 
+from kontaktsync.rules.heap import thaw
 from kontaktsync.sync.config.loading import secret_values
 from kontaktsync.sync.config.models import ScheduleSettings, Settings
 from kontaktsync.sync.report.service import ReportPublisher
@@ -112,6 +113,7 @@ def run_once(
     publisher: ReportPublisher | None = None,
 ) -> RunResult:
     """One scheduled run: call the runner, classify the outcome, log and count it."""
+    thaw()  # what the last run's plan froze may be garbage now (kontaktsync.rules.heap)
     if run_sync is None:
         from kontaktsync.sync.core.runner import run_sync as real_run_sync
 

@@ -14,18 +14,13 @@
 
 Exit 2 means "fix the configuration": the systemd unit does not restart on it. The daemon
 leaves with 1 when it cannot listen on `observability.listen`, so systemd tries again later
-(the port may still be held by the instance that is stopping).
+(the port may still be held by the instance that is stopping). Which exception stops a command
+with which code is in `kontaktsync.sync.service.stops`.
 """
 
 from __future__ import annotations
 
 from enum import IntEnum
-
-from kontaktsync.rules.policy import PolicyError
-from kontaktsync.sync.caseload import SourceError
-from kontaktsync.sync.config.errors import ConfigError
-from kontaktsync.sync.core.lock import LockHeld
-from kontaktsync.sync.core.reconcile import MassDeleteRefused
 
 
 class ExitCode(IntEnum):
@@ -40,23 +35,3 @@ class ExitCode(IntEnum):
 def for_outcome(outcome: str) -> ExitCode:
     """The exit code of a finished run from `SyncReport.outcome` (success, partial, failed)."""
     return {"success": ExitCode.OK, "partial": ExitCode.PARTIAL}.get(outcome, ExitCode.UNREACHABLE)
-
-
-# Exceptions a command raises to stop: (type, exit code, what the message starts with).
-# Commands raise; `kontaktsync.sync.cli.main` maps them here, in one place.
-ERRORS: tuple[tuple[type[Exception], ExitCode, str], ...] = (
-    (ConfigError, ExitCode.CONFIG, ""),
-    (SourceError, ExitCode.CONFIG, "caseload unreadable: "),
-    (PolicyError, ExitCode.CONFIG, "policy unusable: "),
-    (LockHeld, ExitCode.LOCKED, ""),
-    (MassDeleteRefused, ExitCode.MASS_DELETE, ""),
-)
-HANDLED: tuple[type[Exception], ...] = tuple(kind for kind, _, _ in ERRORS)
-
-
-def for_error(exc: Exception) -> tuple[ExitCode, str]:
-    """The exit code and the message (for stderr) of an exception in `HANDLED`."""
-    for kind, code, prefix in ERRORS:
-        if isinstance(exc, kind):
-            return code, f"{prefix}{exc}"
-    raise TypeError(f"no exit code for {type(exc).__name__}")

@@ -99,7 +99,8 @@ def _read_bytes(path: Path) -> bytes:
 
 def read_csv(path: Path, encoding: str = "auto") -> RawTable:
     """The rows of a CSV file, separated by `;` or `,` (whichever the header holds more of)."""
-    text, encoding, escaped = decode(path, _read_bytes(path), encoding)
+    data = _read_bytes(path)
+    text, encoding, escaped = decode(path, data, encoding)
     first = text.split("\n", 1)[0]
     if "\x00" in first:
         raise SourceError(f"{path}: not a CSV file (it holds binary data)")
@@ -109,7 +110,15 @@ def read_csv(path: Path, encoding: str = "auto") -> RawTable:
     # to the csv module and only ever raised here.
     if csv.field_size_limit() <= len(text):
         csv.field_size_limit(len(text) + 1)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    check = escaped or "\x00" in text or len(text) > MAX_CELL_CHARS
+    # The rows are parsed from the bytes, decoded a block at a time as `text` was (the same
+    # characters): an io.StringIO of `text` would hold the file a third time, at 4 bytes a
+    # character. `text` itself is dropped when this function returns.
+    body = io.BytesIO(data[len(_BOM) :] if data.startswith(_BOM) else data)
+    lines = io.TextIOWrapper(
+        body, encoding=encoding, errors="surrogateescape" if escaped else "strict", newline=""
+    )
+    reader = csv.reader(lines, delimiter=delimiter)
     try:
         header = next(reader, None)
     except csv.Error as exc:
@@ -117,7 +126,6 @@ def read_csv(path: Path, encoding: str = "auto") -> RawTable:
     if not header or not any(h.strip() for h in header):
         raise SourceError(f"{path}: no header row (the first row must name the columns)")
     header = [_printable(h) for h in header]
-    check = escaped or "\x00" in text or len(text) > MAX_CELL_CHARS
 
     def rows() -> Iterator[tuple[int, list[Any]]]:
         n = 1

@@ -1,0 +1,139 @@
+"""What `plan`, `explain` and `report` read: their shared options, and the policy, caseload and
+day those options (or the configuration) name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from kontaktsync.rules.model import Caseload
+from kontaktsync.rules.policy import BUILTIN_IDS, Policy, load_policy
+from kontaktsync.sync.caseload import ENCODINGS, read_caseload
+from kontaktsync.sync.cli.common import load_config, parse_as_of
+from kontaktsync.sync.service.exit_codes import ExitCode
+
+PolicyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--policy",
+        "-p",
+        help=f"built-in id ({', '.join(BUILTIN_IDS)}) or a policy file; default: policy of --config",
+        show_default=False,
+    ),
+]
+CasesOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--cases",
+        help="cases CSV, an .xlsx workbook, or a folder with the tables; default: source of --config",
+        show_default=False,
+    ),
+]
+MeasuresOpt = Annotated[Path | None, typer.Option("--measures", help="measures CSV")]
+ContactsOpt = Annotated[Path | None, typer.Option("--contacts", help="contacts CSV")]
+
+
+# The encodings the reader knows, as choices of the option (typer needs an Enum).
+Encoding = StrEnum("Encoding", [(name, name) for name in ENCODINGS])
+
+
+EncodingOpt = Annotated[
+    Encoding | None,
+    typer.Option(
+        "--encoding",
+        help="text encoding of CSV files: auto (UTF-8, else Windows-1252), utf-8 or cp1252 "
+        "(default: source.encoding of --config, else auto)",
+        show_default=False,
+    ),
+]
+MapOpt = Annotated[
+    list[str] | None,
+    typer.Option("--map", help="map an export's header to a canonical column: 'Kundennummer=case_id'"),
+]
+
+
+def fail(message: str) -> typer.Exit:
+    """The exit of a command that cannot start, after saying why on stderr."""
+    from rich.console import Console  # only when failing: `plan` itself needs no rich
+    from rich.markup import escape
+
+    Console(stderr=True, highlight=False).print(
+        f"[bold red]error:[/] {escape(message)}", markup=True, soft_wrap=True
+    )
+    return typer.Exit(ExitCode.CONFIG)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What plan, explain and report read, as given on the command line (None: not given)."""
+
+    config: Path | None
+    policy: str | None
+    cases: Path | None
+    measures: Path | None
+    contacts: Path | None
+    mapping: list[str] | None
+    encoding: Encoding | None
+
+
+def _header_map(mapping: list[str] | None) -> dict[str, str]:
+    header_map: dict[str, str] = {}
+    for item in mapping or []:
+        src, sep, dst = item.partition("=")
+        if not sep or not src.strip() or not dst.strip():
+            raise typer.BadParameter(
+                f"'{item}' must look like 'Export header=canonical_column'", param_hint="'--map'"
+            )
+        header_map[src.strip()] = dst.strip()
+    return header_map
+
+
+def _needs_config(given: Inputs) -> bool:
+    """Read the configuration when named, or when the command line leaves policy or cases open
+    and a config file is there to fill them in."""
+    if given.config is not None:
+        return True
+    if given.policy is not None and given.cases is not None:
+        return False
+    from kontaktsync.sync.config.loading import find_config_file  # the configuration's modules
+
+    if find_config_file() is None:
+        raise typer.BadParameter(
+            "give --policy and --cases, or --config with a [source] table and a policy",
+            param_hint="'--policy'/'--cases'",
+        )
+    return True
+
+
+def read_inputs(given: Inputs, as_of: str | None) -> tuple[Policy, Caseload, date]:
+    """Policy, caseload and day: the command line's options win over the configuration's."""
+    day = parse_as_of(as_of)
+    cli_map = _header_map(given.mapping)
+    source = policy_ref = None
+    if _needs_config(given):
+        settings = load_config(given.config, require_target=False)
+        source, policy_ref = settings.source, settings.policy
+    chosen = given.policy or policy_ref
+    assert chosen is not None  # _needs_config loaded the settings when --policy is missing
+    policy = load_policy(chosen)
+    if given.cases is not None:
+        files = (given.cases, given.measures, given.contacts)
+    else:
+        assert source is not None
+        files = (source.cases, given.measures or source.measures, given.contacts or source.contacts)
+    encoding = given.encoding or (source.encoding if source else "auto")
+    caseload = read_caseload(
+        *files,
+        {**(source.header_map if source else {}), **cli_map},
+        encoding=str(encoding),
+        sheets=source.sheets if source else None,
+    )
+    if day is None:
+        from kontaktsync.sync.core.planning import today_in  # imports the settings model
+
+        day = today_in(policy)
+    return policy, caseload, day

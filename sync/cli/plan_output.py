@@ -1,0 +1,65 @@
+"""The plan for machines: `plan --format json` (the contract of docs/index.md) and `--format csv`.
+
+The JSON is byte for byte what `json.dumps(plan.to_json(), ensure_ascii=False, indent=2)` gives
+(tests/test_plan_identical.py), but made by orjson and written a slice of items at a time, so
+the document never sits in memory whole (and never twice: as objects and as text). orjson's
+OPT_INDENT_2 indents as `json.dumps(indent=2)` does; a slice of a list dumped at the top level
+is moved to its depth in the document by indenting every line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from itertools import islice
+from typing import Any, BinaryIO, TextIO, TypeVar
+
+import orjson
+from kontaktsync.rules.model import Plan
+from kontaktsync.sync.report.spreadsheet import SafeCsvWriter
+
+CSV_FIELDS = ["case_id", "counsellor", "kind", "tag", "due", "window_start", "overdue", "rule"]
+SLICE = 4096  # items dumped at a time: large enough for orjson's speed, small for memory
+
+T = TypeVar("T")
+
+
+def _dumps(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2)
+
+
+def _write_list(out: BinaryIO, items: Sequence[T], to_json: Callable[[T], Any]) -> None:
+    """`items` as the value of a key of the top-level object (depth 1 of the document)."""
+    if not items:
+        out.write(b"[]")
+        return
+    out.write(b"[\n")
+    it = iter(items)
+    first = True
+    while chunk := [to_json(i) for i in islice(it, SLICE)]:
+        text = _dumps(chunk)[2:-2]  # without the list's own "[\n" and "\n]"
+        out.write((b"  " if first else b",\n  ") + text.replace(b"\n", b"\n  "))
+        first = False
+    out.write(b"\n  ]")
+
+
+def write_json(result: Plan, out: BinaryIO) -> None:
+    """The plan as indented JSON (UTF-8, non-ASCII as it is), with a trailing newline."""
+    out.write(b'{\n  "as_of": ' + _dumps(result.as_of.isoformat()))
+    out.write(b',\n  "policy": ' + _dumps(result.policy) + b',\n  "obligations": ')
+    _write_list(out, result.obligations, lambda o: o.to_json())
+    out.write(b',\n  "unmatched": ')
+    _write_list(out, result.unmatched, lambda u: u.to_json())
+    out.write(b',\n  "errors": ')
+    _write_list(out, result.errors, lambda e: e.to_json())
+    out.write(b"\n}\n")
+
+
+def write_csv(result: Plan, out: TextIO) -> None:
+    """One row per obligation, safe to open in a spreadsheet (see SafeCsvWriter)."""
+    w = SafeCsvWriter(out, lineterminator="\n")
+    w.writerow(CSV_FIELDS)
+    for o in result.obligations:
+        d = o.to_json()
+        w.writerow(
+            ["" if d[f] is None else str(d[f]).lower() if f == "overdue" else d[f] for f in CSV_FIELDS]
+        )

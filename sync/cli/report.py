@@ -1,0 +1,67 @@
+"""`kontaktsync report`: the team leader's figures of a plan (sync/report)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from kontaktsync.rules.engine import plan
+from kontaktsync.sync.cli.common import AsOfOption, ConfigOption
+from kontaktsync.sync.cli.inputs import (
+    CasesOpt,
+    ContactsOpt,
+    EncodingOpt,
+    Inputs,
+    MapOpt,
+    MeasuresOpt,
+    PolicyOpt,
+    fail,
+    read_inputs,
+)
+from kontaktsync.sync.report.figures import build_figures
+from kontaktsync.sync.report.output import ReportFormat
+from kontaktsync.sync.report.output import emit as emit_report
+from rich.console import Console
+
+err = Console(stderr=True, highlight=False)
+
+
+def report_command(
+    policy: PolicyOpt = None,
+    cases: CasesOpt = None,
+    measures: MeasuresOpt = None,
+    contacts: ContactsOpt = None,
+    as_of: AsOfOption = None,
+    weeks: Annotated[int, typer.Option("--weeks", min=1, max=26, help="calendar weeks ahead")] = 4,
+    capacity: Annotated[
+        int, typer.Option("--capacity", min=1, help="talks per week and full-time counsellor")
+    ] = 25,
+    mapping: MapOpt = None,
+    encoding: EncodingOpt = None,
+    config: ConfigOption = None,
+    # --- team leader's report (sync/report) ---
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="table, html, csv or json")] = (
+        ReportFormat.table
+    ),
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write to this file")] = None,
+    per_counsellor: Annotated[
+        bool,
+        typer.Option("--per-counsellor", help="add a breakdown per named counsellor (staff council!)"),
+    ] = False,
+) -> None:
+    """For team leaders: density kept per team (target 90 %), overdue by age, the coming weeks' load."""
+    given = Inputs(config, policy, cases, measures, contacts, mapping, encoding)
+    pol, caseload, day = read_inputs(given, as_of)
+    result = plan(caseload, pol, day, release=True)
+    for e in result.errors:
+        err.print(f"error {e}", soft_wrap=True, markup=False, highlight=False)
+    figures = build_figures(result, capacity, weeks, per_counsellor)
+    try:
+        emit_report(figures, fmt, output)
+    except OSError as exc:
+        raise fail(f"cannot write the report to {output}: {exc.strerror or exc}") from None
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report_command)
