@@ -18,12 +18,12 @@ import hmac
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from kontaktsync.sync.config.models import Settings
 
-ItemType = Literal["task", "marker"]
+ItemType = Literal["task", "marker", "proposal"]
 
 
 UID_PREFIX = "ks"
@@ -54,16 +54,21 @@ class DesiredItem:
     start: date | None
     window_start: date | None
     overdue: bool
-    status: str = "open"  # "open" | "completed"
+    status: str = "open"  # "open" | "completed"; a proposal: "tentative" (a person may confirm it)
     extra: Mapping[str, str] = field(default_factory=dict)
+    # A proposal (slot mode) is a timed appointment: `start` is then an aware datetime (in the
+    # counsellors' zone) and `end` its end; `related` the UID of its obligation's task.
+    end: datetime | None = None
+    related: str | None = None
     # Hashes computed once per item, on first use (a run reads them several times per item:
     # reconcile, marker, state). Not part of equality; `completed()` makes a fresh item.
     _hash: str | None = field(default=None, init=False, repr=False, compare=False)
     _field_text: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def fields(self) -> dict[str, Any]:
-        """The managed fields, as `hash_fields` expects them (a new dict each call)."""
-        return {
+        """The managed fields, as `hash_fields` expects them (a new dict each call). A proposal
+        adds `end`; the others have no such key, so their hashes stay as they were."""
+        out = {
             "type": self.item_type,
             "summary": self.summary,
             "description": self.description,
@@ -74,11 +79,16 @@ class DesiredItem:
             "start": self.start.isoformat() if self.start else None,
             "status": self.status,
         }
+        if self.item_type == "proposal":
+            out["end"] = self.end.isoformat() if self.end else None
+        return out
 
     @property
     def day(self) -> date:
         """The due day a client shows: for a marker appointment its start (an overdue contact's
         appointment sits on the run's day, where people look), for a task its due date."""
+        if self.item_type == "proposal" and self.start is not None:
+            return self.start.date() if isinstance(self.start, datetime) else self.start
         return (self.start or self.due) if self.item_type == "marker" else self.due
 
     @property

@@ -105,10 +105,18 @@ def _set_managed(comp: icalendar.cal.Component, item: DesiredItem, keep: set[str
             add["PERCENT-COMPLETE"] = 100
         else:
             add["STATUS"] = "NEEDS-ACTION"
+    elif item.item_type == "proposal":
+        # A proposed talk: timed, tentative, busy, private; a person may confirm or move it.
+        add["DTSTART"] = item.start
+        add["DTEND"] = item.end
+        add["STATUS"] = item.status.upper()
+        add["TRANSP"] = "OPAQUE"
     else:
         add["DTSTART"] = item.start or item.due
         add["DTEND"] = marker_end(item)
         add["TRANSP"] = "TRANSPARENT"
+    if item.related and "RELATED-TO" not in comp:
+        add["RELATED-TO"] = item.related  # the obligation's task
     for name, value in add.items():
         if name not in keep:
             comp.add(name, value)
@@ -172,7 +180,7 @@ def parse(body: bytes | str) -> Parsed | None:
         return None
     return Parsed(
         uid=str(comp.get("UID", "")),
-        item_type={"VTODO": "task", "VEVENT": "marker"}[comp.name],
+        item_type=_type_of(comp),
         fields=fields_of(comp),
         marker=_marker_of(comp),
     )
@@ -185,6 +193,20 @@ def _marker_of(comp: icalendar.cal.Component) -> dict[str, str]:
     if isinstance(raw, list):
         raw = raw[0]
     return marker_codec.decode(str(raw))
+
+
+def _type_of(comp: icalendar.cal.Component) -> str:
+    if comp.name == "VTODO":
+        return "task"
+    return "proposal" if _marker_of(comp).get("t") == "proposal" else "marker"
+
+
+def _moment(value: Any) -> str | None:
+    """A proposal's DTSTART/DTEND as `DesiredItem.fields` writes it (ISO with offset)."""
+    if value is None:
+        return None
+    dt = value.dt
+    return dt.isoformat() if isinstance(dt, datetime) else dt.isoformat() if isinstance(dt, date) else None
 
 
 def _day(value: Any) -> str | None:
@@ -209,13 +231,14 @@ def _categories(comp: icalendar.cal.Component) -> list[str]:
 
 def fields_of(comp: icalendar.cal.Component) -> dict[str, Any]:
     """The managed fields as `DesiredItem.fields` has them, read from a component."""
-    is_task = comp.name == "VTODO"
+    kind = _type_of(comp)
+    is_task = kind == "task"
     priority = comp.get("PRIORITY")
     status = str(comp.get("STATUS", "")).upper()
     done = status in ("COMPLETED", "CANCELLED") or (is_task and "COMPLETED" in comp)
     start = _day(comp.get("DTSTART"))
-    return {
-        "type": "task" if is_task else "marker",
+    out = {
+        "type": kind,
         "summary": str(comp.get("SUMMARY", "")),
         "description": str(comp.get("DESCRIPTION", "")),
         "categories": _categories(comp),
@@ -225,6 +248,15 @@ def fields_of(comp: icalendar.cal.Component) -> dict[str, Any]:
         "start": start,
         "status": "completed" if (is_task and done) else "open",
     }
+    if kind == "proposal":
+        out["start"] = _moment(comp.get("DTSTART"))
+        end = comp.get("DTEND")
+        if end is None and comp.get("DTSTART") is not None and comp.get("DURATION") is not None:
+            out["end"] = (comp["DTSTART"].dt + comp["DURATION"].dt).isoformat()
+        else:
+            out["end"] = _moment(end)
+        out["status"] = status.lower() or "tentative"
+    return out
 
 
 def merge(
