@@ -48,7 +48,9 @@ def test_precedence_env_over_dotenv_over_secrets_over_toml(isolated_env: Path, m
     config = write_config(
         tmp / "conf" / "kontaktsync.toml",
         base_config(
-            tmp, sync={"retries": 1}, items={"talks_per_day": 1, "talks_per_week": 1, "first_talk_minutes": 1}
+            tmp,
+            sync={"retries": 1},
+            items={"talks_per_day": 1, "talks_per_week": 1, "first_talk_minutes": 45},
         ),
     )
     secrets = tmp / "secrets"
@@ -65,8 +67,8 @@ def test_precedence_env_over_dotenv_over_secrets_over_toml(isolated_env: Path, m
     assert s.sync.retries == 4  # environment wins over all
     assert s.items.talks_per_day == 3  # .env over the secrets directory
     assert s.items.talks_per_week == 2  # secrets directory over the TOML file
-    assert s.items.first_talk_minutes == 1  # TOML over the defaults
-    assert s.items.follow_up_minutes == 30  # default
+    assert s.items.first_talk_minutes == 45  # TOML over the defaults
+    assert s.items.follow_up_minutes is None  # default: the policy's office value
     # Tables merge key by key: url and username from TOML, password from its secret file.
     assert s.target.caldav is not None
     assert s.target.caldav.username == "svc"

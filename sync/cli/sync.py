@@ -26,7 +26,7 @@ _WOULD = {
     "unchanged": "leave unchanged",
     "kept_person_edits": "keep person edits",
 }
-_KIND = {"task": "task", "marker": "appointment"}
+_KIND = {"task": "task", "marker": "appointment", "proposal": "proposal"}
 
 
 def print_report(report: SyncReport) -> None:
@@ -72,7 +72,27 @@ def _print_dry_run(report: SyncReport) -> None:
     _print_notes(report)
 
 
+def _print_proposals(report: SyncReport) -> None:
+    """Slot mode: the proposals, and per counsellor and week the load against the capacity, so
+    that an overloaded week shows before it comes."""
+    p = report.proposals
+    if p is None:
+        return
+    typer.echo(
+        f"Proposals: {p.placed} placed ({p.late} after their due date), {len(p.unplaced)} without a place."
+    )
+    for who, weeks in sorted(p.load.items()):
+        shown = ", ".join(
+            f"{week} {n}/{cap}" + (" FULL" if cap and n >= cap else "")
+            for week, (n, cap) in sorted(weeks.items())
+        )
+        typer.echo(f"  {who}: {shown}")
+    for line in p.unplaced:
+        typer.echo(f"  no place: {line}")
+
+
 def _print_notes(report: SyncReport) -> None:
+    _print_proposals(report)
     for note in report.kept_edits:
         typer.echo(f"note: {note}")
     if report.held_items:

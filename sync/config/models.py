@@ -115,14 +115,43 @@ class TargetSettings(BaseModel):
     exchange: ExchangeSettings | None = None
 
 
+_OVER = "overrides the policy's office value "
+
+
 class ItemSettings(BaseModel):
-    appointments: Literal["none", "marker", "slot"] = "none"
-    first_talk_minutes: int = 60
-    follow_up_minutes: int = 30
-    interpreter_minutes: int = 60
-    opening_hours: str = "08:00-16:00"
-    talks_per_day: int = 5
-    talks_per_week: int = 25
+    appointments: Literal["none", "marker", "slot"] = Field(
+        default="none",
+        description="besides each task: none; marker = an all-day appointment on the due date; slot = "
+        "a proposed, tentative appointment in the counsellor's free time",
+    )
+    first_talk_minutes: int | None = Field(
+        default=None, ge=5, le=480, description=_OVER + "office.talk_minutes.first_talk (slot)"
+    )
+    follow_up_minutes: int | None = Field(
+        default=None, ge=5, le=480, description=_OVER + "office.talk_minutes.default (slot)"
+    )
+    interpreter_minutes: int | None = Field(
+        default=None, ge=5, le=480, description=_OVER + "office.talk_minutes.interpreter (slot)"
+    )
+    opening_hours: str | None = Field(
+        default=None,
+        description=_OVER
+        + "office.opening_hours for Monday to Friday, e.g. '08:00-12:00,13:00-15:30' (slot)",
+    )
+    buffer_minutes: int | None = Field(
+        default=None, ge=0, le=240, description=_OVER + "office.buffer_minutes (slot)"
+    )
+    talks_per_day: int | None = Field(
+        default=None, ge=1, le=50, description=_OVER + "office.talks_per_day (slot)"
+    )
+    talks_per_week: int | None = Field(
+        default=None, ge=1, le=250, description=_OVER + "office.talks_per_week (slot; the report's capacity)"
+    )
+    part_time: dict[str, float] = Field(
+        default_factory=dict,
+        description="counsellor -> share of a full-time post (0.5 = half), scales the daily and weekly "
+        "capacity (slot)",
+    )
 
 
 class PrivacySettings(BaseModel):

@@ -92,7 +92,7 @@ class _RunKeys:
         self.settings = settings
         self.case_key = case_keyer(settings)
         self.uid = uid_maker(settings)
-        self.marker = settings.items.appointments in ("marker", "slot")
+        self.marker = settings.items.appointments == "marker"  # slot: core/proposals.py
         key = settings.privacy.pseudonym_key
         # Everything of the settings an item depends on (see desired_for, summary_for).
         self.identity = (

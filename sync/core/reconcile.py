@@ -212,7 +212,9 @@ def update_action(
 
 
 def _identity_key(case_id: str, kind: str, cycle: str, item_type: str) -> tuple[str, str, str, str]:
-    return (case_id, kind, cycle, item_type)
+    """An obligation's item of one sort: a marker and a proposal are both its appointment (a
+    switch of `items.appointments` between them replaces one by the other, no removal)."""
+    return (case_id, kind, cycle, "appointment" if item_type in ("marker", "proposal") else item_type)
 
 
 def _decide_gone(

@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from kontaktsync.sync.core.proposals import Outlook
 from kontaktsync.sync.core.reconcile import Action
 from kontaktsync.sync.core.survey import CalendarWork
 from kontaktsync.sync.item import changed_fields
@@ -49,6 +50,7 @@ class SyncReport:
     unreachable: list[str] = field(default_factory=list)
     kept_edits: list[str] = field(default_factory=list)
     held_items: int = 0
+    proposals: Outlook | None = None  # slot mode: what the placer made of the run
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def count(self, calendar: str, what: str, n: int = 1) -> None:

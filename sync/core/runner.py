@@ -22,6 +22,7 @@ from kontaktsync.sync.core import items as items_mod
 from kontaktsync.sync.core.execute import FAULT_ENV, FAULT_EXIT_CODE, execute_all
 from kontaktsync.sync.core.lock import LockHeld, SyncLock
 from kontaktsync.sync.core.planning import make_plan
+from kontaktsync.sync.core.proposals import Outlook, proposals
 from kontaktsync.sync.core.reconcile import MassDeleteRefused, check_mass_delete, open_items, removals
 from kontaktsync.sync.core.report import DryRunAction, SyncReport, report_dry
 from kontaktsync.sync.core.state import StateStore
@@ -88,8 +89,6 @@ def run_sync(
     report.errors.extend(str(e) for e in plan.errors)
     report.obligations_due = len(plan.obligations)
     report.obligations_overdue = sum(1 for o in plan.obligations if o.overdue)
-    if settings.items.appointments == "slot":
-        report.errors.append("items.appointments = slot is not implemented yet; wrote markers")
     with _RunObjects() as built:
         return _run(settings, plan, report, built, dry_run, allow_mass_delete, stop, progress, target)
 
@@ -113,6 +112,12 @@ def _run(
         own_target = target is None
         tgt = target or make_target(settings)
         try:
+            if settings.items.appointments == "slot":
+                report.proposals = Outlook()
+                for cal, items in proposals(
+                    plan, settings, desired, tgt, report.proposals, report.errors
+                ).items():
+                    desired.setdefault(cal, {}).update(items)
             works = survey(settings, plan, desired, state, tgt, report, dry_run)
             built.done()
             n_workers = workers(settings, tgt)

@@ -105,7 +105,7 @@ class ReportPublisher:
     def from_settings(cls, settings: Settings, registry: CollectorRegistry) -> ReportPublisher:
         return cls(
             registry,
-            capacity=settings.items.talks_per_week,
+            capacity=settings.items.talks_per_week or 25,
             weeks=settings.report.weeks,
             per_counsellor=settings.report.per_counsellor,
             serve_html=settings.observability.report,

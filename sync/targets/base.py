@@ -99,6 +99,9 @@ class Interval:
     start: datetime
     end: datetime
     own_uid: str | None = None
+    # For our own items: did a person confirm it (a proposal whose status is no longer
+    # tentative: theirs from then on, never moved by the program)?
+    confirmed: bool = False
 
 
 @dataclass(frozen=True)
@@ -139,7 +142,7 @@ class Busy:
     ) -> Busy:
         """Intervals clipped to [start, end), empty ones dropped, other people's merged."""
         clipped = [
-            Interval(max(i.start, start), min(i.end, end), i.own_uid)
+            Interval(max(i.start, start), min(i.end, end), i.own_uid, i.confirmed)
             for i in intervals
             if i.start < end and i.end > start
         ]

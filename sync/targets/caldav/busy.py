@@ -106,8 +106,13 @@ class BusyReader:
         self, url: str, start: datetime, end: datetime, *, events_only: bool
     ) -> tuple[list[Interval], str]:
         """(intervals, how it was read) of one source; TargetError when it cannot be read."""
-        if events_only or self.free_busy is False:
-            return self._events(url, start, end), "calendar-query"
+        if events_only:
+            # The program's own calendar that does not exist yet (the first sync makes it)
+            # holds nothing: that is no failure. Every other calendar must be there.
+            got = self._events(url, start, end, missing_ok=True)
+            return (got, "calendar-query") if got is not None else ([], "not there yet")
+        if self.free_busy is False:
+            return self._events(url, start, end) or [], "calendar-query"
         resp = self.http.request(url, "REPORT", _window(FREE_BUSY_BODY, start, end), HEADERS, refusal_ok=True)
         why, answered = f"free-busy-query answered HTTP {resp.status}", 200 <= resp.status < 300
         if answered:
@@ -119,12 +124,17 @@ class BusyReader:
                 why = f"free-busy-query answer (HTTP {resp.status}) unusable: {exc}"
         if self.free_busy or not (answered or resp.status in NOT_SUPPORTED):
             raise TargetError(f"{path(url)}: {why}")  # forced, or known to work: no fallback
-        got = self._events(url, start, end)
+        got = self._events(url, start, end) or []
         self.free_busy = False  # calendar-query works here: use it for the rest of the run
         return got, "calendar-query"
 
-    def _events(self, url: str, start: datetime, end: datetime) -> list[Interval]:
+    def _events(
+        self, url: str, start: datetime, end: datetime, *, missing_ok: bool = False
+    ) -> list[Interval] | None:
+        """The events' busy intervals; None for a calendar that is not there (`missing_ok`)."""
         resp = self.http.request(url, "REPORT", _window(EVENTS_BODY, start, end), HEADERS)
+        if resp.status == 404 and missing_ok:
+            return None
         if resp.status == 404:
             raise TargetError(f"{path(url)}: no such calendar (HTTP 404)")
         if resp.status != 207:

@@ -45,7 +45,9 @@ def event_intervals(
         begin, finish = _aware(occ.start, zone), _aware(occ.end, zone)
         if finish <= begin:
             continue  # an instant blocks nothing
-        out.append(Interval(begin, finish, _own_uid(occ, ns_tag)))
+        own = _own_uid(occ, ns_tag)
+        confirmed = own is not None and _text(occ, "STATUS") not in ("TENTATIVE", "")
+        out.append(Interval(begin, finish, own, confirmed))
     return out
 
 

@@ -143,6 +143,8 @@ def render(item: DesiredItem, ns_tag: str, now: datetime | None = None) -> bytes
         comp.add("COMPLETED", now)
     comp.add(MARKER, marker_codec.encode(item, ns_tag))
     cal.add_component(comp)
+    if item.item_type == "proposal":
+        cal.add_missing_timezones()  # the VTIMEZONE its TZID names (RFC 5545 3.2.19)
     return cal.to_ical()
 
 

@@ -61,7 +61,8 @@ class BusyReads(Connection):
         own = getattr(item, UID_FIELD, None) if marker_codec.is_ours(marker, self.ns_tag) else None
         if item.is_all_day:  # exchangelib gives the days, the last one included
             return Interval(_midnight(item.start, zone), _midnight(item.end, zone) + timedelta(days=1), own)
-        return Interval(_plain(item.start), _plain(item.end), own)
+        confirmed = own is not None and item.legacy_free_busy_status != "Tentative"
+        return Interval(_plain(item.start), _plain(item.end), own, confirmed)
 
 
 def _ews(value: datetime) -> EWSDateTime:

@@ -1,0 +1,233 @@
+"""Slot mode end to end (issue 12): proposed appointments in the counsellor's free time.
+
+Against Radicale and Xandikos: the counsellor's own calendar holds a weekly all-day-long
+meeting (a recurring event) and a two-day absence (an all-day event), written by a second
+client (tests/calendars.py, never kontaktsync code). The sync proposes a tentative appointment
+for every due talk around them; a second run moves nothing, nor does one after the absence is
+called off (free time earlier does not pull proposals); a busy item put over one proposal
+moves that one only; a proposal the counsellor confirmed stays where it is even when a busy
+item lands on it; a fulfilled obligation's proposal goes.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import icalendar
+import pytest
+from kontaktsync.sync.cli.sync import print_report
+from kontaktsync.sync.config.models import Settings
+from kontaktsync.sync.core.runner import run_sync
+
+from tests.builders import AS_OF
+from tests.calendars import etags, put_object, request
+from tests.configs import settings_for
+from tests.servers import DavServer
+from tests.test_server_matrix import _caseload as example_caseload
+
+BERLIN = ZoneInfo("Europe/Berlin")
+WHO = "m.mueller"
+OPEN = ((time(8), time(12)), (time(13), time(16)))
+PER_DAY = 3
+ABSENT = (date(2026, 11, 23), date(2026, 11, 24))  # Monday and Tuesday after the run date
+MEETING_DAY = 2  # every Wednesday, 08:00-16:00
+
+
+def _settings(server: DavServer, tmp: Path) -> Settings:
+    src = example_caseload(tmp / "src", {WHO: WHO})
+    settings = settings_for(server.url, tmp, src, appointments="slot")
+    assert settings.target.caldav is not None
+    settings.target.caldav.busy_urls = [server.url + "{counsellor}/calendar/"]
+    settings.items.opening_hours = "08:00-12:00,13:00-16:00"
+    settings.items.buffer_minutes = 0
+    settings.items.talks_per_day = PER_DAY
+    settings.items.talks_per_week = 12
+    settings.items.follow_up_minutes = 30
+    settings.items.first_talk_minutes = 60
+    settings.items.interpreter_minutes = 60
+    return settings
+
+
+def _event(uid: str, start: date | datetime, end: date | datetime, **props: object) -> bytes:
+    cal = icalendar.Calendar()
+    cal.add("PRODID", "-//a counsellor's client//DE")
+    cal.add("VERSION", "2.0")
+    ev = icalendar.Event()
+    ev.add("UID", uid)
+    ev.add("DTSTAMP", datetime(2026, 11, 1, tzinfo=UTC))
+    ev.add("SUMMARY", uid)
+    ev.add("DTSTART", start)
+    ev.add("DTEND", end)
+    for name, value in props.items():
+        ev.add(name.replace("_", "-"), value)
+    cal.add_component(ev)
+    return cal.to_ical()
+
+
+def _personal(server: DavServer) -> str:
+    """The counsellor's own calendar: the weekly meeting and the absence."""
+    url = server.calendar_url(WHO, "calendar")
+    assert request(url.rsplit("/", 2)[0] + "/", "MKCOL")[0] == 201  # the counsellor's home
+    assert request(url, "MKCALENDAR")[0] == 201
+    wed = datetime(2026, 11, 25, 8, tzinfo=BERLIN)
+    weekly = _event("weekly", wed, wed.replace(hour=16), RRULE={"FREQ": "WEEKLY"})
+    absence = _event("absent", ABSENT[0], ABSENT[1] + timedelta(days=1))
+    for uid, body in (("weekly", weekly), ("absent", absence)):
+        assert put_object(f"{url}{uid}.ics", body) in (200, 201, 204)
+    return url
+
+
+def _proposals(server: DavServer) -> dict[str, tuple[icalendar.cal.Component, str]]:
+    """UID -> (VEVENT, ETag) of every proposal in the program's calendar, read by a second client."""
+    url = server.calendar_url(WHO)
+    out = {}
+    for href, etag in etags(url).items():
+        body = request(url + href.rsplit("/", 1)[-1])[1]
+        for comp in icalendar.Calendar.from_ical(body).walk("VEVENT"):
+            if "Terminvorschlag" in str(comp.get("SUMMARY", "")):
+                out[str(comp["UID"])] = (comp, etag)
+    return out
+
+
+def _span(comp: icalendar.cal.Component) -> tuple[datetime, datetime]:
+    return comp["DTSTART"].dt.astimezone(BERLIN), comp["DTEND"].dt.astimezone(BERLIN)
+
+
+def _quiet(report) -> bool:
+    return (report.created, report.updated, report.deleted, report.failed) == (0, 0, 0, 0)
+
+
+def test_proposals_fit_the_free_time_and_stay_unless_they_must_move(
+    dav_server: DavServer, tmp_path: Path
+) -> None:
+    personal = _personal(dav_server)
+    settings = _settings(dav_server, tmp_path)
+
+    first = run_sync(settings, as_of=AS_OF)
+    assert first.failed == 0 and first.errors == [], first.errors
+    assert first.proposals is not None and first.proposals.placed > 0
+    got = _proposals(dav_server)
+    assert len(got) == first.proposals.placed
+    tasks = {str(c["UID"]) for c in _components(dav_server, "VTODO")}
+    per_day: dict[date, int] = {}
+    for comp, _ in got.values():
+        start, end = _span(comp)
+        assert str(comp["STATUS"]) == "TENTATIVE" and str(comp["TRANSP"]) == "OPAQUE"
+        assert str(comp["CLASS"]) == "PRIVATE" and str(comp["RELATED-TO"]) in tasks
+        assert start.date() == end.date() and start.date() > AS_OF
+        assert start.weekday() < 5 and start.weekday() != MEETING_DAY, start
+        assert start.date() not in ABSENT, start
+        assert any(a <= start.time() and end.time() <= b for a, b in OPEN), (start, end)
+        per_day[start.date()] = per_day.get(start.date(), 0) + 1
+    assert max(per_day.values()) <= PER_DAY
+    spans = sorted(_span(c) for c, _ in got.values())
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))  # no overlap
+
+    again = run_sync(settings, as_of=AS_OF)
+    assert _quiet(again), again.errors
+    assert _proposals(dav_server) == got  # same items, same ETags
+
+    # The absence is called off: earlier time is free now, but a proposal that still holds does
+    # not move (a fresh placement would pull talks forward into Monday and Tuesday).
+    assert request(f"{personal}absent.ics", "DELETE")[0] in (200, 204)
+    freed = run_sync(settings, as_of=AS_OF)
+    assert _quiet(freed), (freed.updated, freed.errors)
+    assert _proposals(dav_server) == got
+
+    # A busy item over one proposal: that one moves, and only that one.
+    moved_uid, (moved, _) = sorted(got.items())[0]
+    start, end = _span(moved)
+    assert put_object(f"{personal}clash.ics", _event("clash", start, end)) in (200, 201, 204)
+    third = run_sync(settings, as_of=AS_OF)
+    assert (third.updated, third.created, third.deleted, third.failed) == (1, 0, 0, 0), third.errors
+    now = _proposals(dav_server)
+    new_start, new_end = _span(now[moved_uid][0])
+    assert new_end <= start or new_start >= end
+    assert {u: e for u, (_, e) in now.items() if u != moved_uid} == {
+        u: e for u, (_, e) in got.items() if u != moved_uid
+    }
+
+    # The counsellor confirms another proposal; then a busy item lands on it: it stays theirs.
+    kept_uid, (kept, etag) = sorted(now.items())[1]
+    href = f"{dav_server.calendar_url(WHO)}{kept_uid}.ics"
+    cal = icalendar.Calendar.from_ical(request(href)[1])
+    for comp in cal.walk("VEVENT"):
+        comp["STATUS"] = icalendar.vText("CONFIRMED")
+    assert put_object(href, cal.to_ical(), etag) in (200, 204)
+    k_start, k_end = _span(kept)
+    assert put_object(f"{personal}over-confirmed.ics", _event("over", k_start, k_end)) in (200, 201, 204)
+    fourth = run_sync(settings, as_of=AS_OF)
+    assert fourth.failed == 0 and fourth.deleted == 0, fourth.errors
+    after = _proposals(dav_server)
+    assert _span(after[kept_uid][0]) == (k_start, k_end)
+    assert str(after[kept_uid][0]["STATUS"]) == "CONFIRMED"
+
+    # A contact fulfils the obligation of a third (untouched) proposal: its proposal goes.
+    gone_uid, (gone, _) = sorted(after.items())[2]
+    case = str(gone["SUMMARY"]).split("Kd ")[1].split()[0]
+    src = Path(settings.source.contacts)  # type: ignore[arg-type]
+    with src.open("a", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerow([case, AS_OF.isoformat(), "persönlich", "erschienen"])
+    fifth = run_sync(settings, as_of=AS_OF)
+    assert fifth.failed == 0, fifth.errors
+    assert gone_uid not in _proposals(dav_server)
+    assert kept_uid in _proposals(dav_server)
+
+
+def _components(server: DavServer, name: str) -> list[icalendar.cal.Component]:
+    url = server.calendar_url(WHO)
+    out = []
+    for href in etags(url):
+        body = request(url + href.rsplit("/", 1)[-1])[1]
+        out += icalendar.Calendar.from_ical(body).walk(name)
+    return out
+
+
+@pytest.mark.parametrize("missing", ["opening_hours", "talks_per_day"])
+def test_without_office_data_no_proposal_is_made_and_the_run_says_which(
+    dav_server: DavServer, tmp_path: Path, missing: str
+) -> None:
+    """coburg-2016 names no opening hours and no daily capacity: unset in the configuration,
+    the run proposes nothing, names the missing values, and still writes every task."""
+    _personal(dav_server)
+    settings = _settings(dav_server, tmp_path)
+    setattr(settings.items, missing, None)
+    report = run_sync(settings, as_of=AS_OF)
+    assert report.created > 0 and report.failed == 0
+    assert not _proposals(dav_server)
+    assert any("no appointments proposed" in e and missing.split("_")[0] in e for e in report.errors), (
+        report.errors
+    )
+
+
+def test_a_counsellor_whose_busy_time_cannot_be_read_gets_no_proposal(
+    dav_server: DavServer, tmp_path: Path
+) -> None:
+    """Fail closed: the personal calendar named in busy_urls is missing."""
+    settings = _settings(dav_server, tmp_path)  # no _personal(): the busy calendar does not exist
+    report = run_sync(settings, as_of=AS_OF)
+    assert report.created > 0 and report.failed == 0
+    assert not _proposals(dav_server)
+    assert any(WHO in e and "no appointments proposed" in e for e in report.errors), report.errors
+
+
+def test_the_dry_run_lists_the_proposals_and_the_load_per_week(
+    dav_server: DavServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What a team leader or operator sees before anything is written: each proposal once,
+    and per counsellor and week the talks against the capacity (FULL where it is reached)."""
+    _personal(dav_server)
+    settings = _settings(dav_server, tmp_path)
+    report = run_sync(settings, as_of=AS_OF, dry_run=True)
+    print_report(report)
+    out = capsys.readouterr().out
+    assert report.proposals is not None and report.proposals.placed > 0
+    listed = [line for line in out.splitlines() if line.strip().startswith("create") and "proposal" in line]
+    assert len(listed) == report.proposals.placed
+    assert f"Proposals: {report.proposals.placed} placed" in out
+    assert f"{WHO}: 2026-W48 6/12" in out  # Thursday and Friday, three talks a day
+    assert not _proposals(dav_server)  # nothing written
