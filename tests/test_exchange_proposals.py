@@ -254,3 +254,18 @@ def test_the_fake_keeps_calendar_times_as_exchange_does(fake_ews: FakeEWS) -> No
             "<t:End>2027-06-03T13:00:00Z</t:End></t:CalendarItem>",
         )
     assert fake_ews.items(MAILBOX, "calendar") == [mine]
+
+
+def test_busy_time_shows_a_proposal_as_the_programs_own(fake_ews: FakeEWS, target: ExchangeTarget) -> None:
+    """What the placer reads back: the written proposal at its planned instant, as our own."""
+    fake_ews.person_create(MAILBOX, "calendar", PERSONAL_APPOINTMENT)
+    item = proposal(target, datetime(2026, 11, 26, 13, 0, tzinfo=BERLIN), minutes=30)
+    write(target, item)
+    busy = target.busy(
+        ANNA, datetime(2026, 11, 26, 0, 0, tzinfo=BERLIN), datetime(2026, 11, 27, 0, 0, tzinfo=BERLIN)
+    )
+    assert busy.ok, busy.error
+    assert [(i.start, i.end, i.own_uid) for i in busy.own] == [(item.start, item.end, item.uid)]
+    assert [(i.start, i.end) for i in busy.others] == [
+        (datetime(2026, 11, 26, 8, 0, tzinfo=UTC), datetime(2026, 11, 26, 9, 0, tzinfo=UTC))
+    ]
