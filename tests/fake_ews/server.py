@@ -74,6 +74,12 @@ ASSUMPTIONS about Exchange encoded here:
   for a larger page (IndexedPageItemView MaxEntriesReturned) or a SyncFolderItems asking for
   more changes (MaxChangesReturned) fails with ErrorExceededFindCountLimit.
 - FindItem and SyncFolderItems return extended properties only when asked for them.
+- A calendar item's `Start` / `End` are kept as instants and answered in UTC
+  (`2026-11-26T08:30:00Z`), whatever offset and time zone they were sent with (a person's edit
+  through `person_set` is stored as given). An item created without them gets what Outlook
+  shows for a plain appointment: `LegacyFreeBusyStatus` Busy, `IsAllDayEvent` false,
+  `CalendarItemType` Single, `IsMeeting` false (no attendees). An `End` before the `Start`
+  is refused with `ErrorCalendarEndDateIsEarlierThanStartDate` and changes nothing.
 - Booleans are stored and answered as `true` / `false`, whichever xs:boolean form came in
   (exchangelib sends `1` / `0` and reads back only `true` / `false`).
 - `CalendarView` returns every calendar item whose [Start, End) overlaps [StartDate, EndDate),
@@ -88,6 +94,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import copy
 import datetime as dt
 import itertools
 import os
@@ -134,6 +141,13 @@ REQUEST_FAULTS = {"server_busy", "http503", "drop", "drop_after", "impersonate_d
 ITEM_TAGS = {"Task", "CalendarItem", "Message", "Item", "Contact"}
 ITEM_CLASSES = {"Task": "IPM.Task", "CalendarItem": "IPM.Appointment", "Message": "IPM.Note"}
 DATE_ONLY_TASK_FIELDS = {"DueDate", "StartDate"}
+# What Exchange gives a calendar item created without these fields (a single appointment).
+CALENDAR_DEFAULTS = {
+    "LegacyFreeBusyStatus": "Busy",
+    "IsAllDayEvent": "false",
+    "CalendarItemType": "Single",
+    "IsMeeting": "false",
+}
 # xs:boolean fields of the items the tests write (answered canonically, see the docstring).
 BOOLEAN_FIELDS = {"IsAllDayEvent", "ReminderIsSet", "IsCancelled", "IsComplete", "IsRecurring", "IsMeeting"}
 
@@ -485,6 +499,7 @@ class FakeEWS:
         _normalise_dates(elem, tz, self.task_dates)
         _canonical_booleans(elem)
         _task_rules(elem)
+        _calendar_rules(elem, defaults=True)
         now = _now()
         item = StoredItem(self._new_id(mbx), self._new_changekey(), folder, mbx.address, elem, now, now)
         mbx.items[item.id] = item
@@ -553,6 +568,24 @@ def _normalise_dates(elem: ET.Element, tz: str | None, form: str = "offset") -> 
                 child.text = _iso(midnight)
             else:
                 child.text = midnight.isoformat()
+
+
+def _calendar_rules(elem: ET.Element, *, defaults: bool = False) -> None:
+    """ASSUMPTION: how Exchange keeps a calendar item's times (see module docstring)."""
+    if elem.tag != t("CalendarItem"):
+        return
+    if defaults:
+        for tag, value in CALENDAR_DEFAULTS.items():
+            if elem.find(t(tag)) is None:
+                _set_child(elem, t(tag), value)
+    moments = {}
+    for tag in ("Start", "End"):
+        child = elem.find(t(tag))
+        if child is not None and child.text:
+            moments[tag] = _parse_dt(child.text)
+            child.text = _iso(moments[tag])
+    if len(moments) == 2 and moments["End"] < moments["Start"]:
+        raise ItemError("ErrorCalendarEndDateIsEarlierThanStartDate", "End is before Start")
 
 
 def _canonical_booleans(elem: ET.Element) -> None:
@@ -1084,7 +1117,11 @@ class _Context:
             # We never want invitations; the fake records it as an error so a test notices.
             raise SoapFault("ErrorInvalidRequest", "fake: SendMeetingInvitations must be SendToNone")
         for elem in list(op.find(m("Items")) or []):
-            item = self.fake._create(mbx, folder, elem, self.tz)
+            try:
+                item = self.fake._create(mbx, folder, elem, self.tz)
+            except ItemError as e:
+                self._message(messages, "CreateItem", e)
+                continue
             msg = self._message(messages, "CreateItem")
             items = ET.SubElement(msg, m("Items"))
             out = ET.SubElement(items, elem.tag)
@@ -1130,30 +1167,34 @@ class _Context:
         return resp
 
     def _apply_updates(self, item: StoredItem, updates: ET.Element | None) -> None:
+        """Apply to a copy, so a refused update changes nothing."""
+        elem = copy.deepcopy(item.elem)
         for upd in list(updates if updates is not None else []):
             kind = upd.tag.split("}")[1]
             uri = upd[0]
             key = _uri_key(uri)
             # Remove the old value in both Set and Delete.
             if key[0] == "ext":
-                for k, prop in list(_ext_props(item.elem)):
+                for k, prop in list(_ext_props(elem)):
                     if k == key:
-                        item.elem.remove(prop)
+                        elem.remove(prop)
             else:
-                old = item.elem.find(t(key[1]))
+                old = elem.find(t(key[1]))
                 if old is not None:
-                    item.elem.remove(old)
+                    elem.remove(old)
             if kind == "SetItemField":
                 wrapper = upd[1]
                 for new in list(wrapper):
-                    item.elem.append(new)
+                    elem.append(new)
                     if self.fake.status_order:
-                        _follow(item.elem, new)
+                        _follow(elem, new)
             elif kind != "DeleteItemField":
                 raise ItemError("ErrorInvalidRequest", f"fake does not support {kind}")
-        _normalise_dates(item.elem, self.tz, self.fake.task_dates)
-        _canonical_booleans(item.elem)
-        _task_rules(item.elem)
+        _normalise_dates(elem, self.tz, self.fake.task_dates)
+        _canonical_booleans(elem)
+        _task_rules(elem)
+        _calendar_rules(elem)
+        item.elem = elem
 
     def op_DeleteItem(self, op: ET.Element) -> ET.Element:
         mbx = self.mailbox(op)

@@ -5,7 +5,11 @@
   CalDAV target uses) and the marker (targets/marker.py). Only items carrying our UID
   (with this deployment's namespace prefix) are listed, and only items whose marker is ours
   (marker.is_ours) count as ours when read.
-- A ref is "<folder>:<item id>", folder `TASKS` or `MARKERS`.
+- A ref is "<folder>:<item id>", folder `TASKS` or `MARKERS` (the calendar folder: all-day
+  markers and, in slot mode, proposals).
+- A proposal is a timed CalendarItem without attendees (never an invitation), shown as
+  Tentative; a person accepts it by setting it to Busy (`FREE_BUSY`). Its start and end are
+  read back in the configured zone, so an untouched proposal hashes as it was written.
 - Dates: exchangelib sends a task date as midnight UTC; the mailbox time zone goes with every
   request (`TimeZoneContext`), in which Exchange takes the date. For the zones this targets
   (Europe/Berlin, Europe/Vienna: UTC+1/+2) midnight UTC falls on the intended local day.
@@ -32,6 +36,9 @@ CHUNK = 100  # items per CreateItem/UpdateItem/DeleteItem/GetItem/FindItem reque
 SYNC_PAGE = 512  # changes per SyncFolderItems request (the EWS maximum)
 REMINDER_TIME = dt.time(8, 0)  # "the morning of the due date", mailbox local time
 TASKS, MARKERS = "t", "c"  # ref prefixes: which folder an item id lives in
+# A proposal's status <-> its LegacyFreeBusyStatus (any other free/busy: its lower-case name).
+FREE_BUSY = {"tentative": "Tentative", "confirmed": "Busy"}
+STATUS_OF = {v: k for k, v in FREE_BUSY.items()}
 
 TASK_FIELDS = [
     "subject",
@@ -73,18 +80,33 @@ def by_folder(items: Sequence[DesiredItem]) -> list[tuple[str, list[DesiredItem]
 def remote(item: Any, which: str, ns_tag: str, tz: EWSTimeZone) -> RemoteItem:
     """An EWS item as the runner sees it (marker empty unless ours)."""
     uid = getattr(item, UID_FIELD, None) or ""
-    marker = marker_codec.ours(marker_codec.decode(getattr(item, MARKER_FIELD, None)), ns_tag)
+    written = marker_codec.decode(getattr(item, MARKER_FIELD, None))
     return RemoteItem(
         ref=RemoteRef(uid, f"{which}:{item.id}", item.changekey),
-        item_type="task" if isinstance(item, Task) else "marker",
-        fields=fields_of(item, tz),
-        marker=marker,
+        item_type=type_of(item, written),
+        fields=fields_of(item, tz, written),
+        marker=marker_codec.ours(written, ns_tag),
         payload=item,
     )
 
 
-def fields_of(item: Any, tz: EWSTimeZone) -> dict[str, Any]:
-    """The managed fields as `DesiredItem.fields()` has them, read from an EWS item."""
+def type_of(item: Any, marker: Mapping[str, str]) -> str:
+    """The item type read back: a task, a proposal (a calendar item whose marker says so) or
+    a marker."""
+    if isinstance(item, Task):
+        return "task"
+    return "proposal" if marker.get("t") == "proposal" else "marker"
+
+
+def _moment(value: Any, tz: EWSTimeZone) -> str | None:
+    """A proposal's start or end as `DesiredItem.fields` writes it: ISO with the offset of
+    the configured zone (Exchange answers in UTC)."""
+    return value.astimezone(tz).isoformat() if isinstance(value, dt.datetime) else None
+
+
+def fields_of(item: Any, tz: EWSTimeZone, marker: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The managed fields as `DesiredItem.fields()` has them, read from an EWS item
+    (`marker`, decoded, tells a proposal from a marker)."""
     text = getattr(item, "text_body", None)
     if text is None:
         text = str(item.body) if item.body is not None else ""
@@ -102,6 +124,17 @@ def fields_of(item: Any, tz: EWSTimeZone) -> dict[str, Any]:
             "due": item.due_date.isoformat() if item.due_date else None,
             "start": item.start_date.isoformat() if item.start_date else None,
             "status": "completed" if item.status == Task.COMPLETED else "open",
+        }
+    if type_of(item, marker or {}) == "proposal":
+        start = _moment(item.start, tz)
+        busy = item.legacy_free_busy_status
+        return {
+            "type": "proposal",
+            **base,
+            "due": start[:10] if start else None,
+            "start": start,
+            "status": STATUS_OF.get(busy, (busy or "").lower()),
+            "end": _moment(item.end, tz),
         }
     start = item.start
     if isinstance(start, dt.datetime):
@@ -140,6 +173,14 @@ def values(
             values["status"] = Task.COMPLETED if done else Task.NOT_STARTED
             values["percent_complete"] = Decimal(100) if done else Decimal(0)
             values["reminder_is_set"] = not done
+    elif item.item_type == "proposal":
+        if not keep & {"start", "due"}:
+            values["start"] = EWSDateTime.from_datetime(item.start).astimezone(tz)
+            values["end"] = EWSDateTime.from_datetime(item.end).astimezone(tz)
+            values["is_all_day"] = False
+        if "status" not in keep:
+            values["legacy_free_busy_status"] = FREE_BUSY[item.status]
+        values["reminder_is_set"] = False
     else:
         day = item.start or item.due
         if not keep & {"start", "due"}:
@@ -192,8 +233,10 @@ def changed(
             changed.append("start_date")
         if "status" not in keep and differs("status"):
             changed += ["status", "percent_complete", "reminder_is_set"]
-    elif not keep & {"start", "due"} and differs("start"):
+    elif not keep & {"start", "due"} and (differs("start") or differs("end")):
         changed += ["start", "end", "is_all_day"]
+    if item.item_type == "proposal" and "status" not in keep and differs("status"):
+        changed.append("legacy_free_busy_status")
     if getattr(payload, MARKER_FIELD, None) != values[MARKER_FIELD]:
         changed.append(MARKER_FIELD)
     if getattr(payload, UID_FIELD, None) != values[UID_FIELD]:

@@ -1,4 +1,5 @@
-"""The Exchange target: Outlook tasks (and optional all-day marker appointments) through EWS.
+"""The Exchange target: Outlook tasks (and optional all-day markers or tentative proposed
+appointments) through EWS.
 
 Implements the `Target` protocol of targets/base.py with exchangelib, cut by job:
 
