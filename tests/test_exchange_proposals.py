@@ -19,7 +19,7 @@ from kontaktsync.sync.item import DesiredItem, three_way, uid_prefix
 from kontaktsync.sync.targets.base import RemoteItem, Write
 from kontaktsync.sync.targets.exchange.target import ExchangeTarget, forget_accounts
 
-from tests.exchange_helpers import exchange_settings, mailbox_of
+from tests.exchange_helpers import exchange_settings, mailbox_of, make_plan, run
 from tests.fake_ews import FakeEWS, StoredItem
 from tests.fake_ews.server import TNS, ItemError
 
@@ -269,3 +269,26 @@ def test_busy_time_shows_a_proposal_as_the_programs_own(fake_ews: FakeEWS, targe
     assert [(i.start, i.end) for i in busy.others] == [
         (datetime(2026, 11, 26, 8, 0, tzinfo=UTC), datetime(2026, 11, 26, 9, 0, tzinfo=UTC))
     ]
+
+
+def test_slot_mode_end_to_end_on_exchange(fake_ews: FakeEWS, tmp_path: Path) -> None:
+    """A whole run in slot mode against the fake EWS server: every talk gets a tentative
+    appointment in the mailbox's calendar beside its task (busy time read through a
+    CalendarView), and a second run writes nothing."""
+    settings = exchange_settings(fake_ews, tmp_path, appointments="slot")
+    settings.items.opening_hours = "08:00-12:00,13:00-16:00"
+    settings.items.buffer_minutes = 0
+    settings.items.talks_per_day = 4
+    settings.items.talks_per_week = 20
+    settings.items.follow_up_minutes = 30
+    plan = make_plan(12)
+    mailbox = mailbox_of("anna")
+    first = run(settings, plan)
+    assert first.failed == 0 and first.proposals is not None, first.errors
+    assert first.proposals.placed == 12 and first.created == 24, first.errors
+    placed = [
+        i for i in fake_ews.items(mailbox, folder="calendar") if i.text("LegacyFreeBusyStatus") == "Tentative"
+    ]
+    assert len(placed) == 12
+    second = run(settings, plan)
+    assert (second.created, second.updated, second.deleted, second.failed) == (0, 0, 0, 0), second.errors
