@@ -25,6 +25,7 @@ from kontaktsync.sync.core.runner import run_sync
 
 from tests.builders import AS_OF
 from tests.calendars import etags, put_object, request
+from tests.cli import run_cli
 from tests.configs import settings_for
 from tests.servers import DavServer
 from tests.test_server_matrix import _caseload as example_caseload
@@ -231,3 +232,31 @@ def test_the_dry_run_lists_the_proposals_and_the_load_per_week(
     assert f"Proposals: {report.proposals.placed} placed" in out
     assert f"{WHO}: 2026-W48 6/12" in out  # Thursday and Friday, three talks a day
     assert not _proposals(dav_server)  # nothing written
+
+
+def test_config_check_names_the_office_values_slot_mode_still_needs(tmp_path: Path) -> None:
+    """coburg-2016 leaves opening hours, buffer and daily capacity to the deployment."""
+    src = example_caseload(tmp_path / "src", {WHO: WHO})
+    config = tmp_path / "kontaktsync.toml"
+    config.write_text(
+        "[source]\n"
+        f'cases = "{src / "cases.csv"}"\n'
+        '[target]\nkind = "caldav"\n[target.caldav]\nurl = "http://127.0.0.1:9/{counsellor}/k/"\n'
+        '[items]\nappointments = "slot"\n'
+        f'[sync]\nstate_path = "{tmp_path / "state.sqlite3"}"\n',
+        encoding="utf-8",
+    )
+    out = run_cli(["config", "check", "--config", str(config)], tmp_path)
+    line = next(x for x in out.stdout.splitlines() if x.startswith("appointments:"))
+    assert "FAILED" in line and "opening_hours.monday" in line and "talks_per_day" in line, line
+    assert out.returncode != 0
+    with config.open("a", encoding="utf-8") as fh:
+        fh.write('[items.part_time]\n"m.mueller" = 0.5\n')
+    text = config.read_text(encoding="utf-8").replace(
+        '[items]\nappointments = "slot"\n',
+        '[items]\nappointments = "slot"\nopening_hours = "08:00-12:00"\nbuffer_minutes = 5\n'
+        "talks_per_day = 5\ntalks_per_week = 25\n",
+    )
+    config.write_text(text, encoding="utf-8")
+    out = run_cli(["config", "check", "--config", str(config)], tmp_path)
+    assert "appointments: ok" in out.stdout, out.stdout + out.stderr

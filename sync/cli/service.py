@@ -25,6 +25,7 @@ from kontaktsync.sync.config.loading import (
 from kontaktsync.sync.config.masking import mask_secrets
 from kontaktsync.sync.config.models import Settings
 from kontaktsync.sync.core.planning import today_in
+from kontaktsync.sync.core.proposals import office_for
 from kontaktsync.sync.service.exit_codes import ExitCode
 from kontaktsync.sync.targets.base import TargetError, make_target
 
@@ -66,6 +67,8 @@ def register(app: typer.Typer) -> None:
         policy = _check_policy(settings, files)
         source_ok, counsellors = _check_source(settings, policy, files)
         ok = ok and policy is not None and source_ok
+        if policy is not None:
+            ok = _check_office(settings, policy) and ok
         ok = _check_state(settings) and ok
         if source_ok:
             ok = _check_target(settings, counsellors) and ok
@@ -86,6 +89,25 @@ def register(app: typer.Typer) -> None:
         for warning in config_warnings(config, secrets_dir):
             logging.getLogger("kontaktsync.config").warning(warning)
         raise typer.Exit(run_daemon(settings))
+
+
+def _check_office(settings: Settings, policy: Policy) -> bool:
+    """Slot mode: are all office values the placer needs set (policy or items.*)?"""
+    if settings.items.appointments != "slot":
+        return True
+    try:
+        missing = office_for(policy, settings.items).missing()
+    except ValueError as exc:
+        typer.echo(f"appointments: FAILED — the office data is not usable: {exc}")
+        return False
+    if missing:
+        typer.echo(
+            f"appointments: FAILED — slot mode needs these office values: {', '.join(missing)}\n"
+            "    fix: set them in the policy's office block, or as items.* in the configuration"
+        )
+        return False
+    typer.echo("appointments: ok — slot mode, office data complete")
+    return True
 
 
 def _check_credentials(settings: Settings, files: ConfigFiles) -> bool:
