@@ -17,6 +17,12 @@ def _settings(tmp_path):
     return s.model_copy(update={"sync": s.sync.model_copy(update={"state_path": tmp_path / "st.sqlite3"})})
 
 
+@pytest.fixture(autouse=True)
+def _nothing_frozen_before() -> None:
+    """Plans made by earlier tests in this process froze their objects (rules/heap.py)."""
+    gc.unfreeze()
+
+
 def test_the_collector_is_on_and_nothing_frozen_after_a_run(tmp_path):
     assert gc.isenabled() and gc.get_freeze_count() == 0
     report = run_sync(_settings(tmp_path), plan=plan_of(obligation()), target=MemTarget())

@@ -452,9 +452,14 @@ class CalDAVTarget:
                 )
                 continue
             todo.append((w, body))
-        guard = self._guard(calendar, [w.base.ref for w, _ in todo if w.base is not None], "update")
+        refs = [w.base.ref for w, _ in todo if w.base is not None]
+        bad = self._outside(calendar, refs)
+        guard = self._guard(calendar, [r for r in refs if r.uid not in bad], "update")
         for w, body in todo:
             assert w.base is not None
+            if w.base.ref.uid in bad:
+                yield Result(w.item.uid, False, ref=w.base.ref, error=bad[w.base.ref.uid])
+                continue
             refused = guard(w.base.ref)
             if refused is not None:
                 yield refused
@@ -472,8 +477,12 @@ class CalDAVTarget:
                 yield Result(base.ref.uid, True, ref=base.ref, unchanged=True, written_hash=base.written_hash)
                 continue
             todo.append((base, body))
-        guard = self._guard(calendar, [b.ref for b, _ in todo], "update")
+        bad = self._outside(calendar, [b.ref for b, _ in todo])
+        guard = self._guard(calendar, [b.ref for b, _ in todo if b.ref.uid not in bad], "update")
         for base, body in todo:
+            if base.ref.uid in bad:
+                yield Result(base.ref.uid, False, ref=base.ref, error=bad[base.ref.uid])
+                continue
             refused = guard(base.ref)
             if refused is not None:
                 yield refused
@@ -485,10 +494,25 @@ class CalDAVTarget:
             )
             yield res
 
+    def _outside(self, calendar: str, refs: Sequence[RemoteRef]) -> dict[str, str]:
+        """uid -> why, for every ref whose address is not inside the calendar: refused before
+        any request (no probe, no ETag check, no write)."""
+        bad = {}
+        for ref in refs:
+            try:
+                self._href_url(calendar, ref.ref)
+            except TargetError as exc:
+                bad[ref.uid] = str(exc)
+        return bad
+
     def delete(self, calendar: str, refs: Sequence[RemoteRef]) -> Iterator[Result]:
         refs = list(refs)
-        guard = self._guard(calendar, refs, "delete")
+        bad = self._outside(calendar, refs)
+        guard = self._guard(calendar, [r for r in refs if r.uid not in bad], "delete")
         for ref in refs:
+            if ref.uid in bad:
+                yield Result(ref.uid, False, ref=ref, error=bad[ref.uid])
+                continue
             refused = guard(ref)
             if refused is not None:
                 yield Result(ref.uid, True, ref=ref, gone=True) if refused.gone else refused
