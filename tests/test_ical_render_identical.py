@@ -234,3 +234,28 @@ def items(draw: st.DrawFn) -> DesiredItem:
 @given(items(), st.sampled_from(NOWS))
 def test_generated_items_render_the_same_bytes(generated: DesiredItem, now: datetime) -> None:
     assert ical.render(generated, NS, now) == ref_render(generated, NS, now)
+
+
+def test_remembered_field_hashes_are_the_digests() -> None:
+    """field_hashes remembers the short hashes of repeating values by value and type: each one
+    is the digest of that very value (1 and True, [] and "" hash apart)."""
+    from kontaktsync.sync import item as item_module
+    from kontaktsync.sync.item import EDITABLE, FIELD_HASH_SIZE
+
+    def digests(fields: dict[str, object]) -> dict[str, str]:
+        norm = item_module._normalised(fields)
+        return {n: item_module._digest(norm.get(n), FIELD_HASH_SIZE) for n in EDITABLE}
+
+    base = SHAPES[0].fields()
+    variants = [
+        base,
+        base | {"priority": True, "private": 1},
+        base | {"priority": 1, "private": True},
+        base | {"priority": 1.0, "private": 0, "status": None},
+        base | {"categories": [], "start": ""},
+        base | {"categories": ["b", "a"], "due": "2026-12-02"},
+        base | {"categories": [["b"], ["a"]], "status": {"odd": [1]}},  # unhashable
+    ]
+    for fields in variants + variants:  # the second time from what was remembered
+        assert item_module.field_hashes(fields) == digests(fields), fields
+    assert item_module.field_hashes(variants[1]) != item_module.field_hashes(variants[2])
