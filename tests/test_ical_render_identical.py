@@ -192,9 +192,11 @@ def test_merge_writes_the_same_bytes() -> None:
     for shape in SHAPES:
         existing = ref_render(shape, NS, NOW)
         changed = replace(shape, summary=shape.summary + " (neu)", priority=shape.priority or 2)
-        for keep in (set(), {"description"}, {"categories", "private"}):
-            got = ical.merge(existing, changed, NS, keep=keep, now=later)
-            assert got == ref_merge(existing, changed, keep, later), (shape, keep)
+        # RELATED-TO is written with the object and never replaced, also when the plan has none
+        for want in (changed, replace(changed, related=None), replace(changed, related="ks-other")):
+            for keep in (set(), {"description"}, {"categories", "private"}):
+                got = ical.merge(existing, want, NS, keep=keep, now=later)
+                assert got == ref_merge(existing, want, keep, later), (shape, want.related, keep)
 
 
 TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=200)

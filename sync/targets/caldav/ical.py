@@ -95,7 +95,10 @@ _VERSION = icalendar.vText("2.0")
 _SEQUENCE_0 = icalendar.vInt(0)
 _PERCENT_100 = icalendar.vInt(100)
 _CLASS = {True: icalendar.vText("PRIVATE"), False: icalendar.vText("PUBLIC")}
-_WORDS = {word: icalendar.vText(word) for word in ("NEEDS-ACTION", "COMPLETED", "OPAQUE", "TRANSPARENT")}
+_WORDS = {
+    word: icalendar.vText(word)
+    for word in ("NEEDS-ACTION", "COMPLETED", "OPAQUE", "TRANSPARENT", "TENTATIVE", "CONFIRMED")
+}
 
 
 @lru_cache(maxsize=4096)
@@ -128,7 +131,8 @@ def _word(text: str) -> icalendar.vText:
 
 
 def _managed(item: DesiredItem) -> dict[str, Any]:
-    """The managed properties of an item as typed icalendar values, in the order they are added."""
+    """The managed properties of an item as typed icalendar values (and RELATED-TO, the task
+    of a proposal's obligation)."""
     props: dict[str, Any] = {
         "SUMMARY": icalendar.vText(item.summary),
         "DESCRIPTION": icalendar.vText(item.description),
@@ -156,6 +160,8 @@ def _managed(item: DesiredItem) -> dict[str, Any]:
         props["DTSTART"] = _day_value(item.start or item.due)
         props["DTEND"] = _day_value(marker_end(item))
         props["TRANSP"] = _WORDS["TRANSPARENT"]
+    if item.related:
+        props["RELATED-TO"] = icalendar.vText(item.related)  # the obligation's task
     return props
 
 
@@ -165,8 +171,8 @@ def _set_managed(comp: icalendar.cal.Component, item: DesiredItem, keep: set[str
         if name not in keep:
             comp.pop(name, None)
     add = _managed(item)
-    if item.related and "RELATED-TO" not in comp:
-        add["RELATED-TO"] = icalendar.vText(item.related)  # the obligation's task
+    if "RELATED-TO" in comp:  # not managed: written with the object, never replaced
+        add.pop("RELATED-TO", None)
     for name, value in add.items():
         if name not in keep:
             comp.add(name, value)
@@ -208,8 +214,6 @@ def render(item: DesiredItem, ns_tag: str, now: datetime | None = None) -> bytes
         "SEQUENCE": _SEQUENCE_0,
         **_managed(item),
     }
-    if item.related:
-        props["RELATED-TO"] = icalendar.vText(item.related)  # the obligation's task
     if item.status == "completed":
         props["COMPLETED"] = completed
     props[MARKER] = icalendar.vUnknown(marker_codec.encode(item, ns_tag))
