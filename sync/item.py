@@ -19,6 +19,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any, Literal
 
 from kontaktsync.sync.config.models import Settings
@@ -156,10 +157,30 @@ FIELD_HASH_SIZE = 8
 LEGACY_KEEP = ("description", "due", "start", "status")
 
 
+# Fields whose values repeat across a run's items (a few category sets, priorities, days): their
+# short hashes are remembered by value. Summary and description differ from case to case.
+_REPEATING = frozenset(("categories", "priority", "private", "due", "start", "status"))
+
+
+@lru_cache(maxsize=4096)
+def _repeating_hash(kind: type, value: Any) -> str:
+    """`_digest` of a hashable value; `kind` keeps apart values that compare equal (1, True)."""
+    return _digest(list(value) if kind is list else value, FIELD_HASH_SIZE)
+
+
+def _field_hash(name: str, value: Any) -> str:
+    if name in _REPEATING:
+        try:
+            return _repeating_hash(type(value), tuple(value) if isinstance(value, list) else value)
+        except TypeError:  # unhashable (a value read from a server may be anything)
+            pass
+    return _digest(value, FIELD_HASH_SIZE)
+
+
 def field_hashes(fields: Mapping[str, Any]) -> dict[str, str]:
     """Per-field short hashes of managed field values."""
     norm = _normalised(fields)
-    return {name: _digest(norm.get(name), FIELD_HASH_SIZE) for name in EDITABLE}
+    return {name: _field_hash(name, norm.get(name)) for name in EDITABLE}
 
 
 def changed_fields(

@@ -17,10 +17,12 @@ rebuilt from the server and a person's edit shows up as "managed hash now != has
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
+from functools import lru_cache
 from typing import Any
 
 import icalendar
+from icalendar.timezone import tzp
 from kontaktsync.sync.item import DesiredItem, ReadContent, completed_marker, completion_keeps, marker_end
 from kontaktsync.sync.targets import marker as marker_codec
 
@@ -83,68 +85,142 @@ def _component(cal: icalendar.Calendar) -> icalendar.cal.Component | None:
     return None
 
 
+# Typed values built once and shared by every object rendered (icalendar serialises them
+# without changing them): `Component.add` infers a property's type from the Python value on
+# every call, which was most of the time `render` took apart from serialising. Dates and
+# date-times are set as `vDate`/`vDatetime`, which `vDDDTypes` (what `add` makes) would build
+# again on every serialisation.
+_PRODID = icalendar.vText(PRODID)
+_VERSION = icalendar.vText("2.0")
+_SEQUENCE_0 = icalendar.vInt(0)
+_PERCENT_100 = icalendar.vInt(100)
+_CLASS = {True: icalendar.vText("PRIVATE"), False: icalendar.vText("PUBLIC")}
+_WORDS = {
+    word: icalendar.vText(word)
+    for word in ("NEEDS-ACTION", "COMPLETED", "OPAQUE", "TRANSPARENT", "TENTATIVE", "CONFIRMED")
+}
+
+
+@lru_cache(maxsize=4096)
+def _day_value(day: date) -> icalendar.vDate:
+    """A DATE value, with `VALUE=DATE` as `vDDDTypes` writes it; a run has a few hundred
+    distinct days."""
+    return icalendar.vDate(day, {"VALUE": "DATE"})
+
+
+@lru_cache(maxsize=256)
+def _categories_value(categories: tuple[str, ...]) -> icalendar.vCategory:
+    return icalendar.vCategory(list(categories))
+
+
+@lru_cache(maxsize=16)
+def _priority_value(priority: int) -> icalendar.vInt:
+    return icalendar.vInt(priority)
+
+
+@lru_cache(maxsize=8)
+def _stamp_values(now: datetime, zone: tzinfo | None) -> tuple[icalendar.vDatetime, icalendar.vDatetime]:
+    """DTSTAMP/CREATED/LAST-MODIFIED (in UTC, as `Component.add` converts them) and COMPLETED
+    (as given) for one second of a run. `zone` is part of the key: equal instants in two zones
+    are equal datetimes, but COMPLETED is written in the zone given."""
+    return icalendar.vDatetime(tzp.localize_utc(now)), icalendar.vDatetime(now)
+
+
+def _word(text: str) -> icalendar.vText:
+    return _WORDS.get(text) or icalendar.vText(text)
+
+
+def _managed(item: DesiredItem) -> dict[str, Any]:
+    """The managed properties of an item as typed icalendar values (and RELATED-TO, the task
+    of a proposal's obligation)."""
+    props: dict[str, Any] = {
+        "SUMMARY": icalendar.vText(item.summary),
+        "DESCRIPTION": icalendar.vText(item.description),
+        "CATEGORIES": _categories_value(item.categories),
+        "CLASS": _CLASS[bool(item.private)],
+    }
+    if item.priority:
+        props["PRIORITY"] = _priority_value(item.priority)
+    if item.item_type == "task":
+        props["DUE"] = _day_value(item.due)
+        if item.start:
+            props["DTSTART"] = _day_value(item.start)
+        if item.status == "completed":
+            props["STATUS"] = _WORDS["COMPLETED"]
+            props["PERCENT-COMPLETE"] = _PERCENT_100
+        else:
+            props["STATUS"] = _WORDS["NEEDS-ACTION"]
+    elif item.item_type == "proposal":
+        # A proposed talk: timed, tentative, busy, private; a person may confirm or move it.
+        props["DTSTART"] = icalendar.vDatetime(item.start)
+        props["DTEND"] = icalendar.vDatetime(item.end)
+        props["STATUS"] = _word(item.status.upper())
+        props["TRANSP"] = _WORDS["OPAQUE"]
+    else:
+        props["DTSTART"] = _day_value(item.start or item.due)
+        props["DTEND"] = _day_value(marker_end(item))
+        props["TRANSP"] = _WORDS["TRANSPARENT"]
+    if item.related:
+        props["RELATED-TO"] = icalendar.vText(item.related)  # the obligation's task
+    return props
+
+
 def _set_managed(comp: icalendar.cal.Component, item: DesiredItem, keep: set[str]) -> None:
     """Replace the managed properties of `comp` by the item's, except the kept ones."""
     for name in MANAGED:
         if name not in keep:
             comp.pop(name, None)
-    add = {
-        "SUMMARY": item.summary,
-        "DESCRIPTION": item.description,
-        "CATEGORIES": list(item.categories),
-        "CLASS": "PRIVATE" if item.private else "PUBLIC",
-    }
-    if item.priority:
-        add["PRIORITY"] = item.priority
-    if item.item_type == "task":
-        add["DUE"] = item.due
-        if item.start:
-            add["DTSTART"] = item.start
-        if item.status == "completed":
-            add["STATUS"] = "COMPLETED"
-            add["PERCENT-COMPLETE"] = 100
-        else:
-            add["STATUS"] = "NEEDS-ACTION"
-    elif item.item_type == "proposal":
-        # A proposed talk: timed, tentative, busy, private; a person may confirm or move it.
-        add["DTSTART"] = item.start
-        add["DTEND"] = item.end
-        add["STATUS"] = item.status.upper()
-        add["TRANSP"] = "OPAQUE"
-    else:
-        add["DTSTART"] = item.start or item.due
-        add["DTEND"] = marker_end(item)
-        add["TRANSP"] = "TRANSPARENT"
-    if item.related and "RELATED-TO" not in comp:
-        add["RELATED-TO"] = item.related  # the obligation's task
+    add = _managed(item)
+    if "RELATED-TO" in comp:  # not managed: written with the object, never replaced
+        add.pop("RELATED-TO", None)
     for name, value in add.items():
         if name not in keep:
             comp.add(name, value)
 
 
 def _new_calendar() -> icalendar.Calendar:
-    cal = icalendar.Calendar()
-    cal.add("PRODID", PRODID)
-    cal.add("VERSION", "2.0")
-    return cal
+    return icalendar.Calendar({"PRODID": _PRODID, "VERSION": _VERSION})
+
+
+@lru_cache(maxsize=8)
+def _timezone(tzid: str) -> icalendar.Timezone | None:
+    """The VTIMEZONE `Calendar.add_missing_timezones` makes for a TZID (icalendar asks its
+    callers to cache it: building one takes milliseconds); None for an unknown TZID."""
+    try:
+        return icalendar.Timezone.from_tzid(tzid)
+    except ValueError:
+        return None
+
+
+def _add_missing_timezones(cal: icalendar.Calendar) -> None:
+    """`cal.add_missing_timezones()` with the VTIMEZONEs built once per TZID (RFC 5545 3.2.19)."""
+    at = len(cal.timezones)
+    for tzid in cal.get_missing_tzids():
+        timezone = _timezone(tzid)
+        if timezone is not None:
+            cal.subcomponents.insert(at, timezone)
+            at += 1
 
 
 def render(item: DesiredItem, ns_tag: str, now: datetime | None = None) -> bytes:
+    """A new object for an item, with every property set as a typed value (see `_managed`)."""
     now = now or datetime.now(UTC).replace(microsecond=0)
-    cal = _new_calendar()
-    comp = icalendar.Todo() if item.item_type == "task" else icalendar.Event()
-    comp.add("UID", item.uid)
-    comp.add("DTSTAMP", now)
-    comp.add("CREATED", now)
-    comp.add("LAST-MODIFIED", now)
-    comp.add("SEQUENCE", 0)
-    _set_managed(comp, item, set())
+    stamp, completed = _stamp_values(now, now.tzinfo)
+    props: dict[str, Any] = {
+        "UID": icalendar.vText(item.uid),
+        "DTSTAMP": stamp,
+        "CREATED": stamp,
+        "LAST-MODIFIED": stamp,
+        "SEQUENCE": _SEQUENCE_0,
+        **_managed(item),
+    }
     if item.status == "completed":
-        comp.add("COMPLETED", now)
-    comp.add(MARKER, marker_codec.encode(item, ns_tag))
-    cal.add_component(comp)
+        props["COMPLETED"] = completed
+    props[MARKER] = icalendar.vUnknown(marker_codec.encode(item, ns_tag))
+    cal = _new_calendar()
+    cal.add_component((icalendar.Todo if item.item_type == "task" else icalendar.Event)(props))
     if item.item_type == "proposal":
-        cal.add_missing_timezones()  # the VTIMEZONE its TZID names (RFC 5545 3.2.19)
+        _add_missing_timezones(cal)
     return cal.to_ical()
 
 
