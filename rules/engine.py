@@ -116,6 +116,8 @@ def _plan(caseload: Caseload, policy: Policy, as_of: date, release: bool) -> Pla
         obligations += obs
         if reasons:
             unmatched.append(Unmatched(case.case_id, "; ".join(reasons)))
+        # by position, as `obligation()` passes its fields: a keyword argument doubles the cost
+        # of making the facts (0.19 -> 0.36 µs a case)
         facts[case.case_id] = CaseFacts(
             case.case_id,
             case.counsellor,
@@ -126,7 +128,7 @@ def _plan(caseload: Caseload, policy: Policy, as_of: date, release: bool) -> Pla
             case.care_plan_created,
             case.profile_since,
             {m.key: m.effective_end for m in case.measures} if case.measures else NO_MEASURES,
-            team=case.team,
+            case.team,
         )
     if release:
         cases.clear()
