@@ -1,8 +1,11 @@
-"""What a refusing WebDAV server says: the precondition named in its error body."""
+"""Collection names and refusals: the precondition a refusing WebDAV server names in its
+error body, and a warning for a name some servers refuse to create."""
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 
 _PREFIXES = {"DAV:": "DAV", "urn:ietf:params:xml:ns:caldav": "CALDAV", "http://apple.com/ns/ical/": "ICAL"}
 
@@ -32,3 +35,17 @@ def precondition(body: str | bytes | None) -> str | None:
     if not names:
         return None
     return ", ".join(names) + (f' ("{"; ".join(notes)}")' if notes else "")
+
+
+def name_warning(template: str, calendar: str, explicit: Mapping[str, str]) -> str:
+    """A warning, before the first sync, for a collection name some servers refuse to create
+    (Cyrus: 403 "Invalid characters in collection name" for a '.')."""
+    if calendar in explicit or "{counsellor}" not in template or not _UNSAFE_NAME.search(calendar):
+        return ""
+    return (
+        f"; WARNING: its name carries {calendar!r}, and some servers refuse such characters in a new "
+        "collection (Cyrus refuses '.'): {counsellor_slug} in target.caldav.url gives only a-z, 0-9 and '-'"
+    )
+
+
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_-]")

@@ -27,13 +27,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
-import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from caldav.lib import error as caldav_error
@@ -55,11 +53,11 @@ from kontaktsync.sync.targets.base import (
 )
 from kontaktsync.sync.targets.caldav import ical
 from kontaktsync.sync.targets.caldav.busy import BusyReader
-from kontaktsync.sync.targets.caldav.names import precondition
-from kontaktsync.sync.targets.caldav.preconditions import Preconditions, learn
+from kontaktsync.sync.targets.caldav.guard import WriteGuard
+from kontaktsync.sync.targets.caldav.names import name_warning, precondition
+from kontaktsync.sync.targets.caldav.preconditions import Preconditions
 from kontaktsync.sync.targets.caldav.session import DavSession, Refused
 from kontaktsync.sync.targets.caldav.webdav import (
-    ETAGS_HEAD,
     MKCALENDAR_BODY,
     MULTIGET_HEAD,
     NS,
@@ -109,8 +107,7 @@ class CalDAVTarget:
         self.ns_tag = namespace_tag(settings.sync.namespace)
         self.retry = RetryPolicy.from_settings(settings, jitter=True, sleep=sleep)
         self.http = DavSession(cfg, self.retry)
-        self._rules: dict[str, Preconditions] = {}  # per server (scheme://host:port)
-        self._rules_lock = threading.Lock()
+        self.guard = WriteGuard(self.http, self.address, self.prefix)
         self.busy_reader = BusyReader(self.http, cfg, self.ns_tag, self.address)
 
     @property
@@ -178,7 +175,7 @@ class CalDAVTarget:
             detail, ok = probe_answer(resp.status, resp.raw, self.cfg.create_calendars)
             exists = resp.status != 404
             if not exists and calendar is not None and ok:
-                detail += _name_warning(self.cfg.url, calendar, self.cfg.calendars)
+                detail += name_warning(self.cfg.url, calendar, self.cfg.calendars)
         except caldav_error.AuthorizationError as exc:
             why = "access refused; check target.caldav.username and the password secret"
             ok, detail = False, f"HTTP {exc.status}: {why}"
@@ -307,67 +304,8 @@ class CalDAVTarget:
 
     # --- writes -------------------------------------------------------------------------------
     def preconditions(self, calendar: str) -> Preconditions:
-        """What the calendar's server honours, learned at the first write into it this run
-        (preconditions.py); the calendar must exist."""
-        origin = "{0.scheme}://{0.netloc}".format(urlsplit(self.address(calendar)))
-        with self._rules_lock:
-            rules = self._rules.get(origin)
-            if rules is None:
-                rules = self._rules[origin] = learn(self.http, self.address(calendar), self.prefix)
-        return rules
-
-    def current_etags(self, calendar: str, refs: Sequence[RemoteRef]) -> dict[str, str | None]:
-        """uid -> the ETag the server has now (None: not there), one REPORT per batch; raises
-        TargetError when it cannot be read."""
-        url = self.address(calendar)
-        by_path = {path(urljoin(url, r.ref)): r.uid for r in refs}
-        out: dict[str, str | None] = dict.fromkeys(by_path.values())
-        hrefs = list(by_path)
-        for i in range(0, len(hrefs), MULTIGET_BATCH):
-            body = ETAGS_HEAD + "".join(
-                f"<d:href>{xml_text(h)}</d:href>" for h in hrefs[i : i + MULTIGET_BATCH]
-            )
-            resp = self.http.request(url, "REPORT", body + "</c:calendar-multiget>", {"Depth": "1"})
-            if resp.status != 207:
-                raise TargetError(f"cannot read the current ETags in {path(url)}: HTTP {resp.status}")
-            for href, status, props in multistatus(resp.raw):
-                uid = by_path.get(path(urljoin(url, href)))
-                if uid is not None and status < 300:
-                    out[uid] = props.get("getetag") or ""
-        return out
-
-    def _guard(
-        self, calendar: str, refs: Sequence[RemoteRef], rule: Literal["create", "update", "delete"]
-    ) -> Callable[[RemoteRef], Result | None]:
-        """For a batch about to be written: a check per item that returns the Result to report
-        instead of writing it, or None to write. Where the server honours the condition of
-        `rule`, nothing is checked (the condition does it); where it does not, the current
-        ETags are read in one request first: a create meets an item that is there, an update
-        or delete one that changed or went since it was read. No refs: not even the probe."""
-        rules = self.preconditions(calendar) if refs else None
-        if rules is None or getattr(rules, rule):
-            return lambda ref: None
-        try:
-            now = self.current_etags(calendar, refs)
-        except TargetError as exc:
-            why = f"not written: the server ignores conditional writes, and the check before it failed: {exc}"
-            return lambda ref: Result(ref.uid, False, ref=ref, error=why)
-
-        def check(ref: RemoteRef) -> Result | None:
-            current = now.get(ref.uid)
-            if rule == "create":
-                return (
-                    None
-                    if current is None
-                    else Result(ref.uid, False, ref=RemoteRef(ref.uid, ref.ref, current), conflict=True)
-                )
-            if current is None:
-                return Result(ref.uid, False, ref=ref, gone=True, error="gone")
-            if ref.version and current != ref.version:
-                return Result(ref.uid, False, ref=RemoteRef(ref.uid, ref.ref, current), conflict=True)
-            return None
-
-        return check
+        """What the calendar's server honours (guard.py)."""
+        return self.guard.preconditions(calendar)
 
     def _put(
         self,
@@ -406,7 +344,7 @@ class CalDAVTarget:
     def create(self, calendar: str, items: Sequence[DesiredItem]) -> Iterator[Result]:
         items = list(items)
         refs = [RemoteRef(i.uid, path(self._item_url(calendar, i.uid)), None) for i in items]
-        guard = self._guard(calendar, refs, "create")
+        guard = self.guard.check(calendar, refs, "create")
         for item, ref in zip(items, refs, strict=True):
             refused = guard(ref)
             if refused is not None:
@@ -454,7 +392,7 @@ class CalDAVTarget:
             todo.append((w, body))
         refs = [w.base.ref for w, _ in todo if w.base is not None]
         bad = self._outside(calendar, refs)
-        guard = self._guard(calendar, [r for r in refs if r.uid not in bad], "update")
+        guard = self.guard.check(calendar, [r for r in refs if r.uid not in bad], "update")
         for w, body in todo:
             assert w.base is not None
             if w.base.ref.uid in bad:
@@ -478,7 +416,7 @@ class CalDAVTarget:
                 continue
             todo.append((base, body))
         bad = self._outside(calendar, [b.ref for b, _ in todo])
-        guard = self._guard(calendar, [b.ref for b, _ in todo if b.ref.uid not in bad], "update")
+        guard = self.guard.check(calendar, [b.ref for b, _ in todo if b.ref.uid not in bad], "update")
         for base, body in todo:
             if base.ref.uid in bad:
                 yield Result(base.ref.uid, False, ref=base.ref, error=bad[base.ref.uid])
@@ -508,7 +446,7 @@ class CalDAVTarget:
     def delete(self, calendar: str, refs: Sequence[RemoteRef]) -> Iterator[Result]:
         refs = list(refs)
         bad = self._outside(calendar, refs)
-        guard = self._guard(calendar, [r for r in refs if r.uid not in bad], "delete")
+        guard = self.guard.check(calendar, [r for r in refs if r.uid not in bad], "delete")
         for ref in refs:
             if ref.uid in bad:
                 yield Result(ref.uid, False, ref=ref, error=bad[ref.uid])
@@ -531,20 +469,6 @@ class CalDAVTarget:
                 yield Result(ref.uid, False, ref=ref, conflict=True)
             else:
                 yield Result(ref.uid, False, ref=ref, error=f"DELETE {path(url)}: HTTP {resp.status}")
-
-
-def _name_warning(template: str, calendar: str, explicit: Mapping[str, str]) -> str:
-    """A warning, before the first sync, for a collection name some servers refuse to create
-    (Cyrus: 403 "Invalid characters in collection name" for a '.')."""
-    if calendar in explicit or "{counsellor}" not in template or not _UNSAFE_NAME.search(calendar):
-        return ""
-    return (
-        f"; WARNING: its name carries {calendar!r}, and some servers refuse such characters in a new "
-        "collection (Cyrus refuses '.'): {counsellor_slug} in target.caldav.url gives only a-z, 0-9 and '-'"
-    )
-
-
-_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_-]")
 
 
 def _setting(dotted: str) -> str:
