@@ -192,3 +192,30 @@ def plan_of(*obs: Obligation, contacts: dict[str, tuple[date, ...]] | None = Non
         for o in obs
     }  # fmt: skip
     return Plan(as_of=PLAN_AS_OF, policy="coburg-2016", obligations=list(obs), cases=cases)
+
+
+def counsellors_caseload(folder: Path, ids: dict[str, str]) -> Path:
+    """The example caseload, only the cases of the counsellors in `ids` (example id -> id here),
+    with their measures and contacts."""
+    src = caseload(folder, keep=lambda row: row["counsellor"] in ids)
+
+    def rename(row: dict[str, str]) -> bool:
+        row["counsellor"] = ids[row["counsellor"]]
+        return True
+
+    kept = rewrite_csv(src / "cases.csv", rename)
+    for name in ("measures.csv", "contacts.csv"):
+        rewrite_csv(src / name, lambda row: row["case_id"] in kept)
+    return src
+
+
+def rewrite_csv(path: Path, keep: Callable[[dict[str, str]], bool]) -> set[str]:
+    """Keep the rows of a CSV file that `keep` accepts (it may change them): their case ids."""
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        fields, rows = list(reader.fieldnames or []), [r for r in reader if keep(r)]
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    return {r["case_id"] for r in rows}

@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
+from datetime import UTC, date, datetime
 from urllib.parse import urljoin
 
 import icalendar
@@ -103,3 +104,28 @@ def put_object(url: str, body: bytes, etag: str | None = None, auth: Auth = None
 def delete_object(url: str, etag: str | None = None, auth: Auth = None) -> int:
     headers = {"If-Match": etag} if etag else {}
     return request(url, "DELETE", None, headers, auth)[0]
+
+
+def event(uid: str, start: datetime | date, end: datetime | date, **props: object) -> icalendar.Event:
+    """A person's event (`RRULE={"FREQ": "WEEKLY"}`, `RECURRENCE_ID=...`: underscores become
+    dashes in property names)."""
+    ev = icalendar.Event()
+    ev.add("UID", uid)
+    ev.add("DTSTAMP", datetime(2026, 11, 1, tzinfo=UTC))
+    ev.add("SUMMARY", uid)
+    ev.add("DTSTART", start)
+    ev.add("DTEND", end)
+    for name, value in props.items():
+        ev.add(name.replace("_", "-"), value)
+    return ev
+
+
+def calendar_of(*events: icalendar.Event) -> bytes:
+    """One calendar object holding `events`, as a person's client writes it."""
+    cal = icalendar.Calendar()
+    cal.add("PRODID", "-//a person's client//EN")
+    cal.add("VERSION", "2.0")
+    for ev in events:
+        cal.add_component(ev)
+    cal.add_missing_timezones()
+    return cal.to_ical()

@@ -25,7 +25,7 @@ from kontaktsync.sync.targets.caldav.busy_ical import Unusable, freebusy_interva
 from kontaktsync.sync.targets.caldav.target import CalDAVTarget
 from kontaktsync.sync.targets.memory import MemTarget
 
-from tests.calendars import put_object, request
+from tests.calendars import calendar_of, event, put_object, request
 from tests.exchange_helpers import ews_account, exchange_settings
 from tests.fake_ews import SERVICE_PASSWORD
 from tests.fake_ews.server import TNS
@@ -45,30 +45,8 @@ def berlin(day: int, hour: int, minute: int = 0, month: int = 11) -> datetime:
     return datetime(2026, month, day, hour, minute, tzinfo=BERLIN)
 
 
-def _event(uid: str, start: datetime | date, end: datetime | date, **props: object) -> icalendar.Event:
-    ev = icalendar.Event()
-    ev.add("UID", uid)
-    ev.add("DTSTAMP", datetime(2026, 11, 1, tzinfo=UTC))
-    ev.add("SUMMARY", uid)
-    ev.add("DTSTART", start)
-    ev.add("DTEND", end)
-    for name, value in props.items():
-        ev.add(name.replace("_", "-"), value)
-    return ev
-
-
-def _ical(*events: icalendar.Event) -> bytes:
-    cal = icalendar.Calendar()
-    cal.add("PRODID", "-//a person's client//EN")
-    cal.add("VERSION", "2.0")
-    for ev in events:
-        cal.add_component(ev)
-    cal.add_missing_timezones()
-    return cal.to_ical()
-
-
 def _put(url: str, *events: icalendar.Event, auth: tuple[str, str] | None = None) -> None:
-    assert put_object(f"{url}{events[0]['UID']}.ics", _ical(*events), auth=auth) in (200, 201, 204)
+    assert put_object(f"{url}{events[0]['UID']}.ics", calendar_of(*events), auth=auth) in (200, 201, 204)
 
 
 def _mkcalendar(url: str, auth: tuple[str, str] | None = None) -> None:
@@ -82,16 +60,16 @@ def _mkcalendar(url: str, auth: tuple[str, str] | None = None) -> None:
 
 def personal_objects() -> list[list[icalendar.Event]]:
     """The counsellor's own calendar with every shape of the module docstring."""
-    weekly = _event("weekly", berlin(2, 9), berlin(2, 9, 30), RRULE={"FREQ": "WEEKLY"}, EXDATE=berlin(30, 9))
-    moved = _event("weekly", berlin(23, 13), berlin(23, 14), RECURRENCE_ID=berlin(23, 9))
+    weekly = event("weekly", berlin(2, 9), berlin(2, 9, 30), RRULE={"FREQ": "WEEKLY"}, EXDATE=berlin(30, 9))
+    moved = event("weekly", berlin(23, 13), berlin(23, 14), RECURRENCE_ID=berlin(23, 9))
     ny = datetime(2026, 11, 27, 9, tzinfo=NEW_YORK)  # 15:00 in Berlin
     return [
-        [_event("single", berlin(24, 10), berlin(24, 11))],
+        [event("single", berlin(24, 10), berlin(24, 11))],
         [weekly, moved],
-        [_event("absence", date(2026, 11, 25), date(2026, 11, 27))],
-        [_event("free", berlin(24, 14), berlin(24, 15), TRANSP="TRANSPARENT")],
-        [_event("cancelled", berlin(24, 15), berlin(24, 16), STATUS="CANCELLED")],
-        [_event("new-york", ny, ny + timedelta(hours=1))],
+        [event("absence", date(2026, 11, 25), date(2026, 11, 27))],
+        [event("free", berlin(24, 14), berlin(24, 15), TRANSP="TRANSPARENT")],
+        [event("cancelled", berlin(24, 15), berlin(24, 16), STATUS="CANCELLED")],
+        [event("new-york", ny, ny + timedelta(hours=1))],
     ]
 
 
@@ -99,14 +77,12 @@ def own_objects() -> list[list[icalendar.Event]]:
     """The program's calendar: our proposal, our all-day marker, and a person's entry (in
     floating time)."""
     ours = f"v=1&ns={namespace_tag('kontaktsync')}&h=x&c=100234&k=contact&y=1&t=marker"
-    proposal = _event(
-        PROPOSAL_UID, berlin(30, 10), berlin(30, 10, 30), STATUS="TENTATIVE", X_KONTAKTSYNC=ours
-    )
-    marker = _event(
+    proposal = event(PROPOSAL_UID, berlin(30, 10), berlin(30, 10, 30), STATUS="TENTATIVE", X_KONTAKTSYNC=ours)
+    marker = event(
         "kontaktsync-marker-1", date(2026, 12, 1), date(2026, 12, 2), TRANSP="TRANSPARENT", X_KONTAKTSYNC=ours
     )
     # a floating time (no zone): in the counsellors' zone
-    person = _event("person-in-our-calendar", datetime(2026, 12, 3, 10), datetime(2026, 12, 3, 11))
+    person = event("person-in-our-calendar", datetime(2026, 12, 3, 10), datetime(2026, 12, 3, 11))
     return [[proposal], [marker], [person]]
 
 
@@ -230,7 +206,7 @@ def test_a_free_busy_answer_without_vfreebusy_is_unusable():
     """A server that answers free-busy-query with its events (or anything but VFREEBUSY) has
     not answered it: `auto` falls back to events, `free-busy` fails closed."""
     with pytest.raises(Unusable, match="no VFREEBUSY"):
-        freebusy_intervals(_ical(_event("single", berlin(24, 10), berlin(24, 11))))
+        freebusy_intervals(calendar_of(event("single", berlin(24, 10), berlin(24, 11))))
     with pytest.raises(Unusable, match="not iCalendar"):
         freebusy_intervals(b"")
 
@@ -270,7 +246,7 @@ def test_a_wrong_password_fails_closed(tmp_path):
     try:
         for name in ("kontaktdichte", "calendar"):
             _mkcalendar(server.calendar_url(WHO, name), auth=(WHO, "right"))
-        single = _event("single", berlin(24, 10), berlin(24, 11))
+        single = event("single", berlin(24, 10), berlin(24, 11))
         _put(server.calendar_url(WHO, "calendar"), single, auth=(WHO, "right"))
         got = {}
         for password in ("right", "wrong"):
@@ -340,7 +316,7 @@ def test_a_naive_window_is_refused(dav_server, tmp_path):
 def test_the_memory_target_reads_the_same_shapes():
     target = MemTarget()
     for obj in [*personal_objects(), *own_objects()]:
-        target.put(WHO, str(obj[0]["UID"]), _ical(*obj))
+        target.put(WHO, str(obj[0]["UID"]), calendar_of(*obj))
     busy = target.busy(WHO, START, END)
     assert busy.ok, busy.error
     assert busy.others == tuple(sorted([*TIMED, Interval(berlin(25, 0), berlin(27, 0))]))
@@ -350,7 +326,7 @@ def test_the_memory_target_reads_the_same_shapes():
 
 def test_the_memory_target_fails_closed():
     target = MemTarget()
-    target.put(WHO, "single", _ical(_event("single", berlin(24, 10), berlin(24, 11))))
+    target.put(WHO, "single", calendar_of(event("single", berlin(24, 10), berlin(24, 11))))
     assert target.busy(WHO, START, END).ok
     target.unreadable[WHO] = "HTTP 403"
     assert target.busy(WHO, START, END) == Busy.failed("HTTP 403", ["mem://anna/ (events)"])

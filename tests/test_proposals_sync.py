@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 import itertools
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -23,12 +23,11 @@ from kontaktsync.sync.cli.sync import print_report
 from kontaktsync.sync.config.models import Settings
 from kontaktsync.sync.core.runner import run_sync
 
-from tests.builders import AS_OF
-from tests.calendars import etags, put_object, request
+from tests.builders import AS_OF, counsellors_caseload
+from tests.calendars import calendar_of, etags, event, put_object, request
 from tests.cli import run_cli
 from tests.configs import settings_for
 from tests.servers import DavServer
-from tests.test_server_matrix import _caseload as example_caseload
 
 BERLIN = ZoneInfo("Europe/Berlin")
 WHO = "m.mueller"
@@ -39,7 +38,7 @@ MEETING_DAY = 2  # every Wednesday, 08:00-16:00
 
 
 def _settings(server: DavServer, tmp: Path) -> Settings:
-    src = example_caseload(tmp / "src", {WHO: WHO})
+    src = counsellors_caseload(tmp / "src", {WHO: WHO})
     settings = settings_for(server.url, tmp, src, appointments="slot")
     assert settings.target.caldav is not None
     settings.target.caldav.busy_urls = [server.url + "{counsellor}/calendar/"]
@@ -53,30 +52,14 @@ def _settings(server: DavServer, tmp: Path) -> Settings:
     return settings
 
 
-def _event(uid: str, start: date | datetime, end: date | datetime, **props: object) -> bytes:
-    cal = icalendar.Calendar()
-    cal.add("PRODID", "-//a counsellor's client//DE")
-    cal.add("VERSION", "2.0")
-    ev = icalendar.Event()
-    ev.add("UID", uid)
-    ev.add("DTSTAMP", datetime(2026, 11, 1, tzinfo=UTC))
-    ev.add("SUMMARY", uid)
-    ev.add("DTSTART", start)
-    ev.add("DTEND", end)
-    for name, value in props.items():
-        ev.add(name.replace("_", "-"), value)
-    cal.add_component(ev)
-    return cal.to_ical()
-
-
 def _personal(server: DavServer) -> str:
     """The counsellor's own calendar: the weekly meeting and the absence."""
     url = server.calendar_url(WHO, "calendar")
     assert request(url.rsplit("/", 2)[0] + "/", "MKCOL")[0] == 201  # the counsellor's home
     assert request(url, "MKCALENDAR")[0] == 201
     wed = datetime(2026, 11, 25, 8, tzinfo=BERLIN)
-    weekly = _event("weekly", wed, wed.replace(hour=16), RRULE={"FREQ": "WEEKLY"})
-    absence = _event("absent", ABSENT[0], ABSENT[1] + timedelta(days=1))
+    weekly = calendar_of(event("weekly", wed, wed.replace(hour=16), RRULE={"FREQ": "WEEKLY"}))
+    absence = calendar_of(event("absent", ABSENT[0], ABSENT[1] + timedelta(days=1)))
     for uid, body in (("weekly", weekly), ("absent", absence)):
         assert put_object(f"{url}{uid}.ics", body) in (200, 201, 204)
     return url
@@ -142,7 +125,7 @@ def test_proposals_fit_the_free_time_and_stay_unless_they_must_move(
     # A busy item over one proposal: that one moves, and only that one.
     moved_uid, (moved, _) = sorted(got.items())[0]
     start, end = _span(moved)
-    assert put_object(f"{personal}clash.ics", _event("clash", start, end)) in (200, 201, 204)
+    assert put_object(f"{personal}clash.ics", calendar_of(event("clash", start, end))) in (200, 201, 204)
     third = run_sync(settings, as_of=AS_OF)
     assert (third.updated, third.created, third.deleted, third.failed) == (1, 0, 0, 0), third.errors
     now = _proposals(dav_server)
@@ -160,7 +143,11 @@ def test_proposals_fit_the_free_time_and_stay_unless_they_must_move(
         comp["STATUS"] = icalendar.vText("CONFIRMED")
     assert put_object(href, cal.to_ical(), etag) in (200, 204)
     k_start, k_end = _span(kept)
-    assert put_object(f"{personal}over-confirmed.ics", _event("over", k_start, k_end)) in (200, 201, 204)
+    assert put_object(f"{personal}over-confirmed.ics", calendar_of(event("over", k_start, k_end))) in (
+        200,
+        201,
+        204,
+    )
     fourth = run_sync(settings, as_of=AS_OF)
     assert fourth.failed == 0 and fourth.deleted == 0, fourth.errors
     after = _proposals(dav_server)
@@ -236,7 +223,7 @@ def test_the_dry_run_lists_the_proposals_and_the_load_per_week(
 
 def test_config_check_names_the_office_values_slot_mode_still_needs(tmp_path: Path) -> None:
     """coburg-2016 leaves opening hours, buffer and daily capacity to the deployment."""
-    src = example_caseload(tmp_path / "src", {WHO: WHO})
+    src = counsellors_caseload(tmp_path / "src", {WHO: WHO})
     config = tmp_path / "kontaktsync.toml"
     config.write_text(
         "[source]\n"

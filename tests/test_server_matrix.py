@@ -14,7 +14,6 @@ import re
 import subprocess
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -24,7 +23,7 @@ import pytest
 from kontaktsync.sync.core.runner import run_sync
 from pydantic import SecretStr
 
-from tests.builders import AS_OF, caseload
+from tests.builders import AS_OF, counsellors_caseload, rewrite_csv
 from tests.calendars import Auth, etags, put_object, request
 from tests.cli import run_cli
 from tests.configs import settings_for, write_settings
@@ -42,33 +41,6 @@ SUMMARY = re.compile(
 
 
 # ------------------------------------------------------------------------------ helpers
-
-
-def _caseload(folder: Path, ids: dict[str, str]) -> Path:
-    """The example caseload, only the cases of the counsellors in `ids` (example id -> id here),
-    with their measures and contacts."""
-    src = caseload(folder, keep=lambda row: row["counsellor"] in ids)
-
-    def rename(row: dict[str, str]) -> bool:
-        row["counsellor"] = ids[row["counsellor"]]
-        return True
-
-    kept = _rewrite(src / "cases.csv", rename)
-    for name in ("measures.csv", "contacts.csv"):
-        _rewrite(src / name, lambda row: row["case_id"] in kept)
-    return src
-
-
-def _rewrite(path: Path, keep: Callable[[dict[str, str]], bool]) -> set[str]:
-    """Keep the rows of a CSV file that `keep` accepts (it may change them): their case ids."""
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        fields, rows = list(reader.fieldnames or []), [r for r in reader if keep(r)]
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fields)
-        writer.writeheader()
-        writer.writerows(rows)
-    return {r["case_id"] for r in rows}
 
 
 def _config(
@@ -118,7 +90,7 @@ def read_back(server: RealServer, counsellor: str) -> dict[str, tuple[str, str]]
 
 
 def _first_then_unchanged(server: RealServer, tmp_path: Path) -> None:
-    src = _caseload(tmp_path / "src", EXAMPLE_IDS)
+    src = counsellors_caseload(tmp_path / "src", EXAMPLE_IDS)
     config = _config(server, tmp_path, src)
 
     first, counts = _sync(server, config, tmp_path)
@@ -162,7 +134,7 @@ def test_sogo_first_sync_creates_the_tasks_and_an_unchanged_one_writes_nothing(
 def test_cyrus_dotted_counsellor_id_in_a_shared_calendar(cyrus_server: RealServer, tmp_path: Path) -> None:
     """m.mueller's own calendar, shared with the service account: Cyrus names it
     .../user/kontaktsync/m.mueller.kontaktdichte/ and splits that at the last dot, so it works."""
-    src = _caseload(tmp_path / "src", {CYRUS_DOTTED: CYRUS_DOTTED})
+    src = counsellors_caseload(tmp_path / "src", {CYRUS_DOTTED: CYRUS_DOTTED})
     first, counts = _sync(cyrus_server, _config(cyrus_server, tmp_path, src), tmp_path)
     assert first.returncode == 0 and counts["created"] > 0, first.stdout + first.stderr
     assert len(read_back(cyrus_server, CYRUS_DOTTED)) == counts["created"]
@@ -180,7 +152,7 @@ def test_cyrus_dotted_counsellor_id_as_a_calendar_the_sync_creates(
     cyrus_server: RealServer, tmp_path: Path
 ) -> None:
     """One calendar per counsellor in the service account's own home, made by the sync."""
-    src = _caseload(tmp_path / "src", {CYRUS_DOTTED: CYRUS_DOTTED})
+    src = counsellors_caseload(tmp_path / "src", {CYRUS_DOTTED: CYRUS_DOTTED})
     template = cyrus_server.url + "{counsellor}/"
     first, counts = _sync(cyrus_server, _config(cyrus_server, tmp_path, src, template), tmp_path)
     assert first.returncode == 0 and counts["created"] > 0, first.stdout + first.stderr
@@ -191,7 +163,7 @@ def test_cyrus_refusal_names_the_precondition_and_the_slug_placeholder_works(
 ) -> None:
     """The refused MKCALENDAR is reported with the precondition Cyrus names, and the
     `{counsellor_slug}` placeholder gives a collection name Cyrus accepts."""
-    src = _caseload(tmp_path / "src", {CYRUS_DOTTED: CYRUS_DOTTED})
+    src = counsellors_caseload(tmp_path / "src", {CYRUS_DOTTED: CYRUS_DOTTED})
     refused, _ = _sync(
         cyrus_server,
         _config(cyrus_server, tmp_path / "a", src, cyrus_server.url + "{counsellor}/"),
@@ -272,7 +244,7 @@ def test_a_task_a_person_completes_while_the_sync_deletes_it_stays_completed(
     listed ETag and is refused; on one that ignores it (SOGo) the sync reads the ETags right
     before deleting and leaves the changed task alone. Either way the person's completion stays."""
     server: RealServer = request.getfixturevalue(f"{name}_server")
-    src = _caseload(tmp_path / "src", EXAMPLE_IDS)
+    src = counsellors_caseload(tmp_path / "src", EXAMPLE_IDS)
     with FaultProxy(server.url) as proxy:
         origin = f"http://127.0.0.1:{server.port}"
         own = _own_calendars(server, "race-delete")
@@ -281,7 +253,7 @@ def test_a_task_a_person_completes_while_the_sync_deletes_it_stays_completed(
         assert first.returncode == 0, first.stdout + first.stderr
         with (src / "cases.csv").open(newline="", encoding="utf-8") as fh:
             leaving = next(csv.DictReader(fh))["case_id"]
-        _rewrite(src / "cases.csv", lambda row: row["case_id"] != leaving)
+        rewrite_csv(src / "cases.csv", lambda row: row["case_id"] != leaving)
         before = _hrefs(server, own)
 
         completed: dict[str, int] = {}
@@ -309,7 +281,7 @@ def test_an_item_a_person_makes_while_the_sync_creates_it_is_not_overwritten(
     `If-None-Match: *` the create is refused; on one that ignores it (SOGo) the sync reads
     before it creates. Either way that object is not overwritten, and the sync says so."""
     server: RealServer = request.getfixturevalue(f"{name}_server")
-    src = _caseload(tmp_path / "src", EXAMPLE_IDS)
+    src = counsellors_caseload(tmp_path / "src", EXAMPLE_IDS)
     with FaultProxy(server.url) as proxy:
         origin = f"http://127.0.0.1:{server.port}"
         own = _own_calendars(server, "race-create")
@@ -386,7 +358,7 @@ def test_cyrus_a_case_moves_between_two_calendars_of_one_account(
     under its UID. The new calendar still gets every item of the case (under a UID of its
     own), and the run after that finds them again: nothing created twice, nothing failed."""
     server = cyrus_server
-    src = _caseload(tmp_path / "src", EXAMPLE_IDS)
+    src = counsellors_caseload(tmp_path / "src", EXAMPLE_IDS)
     template = server.url + "{counsellor}-move/"
     config = _config(server, tmp_path, src, template, "move")
     first, counts = _sync(server, config, tmp_path)
@@ -408,7 +380,7 @@ def test_cyrus_a_case_moves_between_two_calendars_of_one_account(
             row["counsellor"] = COUNSELLORS[1]
         return True
 
-    _rewrite(src / "cases.csv", move)
+    rewrite_csv(src / "cases.csv", move)
     second, counts2 = _sync(server, config, tmp_path)
     assert second.returncode == 0 and counts2["failed"] == 0, second.stdout + second.stderr
     arrived = {h: c for h, c in _objects(server, new).items() if f"Kd {moving}" in str(c["SUMMARY"])}
@@ -449,7 +421,7 @@ def test_config_check_learns_which_conditional_writes_the_server_honours(
     """`config check` tries each condition on a probe item (written, then removed) and says
     what the server does with it; the probe leaves nothing behind."""
     server: RealServer = request.getfixturevalue(f"{name}_server")
-    src = _caseload(tmp_path / "src", EXAMPLE_IDS)
+    src = counsellors_caseload(tmp_path / "src", EXAMPLE_IDS)
     own = _own_calendars(server, "check")
     config = _config(server, tmp_path, src, own, "check")
     _sync(server, config, tmp_path)  # the calendars exist from here on
@@ -470,7 +442,7 @@ def test_config_check_warns_of_a_collection_name_cyrus_refuses(
 ) -> None:
     """Before the first sync: a calendar still to be created whose name has a '.' is flagged,
     with the placeholder that avoids it; with {counsellor_slug} the warning is gone."""
-    src = _caseload(tmp_path / "src", {CYRUS_DOTTED: CYRUS_DOTTED})
+    src = counsellors_caseload(tmp_path / "src", {CYRUS_DOTTED: CYRUS_DOTTED})
     dotted = _config(cyrus_server, tmp_path / "a", src, cyrus_server.url + "{counsellor}-warn/", "warn")
     out = _check(cyrus_server, dotted, tmp_path)
     assert "WARNING" in out.stdout and "{counsellor_slug}" in out.stdout, out.stdout + out.stderr
@@ -488,7 +460,7 @@ def test_sogo_closing_every_connection_costs_no_retries_and_no_hidden_requests(
     before creating (SOGo ignores If-None-Match), one PUT per item; four for the probe (its
     DELETE with a wrong If-Match already removes it); plus any request the server's close
     cut off (logged, sent again at once)."""
-    src = _caseload(tmp_path / "src", EXAMPLE_IDS)
+    src = counsellors_caseload(tmp_path / "src", EXAMPLE_IDS)
     settings = settings_for("", tmp_path, src, namespace="closing")
     assert settings.target.caldav is not None
     settings.target.caldav.url = _own_calendars(sogo_server, "closing")
