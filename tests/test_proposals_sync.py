@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import json
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -26,7 +27,7 @@ from kontaktsync.sync.core.runner import run_sync
 from tests.builders import AS_OF, counsellors_caseload
 from tests.calendars import calendar_of, etags, event, put_object, request
 from tests.cli import run_cli
-from tests.configs import settings_for
+from tests.configs import settings_for, write_config
 from tests.servers import DavServer
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -247,3 +248,39 @@ def test_config_check_names_the_office_values_slot_mode_still_needs(tmp_path: Pa
     config.write_text(text, encoding="utf-8")
     out = run_cli(["config", "check", "--config", str(config)], tmp_path)
     assert "appointments: ok" in out.stdout, out.stdout + out.stderr
+
+
+def test_the_team_leaders_report_shows_the_proposals_per_week(dav_server: DavServer, tmp_path: Path) -> None:
+    """`kontaktsync report --config` in slot mode reads the calendars (writes nothing) and adds
+    the proposals, the late ones, the talks without a place and per week proposals against the
+    capacity — counts only, no names — to every format."""
+    _personal(dav_server)
+    settings = _settings(dav_server, tmp_path)
+    assert settings.target.caldav is not None
+    items = settings.items.model_dump(exclude_none=True)
+    config = write_config(
+        tmp_path / "kontaktsync.toml",
+        {
+            "source": {k: str(getattr(settings.source, k)) for k in ("cases", "measures", "contacts")},
+            "target": {
+                "kind": "caldav",
+                "caldav": {"url": settings.target.caldav.url, "busy_urls": settings.target.caldav.busy_urls},
+            },
+            "items": items,
+            "sync": {"state_path": str(tmp_path / "state.sqlite3")},
+        },
+    )
+    args = ["report", "--config", str(config), "--as-of", AS_OF.isoformat()]
+    out = run_cli([*args, "--format", "json"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)["proposals"]
+    assert got["placed"] > 0 and got["without_place"] == 0
+    assert {"iso_week": "2026-W48", "proposals": 6, "capacity": 12} in got["weeks"]
+    table = run_cli(args, tmp_path)
+    assert "Proposed appointments (calendars read, nothing written)" in table.stdout
+    assert "2026-W48 6/12" in table.stdout and WHO not in table.stdout
+    html = run_cli([*args, "--format", "html"], tmp_path).stdout
+    assert "<h2>Proposed appointments</h2>" in html and WHO not in html
+    csv_text = run_cli([*args, "--format", "csv"], tmp_path).stdout
+    assert f"{AS_OF.isoformat()},proposals,,proposals,2026-W48,6" in csv_text
+    assert not _proposals(dav_server)  # nothing written

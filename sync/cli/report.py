@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 from kontaktsync.rules.engine import plan
-from kontaktsync.sync.cli.common import AsOfOption, ConfigOption
+from kontaktsync.rules.model import Plan
+from kontaktsync.sync.cli.common import AsOfOption, ConfigOption, load_config
 from kontaktsync.sync.cli.inputs import (
     CasesOpt,
     ContactsOpt,
@@ -19,9 +20,12 @@ from kontaktsync.sync.cli.inputs import (
     fail,
     read_inputs,
 )
+from kontaktsync.sync.config.masking import mask_secrets
+from kontaktsync.sync.core.proposals import Outlook, outlook_for
 from kontaktsync.sync.report.figures import build_figures
 from kontaktsync.sync.report.output import ReportFormat
 from kontaktsync.sync.report.output import emit as emit_report
+from kontaktsync.sync.targets.base import TargetError
 from rich.console import Console
 
 err = Console(stderr=True, highlight=False)
@@ -57,10 +61,28 @@ def report_command(
     for e in result.errors:
         err.print(f"error {e}", soft_wrap=True, markup=False, highlight=False)
     figures = build_figures(result, capacity, weeks, per_counsellor)
+    if config is not None:
+        figures.proposals = _proposals(config, result)
     try:
         emit_report(figures, fmt, output)
     except OSError as exc:
         raise fail(f"cannot write the report to {output}: {exc.strerror or exc}") from None
+
+
+def _proposals(config: Path, result: Plan) -> Outlook | None:
+    """Slot mode: the proposals the next sync would make (calendars read, nothing written)."""
+    settings = load_config(config, warn=False, require_target=False)  # read_inputs warned once
+    if settings.items.appointments != "slot":
+        return None
+    errors: list[str] = []
+    try:
+        outlook = outlook_for(result, settings, errors)
+    except TargetError as exc:
+        errors.append(f"proposed appointments not shown: {exc}")
+        outlook = None
+    for e in errors:
+        err.print(f"error: {mask_secrets(settings, e)}", soft_wrap=True, markup=False, highlight=False)
+    return outlook
 
 
 def register(app: typer.Typer) -> None:

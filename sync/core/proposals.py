@@ -24,9 +24,9 @@ from kontaktsync.rules.office import Office
 from kontaktsync.rules.placement import Diary, OfficeIncomplete, Slot, Talk, place, scaled
 from kontaktsync.rules.policy import Policy, load_policy
 from kontaktsync.sync.config.models import ItemSettings, Settings
-from kontaktsync.sync.core.items import CATEGORY
+from kontaktsync.sync.core.items import CATEGORY, desired_items
 from kontaktsync.sync.item import DesiredItem, uid_maker
-from kontaktsync.sync.targets.base import Target
+from kontaktsync.sync.targets.base import Target, make_target
 
 HORIZON_DAYS = 91
 # Obligations that are talks with the customer; the others are desk work (checking that a
@@ -46,6 +46,38 @@ class Outlook:
     load: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
     unplaced: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # counsellors without proposals, and why
+
+    def weeks(self) -> dict[str, tuple[int, int]]:
+        """Per ISO week, all counsellors together: proposals and capacity (no names: the
+        team leader's report shows these)."""
+        out: dict[str, tuple[int, int]] = {}
+        for per_week in self.load.values():
+            for week, (n, cap) in per_week.items():
+                m, c = out.get(week, (0, 0))
+                out[week] = (m + n, c + cap)
+        return dict(sorted(out.items()))
+
+    def to_json(self) -> dict[str, object]:
+        """Counts only: no counsellor, no case (the report's JSON is per team by default)."""
+        return {
+            "placed": self.placed,
+            "late": self.late,
+            "without_place": len(self.unplaced),
+            "counsellors_not_read": len(self.skipped),
+            "weeks": [{"iso_week": w, "proposals": n, "capacity": c} for w, (n, c) in self.weeks().items()],
+        }
+
+
+def outlook_for(plan: Plan, settings: Settings, errors: list[str]) -> Outlook:
+    """Slot mode's proposals for a plan without writing anything: busy time read through the
+    configured target, placed, counted (for `kontaktsync report`)."""
+    outlook = Outlook()
+    target = make_target(settings)
+    try:
+        proposals(plan, settings, desired_items(plan, settings), target, outlook, errors)
+    finally:
+        target.close()
+    return outlook
 
 
 def office_for(policy: Policy, items: ItemSettings) -> Office:

@@ -1,7 +1,8 @@
 """The report's numbers as CSV (one number per row, for pivot tables) and as JSON.
 
 CSV columns: `as_of, scope, name, measure, period, value`. `scope` is `all`, `team`,
-`counsellor` (only when the per-counsellor breakdown was asked for) or `not_counted`; `period`
+`counsellor` (only when the per-counsellor breakdown was asked for), `not_counted` or
+`proposals` (slot mode: proposed appointments, all teams, per ISO week); `period`
 is an age bucket for `overdue` and an ISO week (`2026-W48`) for `load`, empty otherwise. Every
 cell goes through the formula-safe writer, since names come from exports.
 """
@@ -69,6 +70,15 @@ def write_csv(f: Figures, stream: TextIO) -> None:
     for g in f.counsellors or []:
         rows += _group_rows("counsellor", g)
     rows += _not_counted_rows(f)
+    if f.proposals is not None:
+        p = f.proposals
+        rows += [
+            ("proposals", "", "placed", "", p.placed),
+            ("proposals", "", "late", "", p.late),
+            ("proposals", "", "without_place", "", len(p.unplaced)),
+        ]
+        for week, (n, cap) in p.weeks().items():
+            rows += [("proposals", "", "proposals", week, n), ("proposals", "", "capacity", week, cap)]
     for row in rows:
         w.writerow((day, *row))
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from kontaktsync.rules.compliance import QUOTA, monday_of
 from kontaktsync.rules.model import Obligation, ObligationKind, Plan
+from kontaktsync.sync.core.proposals import Outlook
 
 CAPACITY = 25  # talks per week and full-time counsellor (Berlin Lichtenberg)
 WEEKS = 4
@@ -137,6 +138,7 @@ class Figures:
     teams: list[Group]
     not_counted: NotCounted
     counsellors: list[Group] | None = None  # only when asked for
+    proposals: Outlook | None = None  # slot mode with a configuration: the calendars were read
 
     @property
     def cases_in_export(self) -> int:
@@ -158,6 +160,8 @@ class Figures:
         }
         if self.counsellors is not None:
             out["counsellors"] = [c.to_json() for c in self.counsellors]
+        if self.proposals is not None:
+            out["proposals"] = self.proposals.to_json()
         return out
 
 

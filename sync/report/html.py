@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from html import escape
 
+from kontaktsync.sync.core.proposals import Outlook
 from kontaktsync.sync.report.figures import AGE_BUCKETS, Figures, Group
 
 TEAM_LABELS = {
@@ -395,6 +396,24 @@ def _counsellors(f: Figures) -> str:
     )
 
 
+def _proposals(p: Outlook) -> str:
+    """Slot mode: proposed appointments per week against the capacity, all teams."""
+    rows = "".join(
+        f'<tr><th scope="row">{escape(week)}</th><td>{n}</td><td>{c}</td>'
+        f"<td>{'full' if c and n >= c else ''}</td></tr>"
+        for week, (n, c) in p.weeks().items()
+    )
+    return (
+        "<section><h2>Proposed appointments</h2>"
+        f"<p>{p.placed} proposed (calendars read, nothing written), {p.late} after their due date, "
+        f"{len(p.unplaced)} talks without a place before the horizon.</p>"
+        "<table><caption>Proposed appointments per calendar week against capacity</caption>"
+        '<thead><tr><th scope="col">week</th><th scope="col">proposals</th>'
+        '<th scope="col">capacity</th><th scope="col"></th></tr></thead>'
+        f"<tbody>{rows}</tbody></table></section>"
+    )
+
+
 def render_html(f: Figures) -> str:
     """The whole report page."""
     groups = [f.total, *f.teams]
@@ -435,6 +454,8 @@ def render_html(f: Figures) -> str:
         "</figure></section>",
         _not_counted(f),
     ]
+    if f.proposals is not None:
+        parts.append(_proposals(f.proposals))
     if f.counsellors is not None:
         parts.append(_counsellors(f))
     parts.append(

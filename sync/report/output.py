@@ -7,6 +7,7 @@ import sys
 from enum import StrEnum
 from pathlib import Path
 
+from kontaktsync.sync.core.proposals import Outlook
 from kontaktsync.sync.report.export import to_json_text, write_csv
 from kontaktsync.sync.report.figures import Figures, Group
 from kontaktsync.sync.report.html import Label, render_html, team_label
@@ -68,11 +69,24 @@ def print_table(f: Figures, out: Console) -> None:
         soft_wrap=True,
         markup=False,
     )
+    if f.proposals is not None:
+        out.print(proposals_line(f.proposals), soft_wrap=True, markup=False)
     out.print(
         f"Weekly columns: obligations due (overdue ones in the current week); red above capacity "
         f"({f.capacity_per_counsellor} talks per week and full-time counsellor).",
         soft_wrap=True,
         markup=False,
+    )
+
+
+def proposals_line(p: Outlook) -> str:
+    """Slot mode, in one sentence: proposals, late ones, talks without a place, and per week
+    the proposals against the capacity (all teams)."""
+    weeks = ", ".join(f"{w} {n}/{c}" + (" FULL" if c and n >= c else "") for w, (n, c) in p.weeks().items())
+    return (
+        f"Proposed appointments (calendars read, nothing written): {p.placed} placed, {p.late} after "
+        f"their due date, {len(p.unplaced)} without a place; per week, proposals/capacity: "
+        f"{weeks or '–'}."
     )
 
 
