@@ -261,3 +261,15 @@ def test_remembered_field_hashes_are_the_digests() -> None:
     for fields in variants + variants:  # the second time from what was remembered
         assert item_module.field_hashes(fields) == digests(fields), fields
     assert item_module.field_hashes(variants[1]) != item_module.field_hashes(variants[2])
+
+
+def test_completion_reports_the_hash_its_marker_records() -> None:
+    """ical.completion: the completed object and the hash its marker records, in one step
+    (the in-memory target uses it instead of parsing what it just wrote)."""
+    tasks = [s for s in SHAPES if s.item_type == "task" and s.status != "completed"]
+    assert tasks
+    for shape in tasks:
+        body, written = ical.completion(ical.render(shape, NS, NOW), NOW)
+        parsed = ical.parse(body)
+        assert parsed is not None and parsed.completed and written == parsed.written_hash
+        assert ical.complete(ical.render(shape, NS, NOW), NOW) == body
