@@ -8,7 +8,7 @@ Pure functions, shared by the CalDAV target (caldav/busy.py) and the in-memory t
   from midnight to midnight in the counsellor's time zone, and so are floating times; events
   with a TZID or in UTC keep their own zone. An event carrying this deployment's marker
   (`X-KONTAKTSYNC`, targets/marker.py) comes back with its UID in `Interval.own_uid`.
-- Free-busy (RFC 4791 7.10, RFC 5545 3.8.2.6): every `FREEBUSY` period of a `VFREEBUSY`
+- Free-busy (RFC 4791 section 7.10; the FREEBUSY property of RFC 5545): every `FREEBUSY` period of a `VFREEBUSY`
   except `FBTYPE=FREE`; BUSY, BUSY-TENTATIVE, BUSY-UNAVAILABLE and unknown types are busy.
 """
 
@@ -67,7 +67,7 @@ def freebusy_intervals(body: bytes | str) -> list[Interval]:
             begin, until = prop.dt
             finish = begin + until if isinstance(until, timedelta) else until
             if begin.tzinfo is None or finish.tzinfo is None:
-                raise Unusable("FREEBUSY periods must be in UTC (RFC 5545 3.8.2.6)")
+                raise Unusable("FREEBUSY periods must be in UTC (RFC 5545, the FREEBUSY property)")
             if finish > begin:
                 out.append(Interval(begin, finish))
     return out
