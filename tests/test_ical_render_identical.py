@@ -272,4 +272,3 @@ def test_completion_reports_the_hash_its_marker_records() -> None:
         body, written = ical.completion(ical.render(shape, NS, NOW), NOW)
         parsed = ical.parse(body)
         assert parsed is not None and parsed.completed and written == parsed.written_hash
-        assert ical.complete(ical.render(shape, NS, NOW), NOW) == body

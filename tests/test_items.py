@@ -128,14 +128,14 @@ def test_merge_keeps_client_additions_and_bumps_only_on_change():
 
 def test_complete_sets_status_completed_and_percent_together():
     task = next(i for i in _items() if i.item_type == "task")
-    body = ical.complete(ical.render(task, NS))
+    body = ical.completion(ical.render(task, NS))[0]
     assert body is not None
     todo = icalendar.Calendar.from_ical(body).walk("VTODO")[0]
     assert str(todo["STATUS"]) == "COMPLETED" and int(todo["PERCENT-COMPLETE"]) == 100
     assert "COMPLETED" in todo and "PRIORITY" not in todo
     parsed = ical.parse(body)
     assert parsed.completed and not parsed.edited_by_person
-    assert ical.complete(body) is None
+    assert ical.completion(body) is None
 
 
 def test_merge_keeps_a_persons_completion():
@@ -214,7 +214,7 @@ def test_vanished_obligation_is_deleted_and_case_left_follows_setting():
 def test_a_task_a_person_completed_is_never_deleted():
     _s, old, rows, refs, _plan = _world(obligation(), (date(2026, 10, 2),))
     task = next(i for i in old.values() if i.item_type == "task")
-    body = ical.complete(ical.render(task, NS))
+    body = ical.completion(ical.render(task, NS))[0]
     refs[task.uid] = RemoteRef(task.uid, task.uid + ".ics", '"e2"')
     inp = CalendarInput("anna", {}, rows, refs)
     inp.fetched = {task.uid: _remote(task, body)}

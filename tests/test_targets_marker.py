@@ -80,7 +80,7 @@ def test_caldav_and_exchange_write_the_same_marker_text() -> None:
 
 def test_a_completed_task_keeps_the_identity_pairs() -> None:
     task = next(i for i in items() if i.item_type == "task")
-    body = ical.complete(ical.render(task, NS))
+    body = ical.completion(ical.render(task, NS))[0]
     assert body is not None
     parsed = ical.parse(body)
     assert parsed is not None

@@ -62,12 +62,9 @@ class MemTarget:
         for r in refs:
             if r.uid in self.cals[calendar]:
                 v, body = self.cals[calendar][r.uid]
-                p = ical.parse(body)
-                if p is None:
-                    continue
-                out[r.uid] = RemoteItem(
-                    RemoteRef(r.uid, r.uid, str(v)), p.item_type, p.fields, p.marker, body
-                )
+                item = ical.remote_item(RemoteRef(r.uid, r.uid, str(v)), body, self.ns_tag)
+                if item is not None:
+                    out[r.uid] = item
         return out
 
     def _store(self, calendar: str, uid: str, body: bytes, written: str | None) -> Result:

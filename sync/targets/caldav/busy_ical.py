@@ -8,7 +8,7 @@ Pure functions, shared by the CalDAV target (caldav/busy.py) and the in-memory t
   from midnight to midnight in the counsellor's time zone, and so are floating times; events
   with a TZID or in UTC keep their own zone. An event carrying this deployment's marker
   (`X-KONTAKTSYNC`, targets/marker.py) comes back with its UID in `Interval.own_uid`.
-- Free-busy (RFC 4791 section 7.10; the FREEBUSY property of RFC 5545): every `FREEBUSY` period of a `VFREEBUSY`
+- Free-busy (RFC 4791 section 7.10; RFC 5545's FREEBUSY): every `FREEBUSY` period of a `VFREEBUSY`
   except `FBTYPE=FREE`; BUSY, BUSY-TENTATIVE, BUSY-UNAVAILABLE and unknown types are busy.
 """
 
@@ -21,7 +21,7 @@ import icalendar
 import recurring_ical_events
 from kontaktsync.sync.targets import marker as marker_codec
 from kontaktsync.sync.targets.base import Interval
-from kontaktsync.sync.targets.caldav.ical import MARKER
+from kontaktsync.sync.targets.caldav.ical import marker_of
 
 NOT_BUSY_FBTYPES = frozenset({"FREE"})
 
@@ -92,9 +92,6 @@ def _aware(value: date | datetime, zone: tzinfo) -> datetime:
 
 
 def _own_uid(comp: Any, ns_tag: str) -> str | None:
-    raw = comp.get(MARKER)
-    if isinstance(raw, list):
-        raw = raw[0]
-    if raw is None or not marker_codec.is_ours(marker_codec.decode(str(raw)), ns_tag):
+    if not marker_codec.is_ours(marker_of(comp), ns_tag):
         return None
     return str(comp.get("UID", "")) or None

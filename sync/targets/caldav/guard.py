@@ -16,9 +16,7 @@ from urllib.parse import urljoin, urlsplit
 from kontaktsync.sync.targets.base import RemoteRef, Result, TargetError
 from kontaktsync.sync.targets.caldav.preconditions import Preconditions, learn
 from kontaktsync.sync.targets.caldav.session import DavSession
-from kontaktsync.sync.targets.caldav.webdav import ETAGS_HEAD, multistatus, path, xml_text
-
-BATCH = 200
+from kontaktsync.sync.targets.caldav.webdav import ETAGS_HEAD, multistatus, path
 
 
 class WriteGuard:
@@ -43,13 +41,10 @@ class WriteGuard:
         url = self.address(calendar)
         by_path = {path(urljoin(url, r.ref)): r.uid for r in refs}
         out: dict[str, str | None] = dict.fromkeys(by_path.values())
-        hrefs = list(by_path)
-        for i in range(0, len(hrefs), BATCH):
-            body = ETAGS_HEAD + "".join(f"<d:href>{xml_text(h)}</d:href>" for h in hrefs[i : i + BATCH])
-            resp = self.http.request(url, "REPORT", body + "</c:calendar-multiget>", {"Depth": "1"})
-            if resp.status != 207:
-                raise TargetError(f"cannot read the current ETags in {path(url)}: HTTP {resp.status}")
-            for href, status, props in multistatus(resp.raw):
+        for _, got in self.http.multiget(url, list(by_path), ETAGS_HEAD):
+            if isinstance(got, TargetError):
+                raise TargetError(f"cannot read the current ETags in {path(url)}: {got}")
+            for href, status, props in multistatus(got.raw):
                 uid = by_path.get(path(urljoin(url, href)))
                 if uid is not None and status < 300:
                     out[uid] = props.get("getetag") or ""

@@ -25,6 +25,7 @@ import icalendar
 from icalendar.timezone import tzp
 from kontaktsync.sync.item import DesiredItem, ReadContent, completed_marker, completion_keeps, marker_end
 from kontaktsync.sync.targets import marker as marker_codec
+from kontaktsync.sync.targets.base import RemoteItem, RemoteRef
 
 MARKER = "X-KONTAKTSYNC"
 PRODID = "-//kontaktsync//kontaktsync 0.1//DE"
@@ -260,11 +261,21 @@ def parse(body: bytes | str) -> Parsed | None:
         uid=str(comp.get("UID", "")),
         item_type=_type_of(comp),
         fields=fields_of(comp),
-        marker=_marker_of(comp),
+        marker=marker_of(comp),
     )
 
 
-def _marker_of(comp: icalendar.cal.Component) -> dict[str, str]:
+def remote_item(ref: RemoteRef, body: bytes | str, ns_tag: str) -> RemoteItem | None:
+    """An object read from a calendar as the runner sees it: its marker only when it is this
+    deployment's (marker.ours); None when it holds no VTODO/VEVENT."""
+    parsed = parse(body)
+    if parsed is None:
+        return None
+    marker = marker_codec.ours(parsed.marker, ns_tag)
+    return RemoteItem(ref, parsed.item_type, parsed.fields, marker, body)
+
+
+def marker_of(comp: icalendar.cal.Component) -> dict[str, str]:
     raw = comp.get(MARKER)
     if raw is None:
         return {}
@@ -276,7 +287,7 @@ def _marker_of(comp: icalendar.cal.Component) -> dict[str, str]:
 def _type_of(comp: icalendar.cal.Component) -> str:
     if comp.name == "VTODO":
         return "task"
-    return "proposal" if _marker_of(comp).get("t") == "proposal" else "marker"
+    return "proposal" if marker_of(comp).get("t") == "proposal" else "marker"
 
 
 def _moment(value: Any) -> str | None:
@@ -356,7 +367,7 @@ def merge(
     if comp is None:
         return None
     before = fields_of(comp)
-    before_marker = _marker_of(comp)
+    before_marker = marker_of(comp)
     kept_fields = set(keep)
     keep = props_of(kept_fields, item.item_type)
     _set_managed(comp, item, keep)
@@ -375,13 +386,6 @@ def merge(
     return cal.to_ical()
 
 
-def complete(existing: bytes | str, now: datetime | None = None) -> bytes | None:
-    """Mark a task done because its obligation was fulfilled; None if it already is (see
-    `completion`)."""
-    done = completion(existing, now)
-    return done[0] if done is not None else None
-
-
 def completion(existing: bytes | str, now: datetime | None = None) -> tuple[bytes, str] | None:
     """Mark a task done because its obligation was fulfilled: the new object and the managed
     hash its marker now records (what `parse` would read back, without parsing it again);
@@ -398,7 +402,7 @@ def completion(existing: bytes | str, now: datetime | None = None) -> tuple[byte
     if fields_of(comp)["status"] == "completed":
         return None
     now = (now or datetime.now(UTC)).replace(microsecond=0)
-    marker = _marker_of(comp)
+    marker = marker_of(comp)
     for name in COMPLETION:
         comp.pop(name, None)
     if "priority" not in completion_keeps(fields_of(comp), marker):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +16,7 @@ from caldav.lib import error as caldav_error
 from caldav.lib.http_sync import requests as http
 from kontaktsync.sync.targets.base import AuthError, TargetError
 from kontaktsync.sync.targets.caldav.names import precondition
-from kontaktsync.sync.targets.caldav.webdav import host, path
+from kontaktsync.sync.targets.caldav.webdav import MULTIGET_BATCH, host, path, xml_text
 from kontaktsync.sync.targets.retry import TRANSIENT_STATUS, RetryPolicy
 from kontaktsync.sync.targets.transport import DeadlineExceeded, install_deadline
 
@@ -153,6 +153,24 @@ class DavSession:
             raise TransientFailure(
                 f"{method} {path(url)}: {exc} after {self.retry.attempts} attempts"
             ) from None
+
+    def multiget(
+        self, url: str, hrefs: Sequence[str], head: str
+    ) -> Iterator[tuple[list[str], DAVResponse | TargetError]]:
+        """calendar-multiget REPORTs of `hrefs` (paths) in batches of MULTIGET_BATCH: per batch
+        its hrefs and the 207 answer, or the error that failed it (the caller decides what a
+        failed batch means for its items)."""
+        for i in range(0, len(hrefs), MULTIGET_BATCH):
+            batch = list(hrefs[i : i + MULTIGET_BATCH])
+            body = head + "".join(f"<d:href>{xml_text(h)}</d:href>" for h in batch) + "</c:calendar-multiget>"
+            try:
+                resp = self.request(url, "REPORT", body, {"Depth": "1"})
+                if resp.status != 207:
+                    raise TargetError(f"HTTP {resp.status}")
+            except TargetError as exc:
+                yield batch, exc
+                continue
+            yield batch, resp
 
     def attempt(
         self, url: str, method: str, body: str, headers: Mapping[str, str] | None, refusal_ok: bool

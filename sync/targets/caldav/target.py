@@ -39,7 +39,6 @@ from caldav.lib.http_sync import requests as http
 from kontaktsync.sync.config.masking import mask_userinfo
 from kontaktsync.sync.config.network import insecure_http_problem
 from kontaktsync.sync.item import DesiredItem, namespace_tag, uid_prefix
-from kontaktsync.sync.targets import marker as marker_codec
 from kontaktsync.sync.targets.base import (
     Busy,
     CalendarMissing,
@@ -78,7 +77,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MULTIGET_BATCH = 200
 # What a server names when a UID is already used by another calendar of the same account
 # (Cyrus keeps UIDs unique per account, RFC 6638 / RFC 4791 no-uid-conflict).
 UID_ELSEWHERE = ("no-uid-conflict", "unique-scheduling-object-resource")
@@ -265,37 +263,21 @@ class CalDAVTarget:
         url = self.address(calendar)
         out: dict[str, RemoteItem | Result] = {}
         by_path = {path(urljoin(url, r.ref)): r for r in refs}
-        refs = list(refs)
-        for i in range(0, len(refs), MULTIGET_BATCH):
-            batch = refs[i : i + MULTIGET_BATCH]
-            body = MULTIGET_HEAD + "".join(
-                f"<d:href>{xml_text(path(urljoin(url, r.ref)))}</d:href>" for r in batch
-            )
-            body += "</c:calendar-multiget>"
-            try:
-                resp = self.http.request(url, "REPORT", body, {"Depth": "1"})
-                if resp.status != 207:
-                    raise TargetError(f"HTTP {resp.status}")
-            except TargetError as exc:
-                for r in batch:
-                    out[r.uid] = Result(r.uid, False, ref=r, error=f"read failed: {exc}")
+        for batch, got in self.http.multiget(url, list(by_path), MULTIGET_HEAD):
+            if isinstance(got, TargetError):
+                for h in batch:
+                    ref = by_path[h]
+                    out[ref.uid] = Result(ref.uid, False, ref=ref, error=f"read failed: {got}")
                 continue
-            for href, status, props in multistatus(resp.raw):
+            for href, status, props in multistatus(got.raw):
                 ref = by_path.get(path(urljoin(url, href)))
                 data = props.get("calendar-data")
                 if ref is None or status >= 300 or not data:
                     continue
-                parsed = ical.parse(data)
-                if parsed is None:
-                    continue
                 version = props.get("getetag") or ref.version
-                out[ref.uid] = RemoteItem(
-                    ref=RemoteRef(ref.uid, ref.ref, version),
-                    item_type=parsed.item_type,
-                    fields=parsed.fields,
-                    marker=marker_codec.ours(parsed.marker, self.ns_tag),
-                    payload=data,
-                )
+                item = ical.remote_item(RemoteRef(ref.uid, ref.ref, version), data, self.ns_tag)
+                if item is not None:
+                    out[ref.uid] = item
         return out
 
     def busy(self, calendar: str, start: datetime, end: datetime) -> Busy:
@@ -408,16 +390,16 @@ class CalDAVTarget:
             yield res
 
     def complete(self, calendar: str, bases: Sequence[RemoteItem]) -> Iterator[Result]:
-        todo: list[tuple[RemoteItem, bytes]] = []
+        todo: list[tuple[RemoteItem, bytes, str]] = []
         for base in bases:
-            body = ical.complete(base.payload)
-            if body is None:
+            done = ical.completion(base.payload)  # the body and the hash its marker records
+            if done is None:
                 yield Result(base.ref.uid, True, ref=base.ref, unchanged=True, written_hash=base.written_hash)
                 continue
-            todo.append((base, body))
-        bad = self._outside(calendar, [b.ref for b, _ in todo])
-        guard = self.guard.check(calendar, [b.ref for b, _ in todo if b.ref.uid not in bad], "update")
-        for base, body in todo:
+            todo.append((base, *done))
+        bad = self._outside(calendar, [b.ref for b, _, _ in todo])
+        guard = self.guard.check(calendar, [b.ref for b, _, _ in todo if b.ref.uid not in bad], "update")
+        for base, body, written in todo:
             if base.ref.uid in bad:
                 yield Result(base.ref.uid, False, ref=base.ref, error=bad[base.ref.uid])
                 continue
@@ -425,11 +407,8 @@ class CalDAVTarget:
             if refused is not None:
                 yield refused
                 continue
-            parsed = ical.parse(body)
-            written = parsed.written_hash if parsed else None
-            res, _ = self._put(
-                calendar, base.ref.uid, body, self._conditional(base.ref), base.ref.ref, written or ""
-            )
+            ref = base.ref
+            res, _ = self._put(calendar, ref.uid, body, self._conditional(ref), ref.ref, written)
             yield res
 
     def _outside(self, calendar: str, refs: Sequence[RemoteRef]) -> dict[str, str]:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
+from xml.sax.saxutils import escape
 
 NS = {"d": "DAV:", "c": "urn:ietf:params:xml:ns:caldav"}
+MULTIGET_BATCH = 200  # hrefs per calendar-multiget REPORT
 
 SYNC_BODY = (
     '<?xml version="1.0" encoding="utf-8"?>'
@@ -87,7 +89,7 @@ def without_userinfo(url: str) -> str:
 
 
 def xml_text(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return escape(text)
 
 
 def multistatus(raw: str | bytes | ET.Element) -> Iterator[tuple[str, int, dict[str, str]]]:

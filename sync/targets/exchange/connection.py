@@ -302,7 +302,3 @@ class Connection:
     def requests(self) -> int:
         """HTTP requests sent to EWS by this process since this target was made."""
         return sum(patches.REQUESTS.values()) - self._counted_from
-
-    def requests_for(self, calendar: str) -> int:
-        """HTTP requests so far that named this counsellor's mailbox (X-AnchorMailbox)."""
-        return patches.REQUESTS[self.mailbox(calendar)]
