@@ -103,3 +103,25 @@ def test_an_item_a_person_deleted_stays_deleted(tmp_path):
     report = run_sync(_settings(tmp_path), plan=plan, target=tgt)
     assert report.created == 0 and report.kept_person_edits == 1 and uid not in tgt.cals["anna"]
     assert run_sync(_settings(tmp_path), plan=plan, target=tgt).kept_person_edits == 0
+
+
+def test_a_row_rebuilt_from_a_pseudonymised_marker_holds_the_case_id(tmp_path):
+    """State lost, pseudonymisation on: the row of an item the run reads back from its marker
+    names the case, not its pseudonym (else the next run takes a live case for one that left)."""
+    from kontaktsync.sync.core.state import StateStore
+
+    s = _settings(tmp_path, pseudonymize=True, pseudonym_key="geheim-1234567890")
+    tgt = MemTarget()
+    run_sync(s, plan=plan_of(obligation()), target=tgt)
+    task_uid = next(u for u, (_, b) in tgt.cals["anna"].items() if ical.parse(b).item_type == "task")
+    _complete_by_person(tgt, "anna", task_uid)
+    for suffix in ("", "-wal", "-shm"):
+        (tmp_path / f"st.sqlite3{suffix}").unlink(missing_ok=True)
+    later = plan_of(obligation(cycle="2026-11-20"), contacts={"100234": (date(2026, 11, 20),)})
+    run_sync(s, plan=later, target=tgt)
+    state = StateStore(tmp_path / "st.sqlite3")
+    try:
+        row = state.items("anna")[task_uid]
+    finally:
+        state.close()
+    assert row.case_id == "100234", row

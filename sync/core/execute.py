@@ -74,7 +74,7 @@ def _row_for_gone(a: Action, ref: RemoteRef | None, hash_: str | None, status: s
         ref=ref.ref if ref else (a.ref.ref if a.ref else ""),
         version=ref.version if ref else None,
         hash=hash_ or (base.written_hash if base else "") or "",
-        case_id=m.get("c", ""),
+        case_id=a.case_id or m.get("c", ""),
         kind=m.get("k", ""),
         item_type=m.get("t", base.item_type if base else "task"),
         cycle=m.get("y", ""),

@@ -24,7 +24,7 @@ Only items carrying the program's marker are ever written or removed.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Literal
 
@@ -55,6 +55,7 @@ class Action:
     moved: frozenset[str] = frozenset()
     departure: bool = False  # removal because the case left the caseload (mass-delete guard)
     replaced: bool = False  # the same obligation is desired under a new UID (not a removal)
+    case_id: str = ""  # of an item without a state row: read from its marker, pseudonym resolved
 
     @property
     def summary(self) -> str:
@@ -300,6 +301,9 @@ def decide(inp: CalendarInput, view: PlanView) -> list[Action]:
     successors = {_identity_key(i.case_id, i.kind, i.cycle, i.item_type): u for u, i in inp.desired.items()}
     for uid in sorted(gone):
         act = _decide_gone(inp, uid, view, successors)
+        if act is not None and act.row is None and act.base is not None:
+            key = act.base.marker.get("c", "")
+            act = replace(act, case_id=view.case_keys.get(key, key))
         if act is not None:
             actions.append(act)
     return actions
