@@ -47,6 +47,11 @@ class Engine:
         self._measure = MeasureRules(policy, as_of, dates)
         self._case = CaseRules(policy, as_of, dates)
 
+    @property
+    def measure_horizon(self) -> date:
+        """Measures that ended before this day produce nothing (the policy's measure_horizon)."""
+        return self._measure.horizon
+
     def plan_case(
         self, case: Case, errors: list[RowError], listener: Listener = SILENT
     ) -> tuple[list[Obligation], list[str], CaseView | None]:
@@ -105,6 +110,7 @@ def _plan(caseload: Caseload, policy: Policy, as_of: date, release: bool) -> Pla
     obligations = result.obligations
     unmatched, facts = result.unmatched, result.cases
     plan_case = engine.plan_case
+    horizon = engine.measure_horizon
     cases = caseload.cases
     for i, case in enumerate(cases):
         if release:
@@ -127,7 +133,11 @@ def _plan(caseload: Caseload, policy: Policy, as_of: date, release: bool) -> Pla
             v.last_counting is None,
             case.care_plan_created,
             case.profile_since,
-            {m.key: m.effective_end for m in case.measures} if case.measures else NO_MEASURES,
+            # the measures still inside the policy's horizon (an aged-out one takes its
+            # follow-up-start task with it: rules.fulfilment)
+            {m.key: m.effective_end for m in case.measures if m.effective_end >= horizon}
+            if case.measures
+            else NO_MEASURES,
             case.team,
         )
     if release:

@@ -15,14 +15,9 @@ import re
 from datetime import date
 from typing import Literal
 
-from dateutil.relativedelta import relativedelta
 from kontaktsync.rules.model import CaseFacts, ObligationKind
 
 Fate = Literal["complete", "delete", "keep"]
-
-# policies.md, Common rules: measures that ended more than 6 months before the as-of date
-# produce nothing; a follow-up-start task of such a measure goes with it.
-MEASURE_HORIZON = relativedelta(months=6)
 
 _ISO = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -33,16 +28,15 @@ def fate(
     window_start: date | None,
     measure_key: str | None,
     facts: CaseFacts,
-    as_of: date,
 ) -> Fate:
-    """Complete, delete or keep a task of `kind` in `cycle` that the plan of `as_of` no longer
-    lists, judged by what the caseload now says about the case (`facts`)."""
+    """Complete, delete or keep a task of `kind` in `cycle` that the plan no longer lists,
+    judged by what the caseload now says about the case (`facts`, made by the same plan)."""
     if kind == ObligationKind.CARE_PLAN:
         return "complete" if facts.care_plan_created is not None else "delete"
     if kind == ObligationKind.PROFILE_REVIEW:
         return _profile_review(cycle, facts)
     if kind == ObligationKind.FOLLOW_UP_START:
-        return _follow_up_start(measure_key or cycle, facts, as_of)
+        return _follow_up_start(measure_key or cycle, facts)
     if kind == ObligationKind.CONTACT:
         m = _ISO.search(cycle or "")
         if m:
@@ -62,13 +56,11 @@ def _profile_review(cycle: str, facts: CaseFacts) -> Fate:
     return "complete" if since is not None and since.isoformat() != cycle else "delete"
 
 
-def _follow_up_start(measure_key: str, facts: CaseFacts, as_of: date) -> Fate:
-    """Gone with its measure (left the caseload, or ended more than 6 months ago); otherwise
-    the counsellor's: no contact or caseload field tells that the next measure began."""
-    end = facts.measures.get(measure_key)
-    if end is None or end < as_of - MEASURE_HORIZON:
-        return "delete"
-    return "keep"
+def _follow_up_start(measure_key: str, facts: CaseFacts) -> Fate:
+    """Gone with its measure (left the caseload, or aged out of the policy's measure horizon:
+    the engine lists only the measures inside it in `facts.measures`); otherwise the
+    counsellor's: no contact or caseload field tells that the next measure began."""
+    return "keep" if measure_key in facts.measures else "delete"
 
 
-__all__ = ["MEASURE_HORIZON", "Fate", "fate"]
+__all__ = ["Fate", "fate"]

@@ -44,14 +44,14 @@ class MeasureRules:
             for r in policy.measure_rules
         ]
         h = parse_duration(policy.measure_horizon)
-        self._horizon = dates.calendar.add(as_of, -h.n, h.unit)
+        self.horizon = dates.calendar.add(as_of, -h.n, h.unit)
 
     def obligations(self, v: CaseView, m: Measure, out: list[Obligation], listener: Listener) -> None:
         """What the rules ask around measure `m` of the case in view."""
         if not self._rules:
             return
         E = m.effective_end
-        if self._horizon > E:
+        if self.horizon > E:
             listener.measure_aged_out(m)
             return
         length = (E - m.start).days + 1

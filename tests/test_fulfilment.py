@@ -34,12 +34,12 @@ def facts(**kw) -> CaseFacts:
     ],
 )
 def test_contact_completes_on_a_counting_contact_after_its_anchor(contacts, expected):
-    assert fate("contact", "2026-09-01", None, None, facts(counting_contacts=contacts), AS_OF) == expected
+    assert fate("contact", "2026-09-01", None, None, facts(counting_contacts=contacts)) == expected
 
 
 def test_contact_without_an_anchor_is_deleted():
     f = facts(counting_contacts=(D("2026-11-01"),))
-    assert fate("contact", "none", None, None, f, AS_OF) == "delete"
+    assert fate("contact", "none", None, None, f) == "delete"
 
 
 @pytest.mark.parametrize(
@@ -49,16 +49,16 @@ def test_windowed_talk_completes_on_a_contact_from_the_window_start(kind):
     ws = D("2026-10-01")
     on_start = facts(counting_contacts=(D("2026-10-01"),))
     before = facts(counting_contacts=(D("2026-09-30"),))
-    assert fate(kind, "M1", ws, "M1", on_start, AS_OF) == "complete"
-    assert fate(kind, "M1", ws, "M1", before, AS_OF) == "delete"
-    assert fate(kind, "M1", None, "M1", on_start, AS_OF) == "delete"  # no window: nothing to tell
+    assert fate(kind, "M1", ws, "M1", on_start) == "complete"
+    assert fate(kind, "M1", ws, "M1", before) == "delete"
+    assert fate(kind, "M1", None, "M1", on_start) == "delete"  # no window: nothing to tell
 
 
 def test_care_plan_completes_when_the_plan_is_recorded():
-    assert fate("care_plan", "2026-12-01", None, None, facts(care_plan_created=D("2026-11-20")), AS_OF) == (
+    assert fate("care_plan", "2026-12-01", None, None, facts(care_plan_created=D("2026-11-20"))) == (
         "complete"
     )
-    assert fate("care_plan", "2026-12-01", None, None, facts(), AS_OF) == "delete"
+    assert fate("care_plan", "2026-12-01", None, None, facts()) == "delete"
 
 
 # -- profile review: the cycle is profile_since ------------------------------------------------
@@ -67,14 +67,14 @@ def test_care_plan_completes_when_the_plan_is_recorded():
 def test_profile_review_completes_when_profile_since_moved_on():
     moved = facts(profile_since=D("2027-02-01"))
     same = facts(profile_since=D("2026-08-31"))
-    assert fate("profile_review", "2026-08-31", None, None, moved, AS_OF) == "complete"
-    assert fate("profile_review", "2026-08-31", None, None, same, AS_OF) == "delete"
-    assert fate("profile_review", "2026-08-31", None, None, facts(), AS_OF) == "delete"  # emptied
+    assert fate("profile_review", "2026-08-31", None, None, moved) == "complete"
+    assert fate("profile_review", "2026-08-31", None, None, same) == "delete"
+    assert fate("profile_review", "2026-08-31", None, None, facts()) == "delete"  # emptied
 
 
 def test_profile_review_is_not_completed_by_a_contact():
     f = facts(profile_since=D("2026-08-31"), counting_contacts=(D("2026-11-20"),))
-    assert fate("profile_review", "2026-08-31", None, None, f, AS_OF) == "delete"
+    assert fate("profile_review", "2026-08-31", None, None, f) == "delete"
 
 
 # -- follow-up start: stays until its measure ages out -----------------------------------------
@@ -82,31 +82,24 @@ def test_profile_review_is_not_completed_by_a_contact():
 
 def test_follow_up_start_stays_while_its_measure_is_in_the_caseload():
     f = facts(measures={"M1": D("2026-12-31")}, counting_contacts=(D("2026-11-20"),))
-    assert fate("follow_up_start", "M1", None, "M1", f, AS_OF) == "keep"
+    assert fate("follow_up_start", "M1", None, "M1", f) == "keep"
 
 
 def test_follow_up_start_goes_with_its_measure():
-    assert fate("follow_up_start", "M1", None, "M1", facts(measures={"M2": D("2026-12-31")}), AS_OF) == (
-        "delete"
-    )
-    assert fate("follow_up_start", "M1", None, "M1", facts(), AS_OF) == "delete"
+    assert fate("follow_up_start", "M1", None, "M1", facts(measures={"M2": D("2026-12-31")})) == ("delete")
+    assert fate("follow_up_start", "M1", None, "M1", facts()) == "delete"
 
 
-def test_follow_up_start_ages_out_more_than_six_months_after_the_end():
-    # AS_OF - 6M = 2026-05-23: a measure that ended that day is still in, one day earlier is out
-    assert fate("follow_up_start", "M1", None, "M1", facts(measures={"M1": D("2026-05-23")}), AS_OF) == "keep"
-    assert fate("follow_up_start", "M1", None, "M1", facts(measures={"M1": D("2026-05-22")}), AS_OF) == (
-        "delete"
-    )
-    # month-end: 2027-08-31 - 6M = 2027-02-28
-    as_of = D("2027-08-31")
-    assert fate("follow_up_start", "M", None, "M", facts(measures={"M": D("2027-02-28")}), as_of) == "keep"
-    assert fate("follow_up_start", "M", None, "M", facts(measures={"M": D("2027-02-27")}), as_of) == "delete"
+def test_follow_up_start_goes_with_a_measure_the_plan_no_longer_lists():
+    """The engine lists in `facts.measures` only the measures inside the policy's horizon (the
+    age-out across runs is shown with real plans below)."""
+    assert fate("follow_up_start", "M1", None, "M1", facts(measures={"M1": D("2026-05-23")})) == "keep"
+    assert fate("follow_up_start", "M1", None, "M1", facts(measures={"M2": D("2026-05-23")})) == "delete"
 
 
 def test_follow_up_start_without_measure_key_uses_the_cycle():
     f = facts(measures={"M1": D("2026-12-31")})
-    assert fate("follow_up_start", "M1", None, None, f, AS_OF) == "keep"
+    assert fate("follow_up_start", "M1", None, None, f) == "keep"
 
 
 # -- with facts and cycles from real plans ------------------------------------------------------
@@ -120,11 +113,11 @@ def test_coburg_profile_review_across_runs(tmp_path):
 
     reviewed = plan_rows(tmp_path, "coburg-2016", AS_OF, [{**MARKTNAH, "profile_since": "2026-11-20"}])
     assert only(reviewed, kind="profile_review").cycle == "2026-11-20"  # a new review, a new task
-    assert fate(first.kind, first.cycle, None, None, reviewed.cases["1"], AS_OF) == "complete"
+    assert fate(first.kind, first.cycle, None, None, reviewed.cases["1"]) == "complete"
 
     now_complex = plan_rows(tmp_path, "coburg-2016", AS_OF, [{**MARKTNAH, "profile": "entwicklungsprofil"}])
     assert [o.kind for o in now_complex.obligations] == ["contact"]
-    assert fate(first.kind, first.cycle, None, None, now_complex.cases["1"], AS_OF) == "delete"
+    assert fate(first.kind, first.cycle, None, None, now_complex.cases["1"]) == "delete"
 
 
 def test_hamburg_follow_up_start_across_runs(tmp_path):
@@ -141,7 +134,7 @@ def test_hamburg_follow_up_start_across_runs(tmp_path):
     )
 
     def fate_in(plan_, as_of):
-        return fate(task.kind, task.cycle, task.window_start, task.measure_key, plan_.cases["1"], as_of)
+        return fate(task.kind, task.cycle, task.window_start, task.measure_key, plan_.cases["1"])
 
     unflagged = plan_rows(
         tmp_path, "hamburg-absolventenmanagement", AS_OF, case, [{**m, "follow_up_measure": ""}]

@@ -267,9 +267,7 @@ def _decide_gone(
         why = "case left caseload" + ("; kept the counsellor's edits" if edited else "")
         return Action(verb, uid, owner, ref=ref, base=remote, row=row, reason=why, departure=True)
     ws = ident["window_start"]
-    verdict = fate(
-        ident["kind"], ident["cycle"], date.fromisoformat(ws) if ws else None, None, facts, view.as_of
-    )
+    verdict = fate(ident["kind"], ident["cycle"], date.fromisoformat(ws) if ws else None, None, facts)
     if verdict == "keep":
         return None  # the counsellor's to tick off (a follow-up-start task of a live measure)
     if is_task and verdict == "complete":
