@@ -45,29 +45,7 @@ def _settings(n: int, state: Path, policy: str):  # -> Settings (imported in the
     )
 
 
-def _caldav_like_target(namespace: str):  # -> MemTarget
-    """MemTarget whose `create` records `item.managed_hash` as the written hash, as the CalDAV
-    target's create does, instead of parsing every body it stored again (MemTarget._written)."""
-    from kontaktsync.sync.targets.base import RemoteRef, Result
-    from kontaktsync.sync.targets.caldav import ical
-    from kontaktsync.sync.targets.memory import MemTarget
-
-    class CaldavLikeCreate(MemTarget):
-        def create(self, calendar, items):  # type: ignore[no-untyped-def]
-            cal = self.cals[calendar]
-            for item in items:
-                if item.uid in cal:
-                    yield Result(item.uid, False, ref=RemoteRef(item.uid, item.uid, None), conflict=True)
-                    continue
-                cal[item.uid] = (1, ical.render(item, self.ns_tag))
-                self.writes += 1
-                ref = RemoteRef(item.uid, item.uid, "1")
-                yield Result(item.uid, True, ref=ref, written_hash=item.managed_hash)
-
-    return CaldavLikeCreate(namespace)
-
-
-def child_first(n: int, state: Path, policy: str, caldav_like: bool = False) -> dict[str, float]:
+def child_first(n: int, state: Path, policy: str) -> dict[str, float]:
     """Time one first sync into empty in-memory calendars, then the bare render floor."""
     from kontaktsync.sync.core.items import desired_items
     from kontaktsync.sync.core.planning import make_plan
@@ -80,7 +58,7 @@ def child_first(n: int, state: Path, policy: str, caldav_like: bool = False) -> 
     t0 = time.perf_counter()
     plan = make_plan(settings, AS_OF)
     t_plan = time.perf_counter() - t0
-    target = (_caldav_like_target if caldav_like else MemTarget)(settings.sync.namespace)
+    target = MemTarget(settings.sync.namespace)
     t0, c0 = time.perf_counter(), time.process_time()
     report = run_sync(settings, plan=plan, target=target)
     t_sync, c_sync = time.perf_counter() - t0, time.process_time() - c0
@@ -148,9 +126,7 @@ def child_unchanged(n: int, state: Path, policy: str, repeat: int) -> dict[str, 
     }
 
 
-def _run(
-    kind: str, n: int, policy: str, repeat: int, tmp: Path, caldav_like: bool = False
-) -> tuple[dict[str, float], float]:
+def _run(kind: str, n: int, policy: str, repeat: int, tmp: Path) -> tuple[dict[str, float], float]:
     """One child; the first-sync child starts from an empty state, the unchanged one from its."""
     state = tmp / f"state-{n}.sqlite3"
     if kind == "first":
@@ -158,8 +134,6 @@ def _run(
     out = tmp / f"{kind}-{n}.json"
     argv = [sys.executable, __file__, "--child", kind, "--sizes", str(n), "--policy", policy,
             "--repeat", str(repeat), "--state", str(state)]  # fmt: skip
-    if caldav_like:
-        argv.append("--caldav-like-create")
     run = run_child(argv, stdout=out)
     if run.returncode != 0:
         raise SystemExit(f"child {kind} {n:,} exited with {run.returncode}:\n{run.stderr[-3000:]}")
@@ -209,12 +183,6 @@ def main() -> int:
     ap.add_argument("--sizes", default="10000,100000", help="comma-separated case counts")
     ap.add_argument("--policy", default="euskirchen-2011")
     ap.add_argument("--repeat", type=int, default=2, help="unchanged cycles per child (best is shown)")
-    ap.add_argument(
-        "--caldav-like-create",
-        action="store_true",
-        help="first sync: record item.managed_hash on create as the CalDAV target does, "
-        "instead of MemTarget parsing each stored body again",
-    )
     ap.add_argument("--child", choices=["first", "unchanged"], help=argparse.SUPPRESS)
     ap.add_argument("--state", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -222,13 +190,13 @@ def main() -> int:
     if args.child:
         n = sizes[0]
         if args.child == "first":
-            result = child_first(n, args.state, args.policy, args.caldav_like_create)
+            result = child_first(n, args.state, args.policy)
         else:
             result = child_unchanged(n, args.state, args.policy, args.repeat)
         print(json.dumps(result))
         return 0
     bin_path("kontaktsync")  # fails early with a clear message when the project is not installed
-    target = "in-memory target" + (" (create as CalDAV: no re-parse)" if args.caldav_like_create else "")
+    target = "in-memory target"
     print(f"as of {AS_OF}; policy {args.policy}; {target}; "
           f"cpus {os.cpu_count()}, load {os.getloadavg()[0]:.1f}")  # fmt: skip
     for n in sizes:
@@ -236,7 +204,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="kontaktsync-sync-") as d:
         tmp = Path(d)
         for n in sizes:
-            r, peak = _run("first", n, args.policy, args.repeat, tmp, args.caldav_like_create)
+            r, peak = _run("first", n, args.policy, args.repeat, tmp)
             report_first(n, r, peak)
             r, peak = _run("unchanged", n, args.policy, args.repeat, tmp)
             report_unchanged(n, r, peak, args.repeat)

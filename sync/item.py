@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Literal
@@ -109,13 +109,7 @@ class DesiredItem:
 
     def completed(self) -> DesiredItem:
         """The same item as the program writes it when the obligation was fulfilled."""
-        return _replace(self, status="completed", priority=None)
-
-
-def _replace(item: DesiredItem, **changes: Any) -> DesiredItem:
-    from dataclasses import replace
-
-    return replace(item, **changes)
+        return replace(self, status="completed", priority=None)
 
 
 def _normalised(fields: Mapping[str, Any]) -> dict[str, Any]:

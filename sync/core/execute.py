@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
-from kontaktsync.sync.core.reconcile import Action, update_action
+from kontaktsync.sync.core.reconcile import WRITES, Action, update_action
 from kontaktsync.sync.core.report import SyncReport
 from kontaktsync.sync.core.state import ItemRow, StateStore
 from kontaktsync.sync.core.survey import CalendarWork, map_calendars
@@ -272,7 +272,7 @@ def execute_all(
     progress: bool,
     workers: int = 1,
 ) -> None:
-    total = sum(1 for w in works for a in w.actions if a.kind in ("create", "update", "complete", "delete"))
+    total = sum(1 for w in works for a in w.actions if a.kind in WRITES)
     bar: Any = None
     if progress and total and sys.stderr.isatty():
         from rich.console import Console

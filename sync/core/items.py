@@ -30,15 +30,6 @@ SUBJECTS: dict[ObligationKind, str] = {
 }
 
 
-MEASURE_KINDS = frozenset(
-    {
-        ObligationKind.MEASURE_WINDOW,
-        ObligationKind.MEASURE_BEFORE_END,
-        ObligationKind.MEASURE_AFTER_END,
-    }
-)
-
-
 def _de(d: date | None) -> str:
     """German date, as `strftime("%d.%m.%Y")` writes it (without strftime's cost per call)."""
     return f"{d.day:02}.{d.month:02}.{d.year:04}" if d else "–"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from kontaktsync.rules.engine import plan
@@ -21,7 +20,6 @@ from kontaktsync.rules.policy import Policy, load_policy
 from kontaktsync.sync.caseload import read_caseload
 from kontaktsync.sync.config.models import Settings, SourceSettings
 
-EXAMPLES = Path(__file__).parents[1] / "examples"
 _CHUNK = 1 << 20
 
 _last: tuple[bytes, Plan] | None = None

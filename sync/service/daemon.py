@@ -27,6 +27,7 @@ from typing import Any
 from kontaktsync.rules.heap import thaw
 from kontaktsync.sync.config.loading import secret_values
 from kontaktsync.sync.config.models import ScheduleSettings, Settings
+from kontaktsync.sync.core.report import COUNTERS
 from kontaktsync.sync.report.service import ReportPublisher
 from kontaktsync.sync.service.exit_codes import ExitCode
 from kontaktsync.sync.service.observability import (
@@ -85,17 +86,6 @@ class RunResult:
     report: Any = None
 
 
-_COUNT_FIELDS = (
-    "created",
-    "updated",
-    "completed",
-    "deleted",
-    "failed",
-    "unchanged",
-    "kept_person_edits",
-)
-
-
 @dataclass
 class _Attempt:
     outcome: str
@@ -123,7 +113,7 @@ def run_once(
     duration = time.monotonic() - t0
     outcome, report = attempt.outcome, attempt.report
 
-    counts = {name: int(getattr(report, name, 0) or 0) for name in _COUNT_FIELDS}
+    counts = {name: int(getattr(report, name, 0) or 0) for name in COUNTERS}
     due = getattr(report, "obligations_due", None)
     overdue = getattr(report, "obligations_overdue", None)
     metrics.record_run(outcome, duration, counts if report is not None else None, due, overdue)

@@ -29,11 +29,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from kontaktsync.sync.config.loading import mask_userinfo
+from kontaktsync.sync.config.masking import MASK
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 LOGGER_NAME = "kontaktsync"
-MASK = "********"
 
 # Attributes every LogRecord has; anything else on a record is an `extra` field.
 _STANDARD_ATTRS = frozenset(
