@@ -10,6 +10,7 @@ from pathlib import Path
 from report_helpers import ANNA, BERND, CASE_IDS, T, write_report_caseload
 
 from tests.cli import kontaktsync_cli
+from tests.configs import write_config
 
 
 def _report(tmp_path: Path, *extra: str):
@@ -76,3 +77,27 @@ def test_an_unwritable_output_is_a_message_and_exit_2(tmp_path: Path) -> None:
     assert r.returncode == 2
     assert f"cannot write the report to {target}" in " ".join(r.stderr.split())
     assert not target.parent.exists()
+
+
+def test_the_weekly_capacity_comes_from_the_configuration_else_the_policy(tmp_path: Path) -> None:
+    """The same capacity the proposals use: items.talks_per_week, else the policy's office
+    value (berlin-lichtenberg-2013: 25), else 25; --capacity wins over both."""
+    paths = write_report_caseload(tmp_path)
+    config = write_config(
+        tmp_path / "kontaktsync.toml",
+        {
+            "policy": "coburg-2016",
+            "source": {"cases": str(paths["cases"])},
+            "items": {"talks_per_week": 7},
+        },
+    )
+    common = ("--as-of", T, "--format", "json")
+
+    def capacity(*args: str) -> int:
+        out = kontaktsync_cli("report", *args, *common)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)["capacity_per_counsellor_and_week"]
+
+    assert capacity("--config", str(config)) == 7
+    assert capacity("--config", str(config), "--capacity", "9") == 9
+    assert capacity("--policy", "berlin-lichtenberg-2013", "--cases", str(paths["cases"])) == 25

@@ -21,8 +21,9 @@ from kontaktsync.sync.cli.inputs import (
     read_inputs,
 )
 from kontaktsync.sync.config.masking import mask_secrets
+from kontaktsync.sync.config.models import ItemSettings, Settings
 from kontaktsync.sync.core.proposals import Outlook, outlook_for
-from kontaktsync.sync.report.figures import build_figures
+from kontaktsync.sync.report.figures import build_figures, weekly_capacity
 from kontaktsync.sync.report.output import ReportFormat
 from kontaktsync.sync.report.output import emit as emit_report
 from kontaktsync.sync.targets.base import TargetError
@@ -39,8 +40,14 @@ def report_command(
     as_of: AsOfOption = None,
     weeks: Annotated[int, typer.Option("--weeks", min=1, max=26, help="calendar weeks ahead")] = 4,
     capacity: Annotated[
-        int, typer.Option("--capacity", min=1, help="talks per week and full-time counsellor")
-    ] = 25,
+        int | None,
+        typer.Option(
+            "--capacity",
+            min=1,
+            help="talks per week and full-time counsellor [default: items.talks_per_week, else the "
+            "policy's office.talks_per_week, else 25]",
+        ),
+    ] = None,
     mapping: MapOpt = None,
     encoding: EncodingOpt = None,
     config: ConfigOption = None,
@@ -60,18 +67,19 @@ def report_command(
     result = plan(caseload, pol, day, release=True)
     for e in result.errors:
         err.print(f"error {e}", soft_wrap=True, markup=False, highlight=False)
-    figures = build_figures(result, capacity, weeks, per_counsellor)
-    if config is not None:
-        figures.proposals = _proposals(config, result)
+    settings = load_config(config, warn=False, require_target=False) if config is not None else None
+    items = settings.items if settings is not None else ItemSettings()
+    figures = build_figures(result, capacity or weekly_capacity(pol, items), weeks, per_counsellor)
+    if settings is not None:
+        figures.proposals = _proposals(settings, result)
     try:
         emit_report(figures, fmt, output)
     except OSError as exc:
         raise fail(f"cannot write the report to {output}: {exc.strerror or exc}") from None
 
 
-def _proposals(config: Path, result: Plan) -> Outlook | None:
+def _proposals(settings: Settings, result: Plan) -> Outlook | None:
     """Slot mode: the proposals the next sync would make (calendars read, nothing written)."""
-    settings = load_config(config, warn=False, require_target=False)  # read_inputs warned once
     if settings.items.appointments != "slot":
         return None
     errors: list[str] = []

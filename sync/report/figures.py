@@ -27,9 +27,11 @@ from typing import Any
 
 from kontaktsync.rules.compliance import QUOTA, monday_of
 from kontaktsync.rules.model import Obligation, ObligationKind, Plan
-from kontaktsync.sync.core.proposals import Outlook
+from kontaktsync.rules.policy import Policy
+from kontaktsync.sync.config.models import ItemSettings
+from kontaktsync.sync.core.proposals import Outlook, office_for
 
-CAPACITY = 25  # talks per week and full-time counsellor (Berlin Lichtenberg)
+CAPACITY = 25  # talks per week and full-time counsellor where nothing says (Berlin Lichtenberg)
 WEEKS = 4
 # Overdue obligations by days past their due date: (label, first day, last day or None).
 AGE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
@@ -163,6 +165,15 @@ class Figures:
         if self.proposals is not None:
             out["proposals"] = self.proposals.to_json()
         return out
+
+
+def weekly_capacity(policy: Policy, items: ItemSettings) -> int:
+    """Talks per week and full-time counsellor: `items.talks_per_week`, else the policy's
+    office value, else CAPACITY (the same office data slot mode places proposals with)."""
+    try:
+        return office_for(policy, items).talks_per_week or CAPACITY
+    except ValueError:  # unusable office data: slot mode and `config check` say why
+        return CAPACITY
 
 
 def build_figures(

@@ -13,8 +13,9 @@ import logging
 import threading
 
 from kontaktsync.rules.model import Plan
+from kontaktsync.rules.policy import PolicyError, load_policy
 from kontaktsync.sync.config.models import Settings
-from kontaktsync.sync.report.figures import Figures, Group, build_figures
+from kontaktsync.sync.report.figures import CAPACITY, Figures, Group, build_figures, weekly_capacity
 from kontaktsync.sync.report.html import render_html
 from prometheus_client import CollectorRegistry, Gauge
 
@@ -105,7 +106,7 @@ class ReportPublisher:
     def from_settings(cls, settings: Settings, registry: CollectorRegistry) -> ReportPublisher:
         return cls(
             registry,
-            capacity=settings.items.talks_per_week or 25,
+            capacity=_capacity(settings),
             weeks=settings.report.weeks,
             per_counsellor=settings.report.per_counsellor,
             serve_html=settings.observability.report,
@@ -137,3 +138,12 @@ class ReportPublisher:
         """The last page, or None before the first run read the caseload."""
         with self._lock:
             return self._html
+
+
+def _capacity(settings: Settings) -> int:
+    """The report's weekly capacity (figures.weekly_capacity); a policy that cannot be loaded
+    is the run's to report, not the report's."""
+    try:
+        return weekly_capacity(load_policy(settings.policy), settings.items)
+    except PolicyError:
+        return settings.items.talks_per_week or CAPACITY
