@@ -73,22 +73,6 @@ class CalDAVSettings(_HttpSettings):
         "calendar-query with recurrences expanded here, auto = free-busy where the server answers "
         "it, else events",
     )
-    timezone: str = Field(
-        default="Europe/Berlin",
-        description="the counsellors' time zone (IANA name): all-day and floating events are busy "
-        "from midnight to midnight there",
-    )
-
-    @field_validator("timezone")
-    @classmethod
-    def _timezone_is_known(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo
-
-        try:
-            ZoneInfo(value)
-        except (ValueError, KeyError) as exc:
-            raise ValueError(f"{value!r} is not an IANA time zone such as 'Europe/Berlin'") from exc
-        return value
 
 
 class ExchangeSettings(_HttpSettings):

@@ -257,9 +257,10 @@ class Target(Protocol):
     def busy(self, calendar: str, start: datetime, end: datetime) -> Busy:
         """The counsellor's busy time in [start, end) (aware datetimes): from the calendars the
         configuration names for their busy time and from the program's own calendar (items
-        with our marker come back with `own_uid`). Never raises: any failure of any source
-        gives `Busy.failed(...)` (fail closed), with the reason and no credentials. Not busy:
-        transparent ("free") and cancelled items."""
+        with our marker come back with `own_uid`). All-day and floating events are busy from
+        midnight to midnight in the zone of `start` (the caller's: the policy's time zone).
+        Never raises: any failure of any source gives `Busy.failed(...)` (fail closed), with the
+        reason and no credentials. Not busy: transparent ("free") and cancelled items."""
         ...
 
     def close(self) -> None:

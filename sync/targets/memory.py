@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from kontaktsync.sync.item import DesiredItem, namespace_tag
 from kontaktsync.sync.targets.base import (
@@ -37,9 +36,8 @@ class MemTarget:
     title, probing = "memory", "read-only"  # for `config check`
     parallel_safe = False
 
-    def __init__(self, namespace: str = "kontaktsync", timezone: str = "Europe/Berlin") -> None:
+    def __init__(self, namespace: str = "kontaktsync") -> None:
         self.ns_tag = namespace_tag(namespace)
-        self.zone = ZoneInfo(timezone)
         self.cals: dict[str, dict[str, tuple[int, bytes]]] = {}
         self.unreadable: dict[str, str] = {}
         self.before_update: Callable[[str, str], None] | None = None
@@ -127,7 +125,7 @@ class MemTarget:
             intervals = [
                 i
                 for _, body in self.cals[calendar].values()
-                for i in event_intervals(body, start, end, self.zone, self.ns_tag)
+                for i in event_intervals(body, start, end, self.ns_tag)
             ]
         except ValueError as exc:  # Unusable included: fail closed
             return Busy.failed(f"{calendar}: {exc}", source)

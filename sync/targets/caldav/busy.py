@@ -12,7 +12,7 @@ How a source is read (`target.caldav.busy_method`):
   zone (Radicale 3.9 and Xandikos 0.4 use UTC: an absence then ends at 01:00 Berlin time on
   the day after; measured, see tests/test_busy_time.py);
 - `events`: a time-range `calendar-query` REPORT for VEVENTs, recurrences expanded here
-  (busy_ical.py), all-day events in `target.caldav.timezone`;
+  (busy_ical.py), all-day events in the zone of the window asked for (the policy's);
 - `auto` (default): free-busy-query on the first source of the run; when the server refuses
   it (400, 403, 404, 405, 415, 501) or answers something that is no free-busy, and
   calendar-query then works, the rest of the run reads events only.
@@ -28,7 +28,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 from kontaktsync.sync.config.masking import mask_userinfo
 from kontaktsync.sync.targets.base import Busy, Interval, TargetError, window_error
@@ -73,7 +72,6 @@ class BusyReader:
         self.cfg = cfg
         self.ns_tag = ns_tag
         self.own_url = own_url
-        self.zone = ZoneInfo(cfg.timezone)
         self.free_busy: bool | None = {"free-busy": True, "events": False}.get(cfg.busy_method)
 
     def busy(self, calendar: str, start: datetime, end: datetime) -> Busy:
@@ -145,7 +143,7 @@ class BusyReader:
             if status >= 300 or data is None:
                 raise TargetError(f"{path(url)}: item {href} not readable (HTTP {status})")
             try:
-                out += event_intervals(data, start, end, self.zone, self.ns_tag)
+                out += event_intervals(data, start, end, self.ns_tag)
             except (Unusable, ValueError) as exc:
                 raise TargetError(f"{path(url)}: item {href} not readable: {exc}") from None
         return out

@@ -30,11 +30,12 @@ class Unusable(ValueError):
     """The text is not iCalendar of the expected kind."""
 
 
-def event_intervals(
-    body: bytes | str, start: datetime, end: datetime, zone: tzinfo, ns_tag: str
-) -> list[Interval]:
-    """The busy occurrences of the VEVENTs of one calendar object in [start, end)."""
+def event_intervals(body: bytes | str, start: datetime, end: datetime, ns_tag: str) -> list[Interval]:
+    """The busy occurrences of the VEVENTs of one calendar object in [start, end); all-day and
+    floating events lie in the zone of `start` (the caller's: the policy's time zone)."""
     cal = _calendar(body)
+    zone = start.tzinfo
+    assert zone is not None, "an aware window (Target.busy checks it)"
     # A day of margin on both sides: all-day and floating events are placed in `zone` below,
     # whatever zone the expansion assumed for them.
     margin = timedelta(days=1)
