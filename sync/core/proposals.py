@@ -25,6 +25,7 @@ from kontaktsync.rules.placement import Diary, OfficeIncomplete, Slot, Talk, pla
 from kontaktsync.rules.policy import Policy, load_policy
 from kontaktsync.sync.config.models import ItemSettings, Settings
 from kontaktsync.sync.core.items import CATEGORY, desired_items
+from kontaktsync.sync.core.survey import map_calendars, workers
 from kontaktsync.sync.item import DesiredItem, uid_maker
 from kontaktsync.sync.targets.base import Target, make_target
 
@@ -146,8 +147,9 @@ def proposals(
     diaries: dict[str, Diary] = {}
     previous: dict[str, Slot] = {}
     confirmed: set[str] = set()
-    for who in sorted({t.counsellor for t in talks.values()}):
-        busy = target.busy(who, start, end)
+    who_all = sorted({t.counsellor for t in talks.values()})
+    read = map_calendars(lambda who: target.busy(who, start, end), who_all, workers(settings, target))
+    for who, busy in zip(who_all, read, strict=True):
         part = settings.items.part_time.get(who, 1.0)
         if not busy.ok:
             outlook.skipped.append(f"{who}: {busy.error}")
