@@ -175,7 +175,7 @@ def explain(case: Case, policy: Policy, as_of: date, files: dict[str, str] | Non
     listener = TraceListener(policy, engine.calendar)
     errors: list[RowError] = []
     obs, reasons, _ = engine.plan_case(case, errors, listener)
-    obs.sort(key=lambda o: (o.due, o.case_id, o.kind))
+    obs.sort(key=_order)
     return Explanation(case, policy, as_of, listener.lines, obs, reasons, errors)
 
 
