@@ -8,13 +8,18 @@ dates, and the cache turns the library calls into dictionary look-ups.
 
 from __future__ import annotations
 
+import importlib
 import re
+import sys
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 
 import holidays
 from dateutil.relativedelta import relativedelta
+from holidays.registry import COUNTRIES
 from kontaktsync.rules.model import Duration
 
 # Ten years at most: longer intervals are typing errors, and would overflow date arithmetic.
@@ -47,6 +52,37 @@ def parse_offset(text: str) -> tuple[int, str]:
     return (-n if m.group(1) == "-" else n), unit
 
 
+def country_holidays(country: str, subdivision: str | None) -> holidays.HolidayBase:
+    """`holidays.country_holidays(country, subdiv=subdivision)`, with that country's module
+    imported alone.
+
+    The package finds a country's class in its registry and imports its module, but the
+    module's package, `holidays.countries`, imports all of its 250 countries first: ~70 ms of
+    every start, a twentieth of planning 100,000 cases. So while the one module is imported the
+    package stands in `sys.modules` as a bare package of the same folder, and is removed after,
+    so that whoever imports `holidays.countries` later gets the real one (which then finds this
+    country's module loaded). The holidays are the package's own, made by its own class
+    (tests/test_dates.py compares them with `holidays.country_holidays`); should the package's
+    layout change, this falls back to `holidays.country_holidays`."""
+    fallback = holidays.country_holidays
+    if "holidays.countries" in sys.modules:
+        return fallback(country, subdiv=subdivision)
+    try:
+        module, name = next((m, codes[0]) for m, codes in COUNTRIES.items() if country in codes[1:])
+        folder = Path(holidays.__file__).parent / "countries"
+        bare = types.ModuleType("holidays.countries")
+        bare.__path__ = [str(folder)]
+        sys.modules["holidays.countries"] = bare
+        try:
+            cls = getattr(importlib.import_module(f"holidays.countries.{module}"), name)
+        finally:
+            del sys.modules["holidays.countries"]
+            sys.modules.pop(f"holidays.countries.{module}", None)  # the real package imports it anew
+    except Exception:  # the package's layout changed: its own way, all countries
+        return fallback(country, subdiv=subdivision)
+    return cls(subdiv=subdivision)
+
+
 @dataclass
 class Calendar:
     """Working days of one region, with memoised arithmetic."""
@@ -60,7 +96,7 @@ class Calendar:
     _next: dict[date, date] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._holidays = holidays.country_holidays(self.country, subdiv=self.subdivision)
+        self._holidays = country_holidays(self.country, self.subdivision)
 
     def holiday_name(self, day: date) -> str | None:
         return self._holidays.get(day)
