@@ -9,7 +9,7 @@ peak is the largest seen. Then `kontaktsync --help` wall time and the slowest im
 (`python -X importtime`).
 
     python benchmarks/plan_process.py [--sizes 10000,100000,1000000] [--policies all|id,id]
-                                      [--repeat 3] [--import-top 12]
+                                      [--repeat 3] [--import-top 12] [--jobs N]
 
 Caseloads are generated once (plan_bench.generate) and kept in benchmarks/.data/.
 Prints one line per figure with its target; asserts nothing.
@@ -24,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import AS_OF, Run, bin_path, caseload, run_child, verdict
+from _common import AS_OF, Run, bin_path, caseload, installed_env, run_child, verdict
 
 # Targets of issue 11 (2-core machine): cases -> (seconds, peak MB).
 TARGETS: dict[int, tuple[float, float]] = {100_000: (1.5, 250), 1_000_000: (15, 1024)}
@@ -62,13 +62,14 @@ def _checked(run: Run, what: str) -> Run:
     return run
 
 
-def measure_plan(n: int, policy: str, repeat: int, out: Path) -> tuple[Run, Run]:
-    """Best program run and best floor run (time), each with the largest peak seen."""
+def measure_plan(n: int, policy: str, repeat: int, out: Path, jobs: int | None) -> tuple[Run, Run]:
+    """Best program run and best floor run (time), each with the largest peak seen. CPU time
+    and peak include the processes `plan` forks (a child's rusage holds those it reaped)."""
     paths = caseload(n)
     plan_argv = [
         bin_path("kontaktsync"), "plan", "--policy", policy, "--cases", str(paths["cases"]),
         "--measures", str(paths["measures"]), "--contacts", str(paths["contacts"]),
-        "--as-of", AS_OF.isoformat(), "--format", "json",
+        "--as-of", AS_OF.isoformat(), "--format", "json", *(["--jobs", str(jobs)] if jobs else []),
     ]  # fmt: skip
     floor_argv = [sys.executable, "-c", FLOOR_CODE, *map(str, paths.values())]
     plans: list[Run] = []
@@ -145,6 +146,7 @@ def measure_imports(top: int) -> None:
         capture_output=True,
         text=True,
         check=True,
+        env=installed_env(),
     )
     rows: list[tuple[int, int, str]] = []
     for line in proc.stderr.splitlines():
@@ -171,18 +173,20 @@ def main() -> int:
     ap.add_argument("--policies", default=DEFAULT_POLICY, help="'all' or comma-separated built-in ids")
     ap.add_argument("--repeat", type=int, default=3, help="runs per figure (best time is shown)")
     ap.add_argument("--import-top", type=int, default=12, help="slowest imports to list")
+    ap.add_argument("--jobs", type=int, help="plan --jobs (default: the program's own choice)")
     ap.add_argument("--no-help", action="store_true", help="skip the --help and import-time figures")
     args = ap.parse_args()
     sizes = sorted(int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip())
     chosen = policies(args.policies)
     print(f"as of {AS_OF}; {len(chosen)} policies x sizes {', '.join(f'{n:,}' for n in sizes)}; "
-          f"cpus {os.cpu_count()}, load {os.getloadavg()[0]:.1f}")  # fmt: skip
+          f"cpus {os.cpu_count()}, load {os.getloadavg()[0]:.1f}; "
+          f"plan --jobs {args.jobs or 'as the program chooses'}")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="kontaktsync-plan-") as tmp:
         out = Path(tmp) / "plan.json"
         for policy in chosen:
             walls: dict[int, float] = {}
             for n in sizes:
-                prog, floor = measure_plan(n, policy, args.repeat, out)
+                prog, floor = measure_plan(n, policy, args.repeat, out, args.jobs)
                 print_plan(n, policy, prog, floor, args.repeat, out.stat().st_size / 2**20)
                 walls[n] = prog.wall_s
             print_linearity(policy, walls)

@@ -1,4 +1,4 @@
-"""The plan's order (due, case_id, kind) made by one string key (rules/engine.py `_order`) is
+"""The plan's order (due, case_id, kind) made by one string key (rules/engine.py `plan_order`) is
 the order of the tuple, for any case ids the reader lets through."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from datetime import date
 
 from hypothesis import given
 from hypothesis import strategies as st
-from kontaktsync.rules.engine import _order
+from kontaktsync.rules.engine import plan_order as _order
 from kontaktsync.rules.model import Obligation, ObligationKind
 
 # case ids as the reader allows them: no control characters (converters.to_case_id)

@@ -20,5 +20,6 @@ from kontaktsync.sync.caseload.columns import TABLES
 from kontaktsync.sync.caseload.errors import SourceError
 from kontaktsync.sync.caseload.formats import SourceOptions
 from kontaktsync.sync.caseload.formats.csvfile import ENCODINGS, Encoding
+from kontaktsync.sync.caseload.validate import Share
 
-__all__ = ["ENCODINGS", "TABLES", "Encoding", "SourceError", "SourceOptions", "read_caseload"]
+__all__ = ["ENCODINGS", "TABLES", "Encoding", "Share", "SourceError", "SourceOptions", "read_caseload"]

@@ -16,7 +16,7 @@ from kontaktsync.sync.caseload.columns import TABLES, columns
 from kontaktsync.sync.caseload.errors import SourceError
 from kontaktsync.sync.caseload.formats import SourceOptions, is_workbook, open_table
 from kontaktsync.sync.caseload.raw import RawTable
-from kontaktsync.sync.caseload.validate import Memos, fields_up_to_row, read_rows
+from kontaktsync.sync.caseload.validate import Memos, Share, fields_up_to_row, read_rows
 
 # Field positions in the positional arguments `read_rows` yields.
 _CASE_FIELDS = [f.name for f in fields_up_to_row(Case)]
@@ -36,6 +36,7 @@ class _Reading:
 
     source: SourceOptions
     header_map: dict[str, str]
+    share: Share | None = None
     errors: list[RowError] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)
     memos: Memos = field(default_factory=dict)
@@ -51,7 +52,9 @@ class _Reading:
         self, raw: RawTable, table: str, target: type, bad_ids: set[str | None] | None = None
     ) -> Iterator[tuple[int, list[Any]]]:
         """The valid rows of `raw` as positional arguments of `target` (see `read_rows`)."""
-        return read_rows(raw, columns(table), target, self.header_map, self.errors, self.memos, bad_ids)
+        return read_rows(
+            raw, columns(table), target, self.header_map, self.errors, self.memos, bad_ids, self.share
+        )
 
 
 def read_caseload(
@@ -61,14 +64,16 @@ def read_caseload(
     header_map: dict[str, str] | None = None,
     encoding: str = "auto",
     sheets: Mapping[str, str] | None = None,
+    share: Share | None = None,
 ) -> Caseload:
     """Read and validate a caseload. `cases` may be a CSV file, an .xlsx workbook (holding the
     sheets cases, measures, contacts, or those `sheets` names) or a folder with
     cases.csv/measures.csv/contacts.csv. `encoding` is that of CSV files: auto, utf-8 or cp1252.
 
     The returned caseload's `held` names the cases whose row was left out for an error (and
-    `held_unknown` says one such row had no readable case_id): see `Caseload`."""
-    reading = _Reading(SourceOptions(encoding, dict(sheets or {})), header_map or {})
+    `held_unknown` says one such row had no readable case_id): see `Caseload`. With `share`,
+    only that share of the cases is read, with its measures, contacts and row errors (`Share`)."""
+    reading = _Reading(SourceOptions(encoding, dict(sheets or {})), header_map or {}, share)
     cases = Path(cases)
     paths = _table_paths(cases, measures, contacts)
     with gc_frozen():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from kontaktsync.rules.model import RowError
@@ -24,6 +25,18 @@ _ABSENT = 1 << 30  # column index of a required column the file lacks: never ins
 _BLANK = object()
 
 Memos = dict[Callable[[Any], Any], dict[Any, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Share:
+    """One of `count` shares of a caseload, for planning in several processes at once: the
+    cases whose id hashes to `index`, with their measures and contacts. Each row, and so each
+    row error, belongs to exactly one share, and a case, its measures and contacts to the same
+    one, so the shares' plans together are the plan of the whole caseload. The hash is Python's
+    own: the same in processes forked from one (sync/cli/plan_workers.py), not from run to run."""
+
+    index: int
+    count: int
 
 
 def _header_index(
@@ -76,6 +89,15 @@ def _convert_new(cell: Any, convert: Callable[[Any], Any], memo: dict[Any, Any])
     return value
 
 
+def _id_text(cell: Any, convert: Callable[[Any], Any]) -> str:
+    """The text a share is chosen by, of a case_id cell that is no text (an Excel number,
+    unreadable bytes): its case id, or "" when it has none."""
+    try:
+        return str(convert(cell))
+    except (ValueError, Blank):
+        return ""
+
+
 def read_rows(
     raw: RawTable,
     columns: list[Column],
@@ -84,10 +106,12 @@ def read_rows(
     errors: list[RowError],
     memos: Memos,
     bad_ids: set[str | None] | None = None,
+    share: Share | None = None,
 ) -> Iterator[tuple[int, list[Any]]]:
     """Converted rows as positional arguments of `target` (up to its `row` field); a row with
     any bad cell is reported (each cell) and skipped. The case ids of skipped rows go to
-    `bad_ids`, None for a skipped row whose own case_id cannot be read.
+    `bad_ids`, None for a skipped row whose own case_id cannot be read. With `share`, only the
+    rows of that share are read (the others are not looked at: their errors are another's).
 
     This loop runs once per cell of the caseload, so it is kept flat: one memo look-up per
     cell, the converter only for a value the column has not seen yet."""
@@ -105,9 +129,18 @@ def read_rows(
     label = raw.label
     width = len(raw.header)
     padding = [""] * width
+    # With a share: the case_id cell's text (stripped, as `to_case_id` takes it; nothing else
+    # changes a valid id) picks the share, without converting it. A cell that is no case id
+    # (blank, bad) is in exactly one share too, where its error is reported.
+    index, count = (share.index, share.count) if share is not None else (0, 0)
+    at, to_id = next((p[0], p[4]) for p in present if p[2] == "case_id")
     for n, cells in raw.rows:
         if not any(cells):
             continue  # blank line
+        if count:
+            cell = cells[at] if at < len(cells) else ""
+            if hash(cell.strip() if type(cell) is str else _id_text(cell, to_id)) % count != index:
+                continue
         length = len(cells)
         row = cells if length >= width else cells + padding[length:]  # missing cells are empty
         args = template.copy()

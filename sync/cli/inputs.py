@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from kontaktsync.rules.model import Caseload
 from kontaktsync.rules.policy import BUILTIN_IDS, Policy, load_policy
-from kontaktsync.sync.caseload import ENCODINGS, read_caseload
+from kontaktsync.sync.caseload import ENCODINGS, Share, read_caseload
 from kontaktsync.sync.cli.common import load_config, parse_as_of
 from kontaktsync.sync.service.exit_codes import ExitCode
 
@@ -109,8 +109,33 @@ def _needs_config(given: Inputs) -> bool:
     return True
 
 
-def read_inputs(given: Inputs, as_of: str | None) -> tuple[Policy, Caseload, date]:
-    """Policy, caseload and day: the command line's options win over the configuration's."""
+@dataclass(frozen=True)
+class Resolved:
+    """The policy, the caseload's files and how to read them, and the day: what the options
+    (or the configuration) name, before the caseload is read."""
+
+    policy: Policy
+    files: tuple[Path, Path | None, Path | None]
+    header_map: dict[str, str]
+    encoding: str
+    sheets: dict[str, str] | None
+    day: date
+
+    def read(self, share: Share | None = None) -> Caseload:
+        """The caseload (with `share`, one share of it: see `Share`)."""
+        return read_caseload(
+            *self.files, self.header_map, encoding=self.encoding, sheets=self.sheets, share=share
+        )
+
+    @property
+    def is_csv(self) -> bool:
+        """The cases are a CSV file (or a folder holding cases.csv), not a workbook's sheet."""
+        cases = self.files[0]
+        return (cases / "cases.csv").is_file() if cases.is_dir() else cases.suffix.lower() == ".csv"
+
+
+def resolve_inputs(given: Inputs, as_of: str | None) -> Resolved:
+    """Policy, files and day: the command line's options win over the configuration's."""
     day = parse_as_of(as_of)
     cli_map = _header_map(given.mapping)
     source = policy_ref = None
@@ -120,20 +145,28 @@ def read_inputs(given: Inputs, as_of: str | None) -> tuple[Policy, Caseload, dat
     chosen = given.policy or policy_ref
     assert chosen is not None  # _needs_config loaded the settings when --policy is missing
     policy = load_policy(chosen)
+    files: tuple[Path, Path | None, Path | None]
     if given.cases is not None:
         files = (given.cases, given.measures, given.contacts)
     else:
         assert source is not None
         files = (source.cases, given.measures or source.measures, given.contacts or source.contacts)
     encoding = given.encoding or (source.encoding if source else "auto")
-    caseload = read_caseload(
-        *files,
-        {**(source.header_map if source else {}), **cli_map},
-        encoding=str(encoding),
-        sheets=source.sheets if source else None,
-    )
     if day is None:
         from kontaktsync.sync.core.planning import today_in  # imports the settings model
 
         day = today_in(policy)
-    return policy, caseload, day
+    return Resolved(
+        policy,
+        files,
+        {**(source.header_map if source else {}), **cli_map},
+        str(encoding),
+        source.sheets if source else None,
+        day,
+    )
+
+
+def read_inputs(given: Inputs, as_of: str | None) -> tuple[Policy, Caseload, date]:
+    """Policy, caseload and day (see `resolve_inputs`)."""
+    resolved = resolve_inputs(given, as_of)
+    return resolved.policy, resolved.read(), resolved.day

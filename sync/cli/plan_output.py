@@ -9,12 +9,12 @@ is moved to its depth in the document by indenting every line.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import islice
 from typing import Any, BinaryIO, TextIO, TypeVar
 
 import orjson
-from kontaktsync.rules.model import Plan
+from kontaktsync.rules.model import Obligation, Plan
 from kontaktsync.sync.report.spreadsheet import SafeCsvWriter
 
 CSV_FIELDS = ["case_id", "counsellor", "kind", "tag", "due", "window_start", "overdue", "rule"]
@@ -44,14 +44,50 @@ def _write_list(out: BinaryIO, items: Sequence[T], to_json: Callable[[T], Any]) 
 
 def write_json(result: Plan, out: BinaryIO) -> None:
     """The plan as indented JSON (UTF-8, non-ASCII as it is), with a trailing newline."""
-    out.write(b'{\n  "as_of": ' + _dumps(result.as_of.isoformat()))
-    out.write(b',\n  "policy": ' + _dumps(result.policy) + b',\n  "obligations": ')
-    _write_list(out, result.obligations, lambda o: o.to_json())
+    write_json_document(
+        out,
+        result,
+        lambda: _write_list(out, result.obligations, lambda o: o.to_json()),
+    )
+
+
+def json_item(o: Obligation) -> bytes:
+    """One obligation as `write_json` writes it in the list (without the separator): for output
+    merged from several processes (sync/cli/plan_workers.py), each item made where it was
+    planned. An item is a little dearer made alone than in a slice."""
+    return b"    " + _dumps(o.to_json()).replace(b"\n", b"\n    ")
+
+
+def write_json_items(out: BinaryIO, head: Plan, items: Iterable[bytes]) -> None:
+    """The document of `write_json` with the obligations as `json_item`s, in plan order; `head`
+    gives the rest (as_of, policy, unmatched, errors; its obligations are not read)."""
+
+    def obligations() -> None:
+        it = iter(items)
+        first = True
+        while chunk := list(islice(it, SLICE)):
+            out.write((b"[\n" if first else b",\n") + b",\n".join(chunk))
+            first = False
+        out.write(b"[]" if first else b"\n  ]")
+
+    write_json_document(out, head, obligations)
+
+
+def write_json_document(out: BinaryIO, head: Plan, obligations: Callable[[], None]) -> None:
+    """The plan document; `obligations` writes the value of its key."""
+    out.write(b'{\n  "as_of": ' + _dumps(head.as_of.isoformat()))
+    out.write(b',\n  "policy": ' + _dumps(head.policy) + b',\n  "obligations": ')
+    obligations()
     out.write(b',\n  "unmatched": ')
-    _write_list(out, result.unmatched, lambda u: u.to_json())
+    _write_list(out, head.unmatched, lambda u: u.to_json())
     out.write(b',\n  "errors": ')
-    _write_list(out, result.errors, lambda e: e.to_json())
+    _write_list(out, head.errors, lambda e: e.to_json())
     out.write(b"\n}\n")
+
+
+def _csv_row(o: Obligation) -> list[Any]:
+    d = o.to_json()
+    return ["" if d[f] is None else str(d[f]).lower() if f == "overdue" else d[f] for f in CSV_FIELDS]
 
 
 def write_csv(result: Plan, out: TextIO) -> None:
@@ -59,7 +95,23 @@ def write_csv(result: Plan, out: TextIO) -> None:
     w = SafeCsvWriter(out, lineterminator="\n")
     w.writerow(CSV_FIELDS)
     for o in result.obligations:
-        d = o.to_json()
-        w.writerow(
-            ["" if d[f] is None else str(d[f]).lower() if f == "overdue" else d[f] for f in CSV_FIELDS]
-        )
+        w.writerow(_csv_row(o))
+
+
+class _Lines(list[str]):
+    write = list.append  # the csv writer writes each row in one call
+
+
+def csv_lines(obligations: Iterable[Obligation]) -> list[str]:
+    """The rows `write_csv` writes for `obligations`, one string each (see `json_item`)."""
+    lines = _Lines()
+    w = SafeCsvWriter(lines, lineterminator="\n")  # type: ignore[arg-type]  # has .write
+    for o in obligations:
+        w.writerow(_csv_row(o))
+    return lines
+
+
+def write_csv_lines(out: TextIO, lines: Iterable[str]) -> None:
+    """The CSV of `write_csv` from `csv_lines`, in plan order."""
+    SafeCsvWriter(out, lineterminator="\n").writerow(CSV_FIELDS)
+    out.writelines(lines)
