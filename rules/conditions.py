@@ -8,8 +8,10 @@ what lets the engine look the first matching contact rule up instead of testing 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from bisect import bisect_right
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from kontaktsync.rules.policy import CaseCondition, Condition
 from kontaktsync.rules.view import CaseView
@@ -22,11 +24,13 @@ FLAGS = ("buergerarbeit", "umschueler", "needs_interpreter")
 @dataclass(frozen=True, slots=True)
 class Part:
     """One part of a condition: the test, its wording when it fails, the view attributes it reads
-    (dotted for case fields, as `operator.attrgetter` takes them)."""
+    (dotted for case fields, as `operator.attrgetter` takes them; `<field> is None` where only
+    that is tested), and the ages at which its outcome can change (`facts_key`)."""
 
     holds: Pred
     why_not: Why
     reads: frozenset[str]
+    cuts: frozenset[int] = frozenset()
 
 
 def _combine(preds: list[Pred]) -> Pred:
@@ -52,10 +56,12 @@ class Test:
     parts: tuple[Part, ...]
     holds: Pred = field(init=False)
     reads: frozenset[str] = field(init=False)
+    cuts: frozenset[int] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "holds", _combine([p.holds for p in self.parts]))
         object.__setattr__(self, "reads", frozenset().union(*(p.reads for p in self.parts)))
+        object.__setattr__(self, "cuts", frozenset().union(*(p.cuts for p in self.parts)))
 
     def why_not(self, v: CaseView) -> str | None:
         for part in self.parts:
@@ -74,7 +80,9 @@ def _age(lo: int, hi: int) -> Part:
             return "needs the age, but birth_date is empty"
         return f"age {v.age} is below {lo}" if v.age < lo else f"age {v.age} is above {hi}"
 
-    return Part(lambda v: v.age is not None and lo <= v.age <= hi, why, frozenset({"age"}))
+    return Part(
+        lambda v: v.age is not None and lo <= v.age <= hi, why, frozenset({"age"}), frozenset({lo, hi + 1})
+    )
 
 
 def _one_of(attr: str, allowed: frozenset[str], wording: str) -> Part:
@@ -98,7 +106,7 @@ def _flag(name: str, want: bool) -> Part:
 
 def _filled(name: str, want: bool) -> Part:
     """`known` (want: filled) or `unknown` (want: empty) field."""
-    reads = frozenset({f"case.{name}"})
+    reads = frozenset({f"case.{name} is None"})
     if want:
         return Part(lambda v: getattr(v.case, name) is not None, lambda v: f"{name} is empty", reads)
     return Part(lambda v: getattr(v.case, name) is None, lambda v: f"{name} is filled", reads)
@@ -141,9 +149,38 @@ def _parts(cond: Condition, groups: dict[str, list]) -> list[Part]:
                 lambda v: any(alt.holds(v) for alt in alternatives),
                 lambda v: "none of: " + "; ".join(str(alt.why_not(v)) for alt in alternatives),
                 frozenset().union(*(alt.reads for alt in alternatives)),
+                frozenset().union(*(alt.cuts for alt in alternatives)),
             )
         )
     return parts
+
+
+def facts_key(tests: Iterable[Test]) -> Callable[[CaseView], Hashable]:
+    """A key of the facts `tests` read, as coarse as they test them: two views with one key meet
+    every one of the conditions alike. An age counts by its bracket between the ages the
+    conditions name, not by the year; a field tested only for being filled, by whether it is.
+    So a policy's cases fall into a few hundred keys, whatever their ages and dates."""
+    tests = list(tests)
+    reads = sorted(frozenset().union(*(t.reads for t in tests)))
+    cuts = sorted(frozenset().union(*(t.cuts for t in tests)))
+    plain = [r for r in reads if r != "age" and not r.endswith(" is None")]
+    empty = [r.removesuffix(" is None") for r in reads if r.endswith(" is None")]
+    parts: list[Callable[[CaseView], Hashable]] = []
+    if plain:
+        parts.append(attrgetter(*plain))
+    if "age" in reads:
+        parts.append(lambda v: None if v.age is None else bisect_right(cuts, v.age))
+    for name in empty:
+        get = attrgetter(name)
+        parts.append(lambda v, get=get: get(v) is None)
+    if not parts:
+        return lambda v: ()
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) == 2:
+        a, b = parts
+        return lambda v: (a(v), b(v))
+    return lambda v: tuple(p(v) for p in parts)
 
 
 def compile_condition(cond: Condition, groups: dict[str, list]) -> Test:

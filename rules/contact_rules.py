@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from operator import attrgetter
 
-from kontaktsync.rules.conditions import Test, compile_condition
+from kontaktsync.rules.conditions import Test, compile_condition, facts_key
 from kontaktsync.rules.dates import parse_duration
 from kontaktsync.rules.datespec import DateFn, PolicyDates
 from kontaktsync.rules.listener import Listener, Tried
@@ -45,8 +44,8 @@ class ContactRules:
     def __init__(self, policy: Policy, as_of: date, dates: PolicyDates) -> None:
         self.policy, self.as_of, self.dates = policy, as_of, dates
         self._rules = [self._compile(r) for r in policy.contact_rules]
-        reads = sorted(frozenset().union(*(cr.test.reads for cr in self._rules)))
-        self._facts: Callable[[CaseView], object] = attrgetter(*reads) if reads else lambda v: ()
+        reads = frozenset().union(*(cr.test.reads for cr in self._rules))
+        self._facts = facts_key(cr.test for cr in self._rules)
         self._first_match: dict[object, _Lookup] = {}
         pairs = tuple((cr.rule, cr.test) for cr in self._rules)
         self._before = [pairs[:i] for i in range(len(pairs) + 1)]  # the rules tried before rule i
@@ -63,8 +62,9 @@ class ContactRules:
         return _Compiled(r, test, f"{self.policy.id}/{r.id}", fixed, self.dates.optional_fn(r.no_later_than))
 
     def _lookup(self, v: CaseView) -> _Lookup:
-        """Which rule matches first depends only on the facts the conditions read: it is looked
-        up by those facts (a few hundred combinations) instead of tested per case."""
+        """Which rule matches first depends only on the facts the conditions read, as coarse as
+        they read them (`facts_key`): it is looked up by those (a few hundred combinations)
+        instead of tested per case."""
         key = self._facts(v)
         hit = self._first_match.get(key)
         if hit is None:
