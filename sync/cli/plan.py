@@ -108,7 +108,8 @@ def plan_command(
         if jobs > 1:
             _write_merged(plan_in_processes(resolved, jobs, fmt.value), fmt, strict)  # type: ignore[arg-type]
             return
-    result = plan(resolved.read(), resolved.policy, resolved.day, release=True)
+    # the table counts the planned cases (their facts); json and csv need none
+    result = plan(resolved.read(), resolved.policy, resolved.day, release=True, facts=fmt is Format.table)
     if fmt is Format.json:
         sys.stdout.flush()
         write_json(result, sys.stdout.buffer)

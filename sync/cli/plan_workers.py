@@ -80,7 +80,7 @@ def default_jobs(resolved: Resolved) -> int:
 def _plan_share(resolved: Resolved, share: Share, kind: Kind) -> tuple[_Head, list[str], list[Item]]:
     caseload = resolved.read(share)
     rows = {c.case_id: c.row for c in caseload.cases}
-    result = plan(caseload, resolved.policy, resolved.day, release=True)
+    result = plan(caseload, resolved.policy, resolved.day, release=True, facts=False)
     obs = result.obligations
     keys = [plan_order(o) for o in obs]
     items: list[Item] = [json_item(o) for o in obs] if kind == "json" else csv_lines(obs)  # type: ignore[assignment]
