@@ -9,10 +9,11 @@ plan's error order.
 
 The other processes are forked from the first once the policy is read (Linux, no threads yet)
 and send their part through a pipe: first the head (unmatched, errors), then the items in
-slices. A process that fails
-sends its exception, which the first raises as its own; one that dies without a word is an
-error naming its exit status. Each reads every row of the files (a `csv` pass costs ~15 % of a
-plan) but converts and plans only its own: two processes take ~0.6 of the time of one.
+slices. A process that fails sends its exception, which the first raises as its own; one that
+dies without a word is an error naming how it ended. Each process parses every row of the files
+(the `csv` pass is ~12 % of a plan) but converts and plans only its own rows. On the 2-core
+development machine two processes took 0.7-0.85 of the time of one, and half the memory each
+(benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -95,9 +96,10 @@ def _serve(out: BinaryIO, work: Callable[[], tuple[_Head, list[str], list[Item]]
         head, keys, items = work()
     except BaseException as exc:  # everything goes back to the first process
         try:
-            pickle.dump(("error", exc), out)
+            said = pickle.dumps(("error", exc))
         except Exception:  # an exception that does not pickle: its text
-            pickle.dump(("error", RuntimeError(f"{type(exc).__name__}: {exc}")), out)
+            said = pickle.dumps(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
+        out.write(said)
         return
     pickle.dump(("ok", head), out, pickle.HIGHEST_PROTOCOL)
     for i in range(0, len(keys), SLICE):
