@@ -197,22 +197,36 @@ class Obligation:
     note: str | None = None
     measure: str | None = None  # the measure as people know it: kind, number, dates
 
-    def to_json(self) -> dict[str, Any]:
+    def contract(self) -> dict[str, Any]:
+        """The fields of the JSON contract (`OBLIGATION_FIELDS`), in its order, the values as
+        they are: orjson writes a date as its ISO text and the kind as its value."""
         return {
             "case_id": self.case_id,
             "counsellor": self.counsellor,
-            "kind": str(self.kind),
+            "kind": self.kind,
             "tag": self.tag,
-            "due": self.due.isoformat(),
-            "window_start": self.window_start.isoformat() if self.window_start else None,
+            "due": self.due,
+            "window_start": self.window_start,
             "overdue": self.overdue,
             "rule": self.rule,
         }
+
+    def to_json(self) -> dict[str, Any]:
+        """`contract()` with JSON values only."""
+        d = self.contract()
+        d["kind"] = str(self.kind)
+        d["due"] = self.due.isoformat()
+        d["window_start"] = self.window_start.isoformat() if self.window_start else None
+        return d
 
     @property
     def sort_key(self) -> tuple[date, str, str]:
         return (self.due, self.case_id, str(self.kind))
 
+
+# The JSON contract of an obligation (plan-output.md), in its order: the keys of
+# `Obligation.contract` (tests/test_plan_identical.py), the columns of plan --format csv.
+OBLIGATION_FIELDS = ("case_id", "counsellor", "kind", "tag", "due", "window_start", "overdue", "rule")
 
 NO_MEASURES: Mapping[str, date] = MappingProxyType({})  # shared, read-only: most cases have none
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 from engine_golden import generate
 from kontaktsync.rules.engine import plan
-from kontaktsync.rules.model import Plan
+from kontaktsync.rules.model import OBLIGATION_FIELDS, Obligation, ObligationKind, Plan
 from kontaktsync.rules.policy import BUILTIN_IDS, load_policy
 from kontaktsync.sync.caseload import read_caseload
 from kontaktsync.sync.cli import plan_output
@@ -185,6 +185,12 @@ def test_random_caseload_output_is_unchanged(
     assert got_csv == reference_csv(result)
     expected = _golden()["random"][f"{seed}-{policy}"]
     assert {"json": _sha(got_json), "csv": _sha(got_csv)} == expected
+
+
+def test_the_contract_fields_are_said_once() -> None:
+    o = Obligation("1", "c", ObligationKind.CONTACT, "1MM", date(2026, 1, 5), None, False, "p/r", "p", "x")
+    assert tuple(o.contract()) == tuple(o.to_json()) == OBLIGATION_FIELDS
+    assert list(OBLIGATION_FIELDS) == plan_output.CSV_FIELDS
 
 
 def regenerate() -> None:

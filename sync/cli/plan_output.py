@@ -14,10 +14,10 @@ from itertools import islice
 from typing import Any, BinaryIO, TextIO, TypeVar
 
 import orjson
-from kontaktsync.rules.model import Obligation, Plan
+from kontaktsync.rules.model import OBLIGATION_FIELDS, Obligation, Plan
 from kontaktsync.sync.report.spreadsheet import SafeCsvWriter
 
-CSV_FIELDS = ["case_id", "counsellor", "kind", "tag", "due", "window_start", "overdue", "rule"]
+CSV_FIELDS = list(OBLIGATION_FIELDS)
 SLICE = 4096  # items dumped at a time: large enough for orjson's speed, small for memory
 
 T = TypeVar("T")
@@ -44,18 +44,14 @@ def _write_list(out: BinaryIO, items: Sequence[T], to_json: Callable[[T], Any]) 
 
 def write_json(result: Plan, out: BinaryIO) -> None:
     """The plan as indented JSON (UTF-8, non-ASCII as it is), with a trailing newline."""
-    write_json_document(
-        out,
-        result,
-        lambda: _write_list(out, result.obligations, lambda o: o.to_json()),
-    )
+    write_json_document(out, result, lambda: _write_list(out, result.obligations, Obligation.contract))
 
 
 def json_item(o: Obligation) -> bytes:
     """One obligation as `write_json` writes it in the list (without the separator): for output
     merged from several processes (sync/cli/plan_workers.py), each item made where it was
     planned. An item is a little dearer made alone than in a slice."""
-    return b"    " + _dumps(o.to_json()).replace(b"\n", b"\n    ")
+    return b"    " + _dumps(o.contract()).replace(b"\n", b"\n    ")
 
 
 def write_json_items(out: BinaryIO, head: Plan, items: Iterable[bytes]) -> None:
