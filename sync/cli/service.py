@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from kontaktsync.rules.engine import plan
 from kontaktsync.rules.policy import BUILTIN_IDS, Policy, PolicyError, load_policy
-from kontaktsync.sync.caseload import SourceError, read_caseload
+from kontaktsync.sync.caseload import SourceError
 from kontaktsync.sync.cli.common import ConfigOption, SecretsOption, config_warnings, load_config
 from kontaktsync.sync.config.loading import (
     ConfigFiles,
@@ -24,7 +24,7 @@ from kontaktsync.sync.config.loading import (
 )
 from kontaktsync.sync.config.masking import mask_secrets
 from kontaktsync.sync.config.models import Settings
-from kontaktsync.sync.core.planning import today_in
+from kontaktsync.sync.core.planning import read_source, today_in
 from kontaktsync.sync.core.proposals import office_for
 from kontaktsync.sync.service.exit_codes import ExitCode
 from kontaktsync.sync.targets.base import TargetError, make_target
@@ -154,9 +154,7 @@ def _check_source(settings: Settings, policy: Policy | None, files: ConfigFiles)
         )
         return False, []
     try:
-        caseload = read_caseload(
-            src.cases, src.measures, src.contacts, src.header_map, encoding=src.encoding, sheets=src.sheets
-        )
+        caseload = read_source(src)
     except SourceError as exc:
         typer.echo(f"source: FAILED — {exc}\n    fix: check source.cases ({src.cases})")
         return False, []

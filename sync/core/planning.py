@@ -15,7 +15,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from kontaktsync.rules.engine import plan
-from kontaktsync.rules.model import Plan
+from kontaktsync.rules.model import Caseload, Plan
 from kontaktsync.rules.policy import Policy, load_policy
 from kontaktsync.sync.caseload import read_caseload
 from kontaktsync.sync.config.models import Settings, SourceSettings
@@ -30,6 +30,14 @@ def today_in(policy: Policy) -> date:
     return datetime.now(ZoneInfo(policy.timezone)).date()
 
 
+def read_source(src: SourceSettings) -> Caseload:
+    """The caseload the configuration's [source] names, read as it says (encoding, sheets,
+    header map). Raises SourceError."""
+    return read_caseload(
+        src.cases, src.measures, src.contacts, src.header_map, encoding=src.encoding, sheets=src.sheets
+    )
+
+
 def make_plan(settings: Settings, as_of: date | None = None) -> Plan:
     """Raises SourceError (unreadable caseload) or PolicyError (unknown or invalid policy)."""
     global _last
@@ -39,10 +47,7 @@ def make_plan(settings: Settings, as_of: date | None = None) -> Plan:
     key = fingerprint(src, policy, day)
     if key is not None and _last is not None and _last[0] == key:
         return _last[1]
-    caseload = read_caseload(
-        src.cases, src.measures, src.contacts, src.header_map, encoding=src.encoding, sheets=src.sheets
-    )
-    made = plan(caseload, policy, day)
+    made = plan(read_source(src), policy, day)
     _last = (key, made) if key is not None else None
     return made
 
