@@ -138,3 +138,22 @@ def test_openpyxl_is_imported_only_when_a_workbook_is_read(tmp_path):
     )
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
+
+
+def test_a_workbook_is_opened_once_for_its_three_sheets_and_closed_after(tmp_path, monkeypatch):
+    import openpyxl
+
+    opened = []
+    real = openpyxl.load_workbook
+
+    def counting(*args, **kwargs):
+        wb = real(*args, **kwargs)
+        opened.append(wb)
+        return wb
+
+    monkeypatch.setattr(openpyxl, "load_workbook", counting)
+    book = _xlsx(tmp_path)
+    cl = read_caseload(book)
+    assert cl.cases and any(c.contacts for c in cl.cases) and any(c.measures for c in cl.cases)
+    assert len(opened) == 1
+    assert opened[0]._archive.fp is None  # closed once its rows were read

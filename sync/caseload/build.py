@@ -4,6 +4,7 @@ before its start) and put together into `Case`s. Rows left out for an error hold
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from kontaktsync.rules.heap import gc_frozen
 from kontaktsync.rules.model import Case, Caseload, Contact, Measure, RowError
 from kontaktsync.sync.caseload.columns import TABLES, columns
 from kontaktsync.sync.caseload.errors import SourceError
-from kontaktsync.sync.caseload.formats import SourceOptions, is_workbook, open_table
+from kontaktsync.sync.caseload.formats import SourceOptions, Workbooks, is_workbook, open_table
 from kontaktsync.sync.caseload.raw import RawTable
 from kontaktsync.sync.caseload.validate import Memos, Share, fields_up_to_row, read_rows
 
@@ -40,10 +41,11 @@ class _Reading:
     errors: list[RowError] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)
     memos: Memos = field(default_factory=dict)
+    books: Workbooks = field(default_factory=Workbooks)
 
     def open(self, path: Path, table: str, required: bool = True) -> RawTable | None:
         """The raw rows of `table` (see `open_table`), its label noted for the caseload."""
-        raw = open_table(path, table, required, self.source)
+        raw = open_table(path, table, required, self.source, self.books)
         if raw is not None:
             self.files[table] = raw.label
         return raw
@@ -76,7 +78,7 @@ def read_caseload(
     reading = _Reading(SourceOptions(encoding, dict(sheets or {})), header_map or {}, share)
     cases = Path(cases)
     paths = _table_paths(cases, measures, contacts)
-    with gc_frozen():
+    with gc_frozen(), contextlib.closing(reading.books):
         case_rows, bad_ids, label = _read_cases(reading, paths["cases"])
         children: dict[str, dict[str, list[Any]]] = {}
         for t in ("measures", "contacts"):

@@ -14,7 +14,7 @@ from pathlib import Path
 from kontaktsync.sync.caseload.columns import TABLES
 from kontaktsync.sync.caseload.errors import SourceError
 from kontaktsync.sync.caseload.formats.csvfile import ENCODINGS, read_csv
-from kontaktsync.sync.caseload.formats.xlsx import is_workbook, read_sheet
+from kontaktsync.sync.caseload.formats.xlsx import Workbooks, is_workbook, read_sheet
 from kontaktsync.sync.caseload.raw import RawTable
 
 _NOT_READ = frozenset({".xls", ".ods", ".numbers"})
@@ -39,13 +39,16 @@ class SourceOptions:
             )
 
 
-def open_table(path: Path, table: str, required: bool, source: SourceOptions) -> RawTable | None:
-    """The raw rows of `table` in `path`; None only for a workbook sheet that is not `required`."""
+def open_table(
+    path: Path, table: str, required: bool, source: SourceOptions, books: Workbooks
+) -> RawTable | None:
+    """The raw rows of `table` in `path`; None only for a workbook sheet that is not `required`.
+    A workbook is opened once in `books`, which the caller closes when its rows are read."""
     if is_workbook(path):
-        return read_sheet(path, table, required, source.sheets.get(table))
+        return read_sheet(path, table, required, source.sheets.get(table), books)
     if path.suffix.lower() in _NOT_READ:
         raise SourceError(f"{path}: {path.suffix} files are not read; save it as .xlsx or CSV")
     return read_csv(path, source.encoding)
 
 
-__all__ = ["SourceOptions", "is_workbook", "open_table"]
+__all__ = ["SourceOptions", "Workbooks", "is_workbook", "open_table"]

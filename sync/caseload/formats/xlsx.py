@@ -30,19 +30,41 @@ def sheet_name(sheetnames: list[str], table: str, named: str | None, required: b
     return name
 
 
-def read_sheet(path: Path, table: str, required: bool, named: str | None = None) -> RawTable | None:
-    """The rows of the sheet holding `table`, or None for a table the workbook may lack."""
-    from openpyxl import load_workbook  # imported here: only workbooks need it
+class Workbooks:
+    """The workbooks one read has opened, each opened once for all of its sheets: opening one
+    reads its table of shared strings (for a workbook of 10,000 cases ~1 s, most of reading it)."""
 
-    try:
-        wb = load_workbook(path, read_only=True, data_only=True)
-    except FileNotFoundError:
-        raise SourceError(f"{path}: file not found") from None
-    except Exception as exc:  # openpyxl raises many kinds for a broken file
-        raise SourceError(f"{path}: not a readable .xlsx workbook ({type(exc).__name__})") from None
+    def __init__(self) -> None:
+        self._open: dict[Path, Any] = {}
+
+    def get(self, path: Path) -> Any:
+        """`path` opened read-only (its cells' values, not formulas)."""
+        wb = self._open.get(path)
+        if wb is None:
+            from openpyxl import load_workbook  # imported here: only workbooks need it
+
+            try:
+                wb = load_workbook(path, read_only=True, data_only=True)
+            except FileNotFoundError:
+                raise SourceError(f"{path}: file not found") from None
+            except Exception as exc:  # openpyxl raises many kinds for a broken file
+                raise SourceError(f"{path}: not a readable .xlsx workbook ({type(exc).__name__})") from None
+            self._open[path] = wb
+        return wb
+
+    def close(self) -> None:
+        while self._open:
+            self._open.popitem()[1].close()
+
+
+def read_sheet(
+    path: Path, table: str, required: bool, named: str | None, books: Workbooks
+) -> RawTable | None:
+    """The rows of the sheet holding `table`, or None for a table the workbook may lack. The
+    workbook stays open in `books` (the rows are read from it)."""
+    wb = books.get(path)
     name = sheet_name(wb.sheetnames, table, named, required)
     if name is None:
-        wb.close()
         sheets = ", ".join(f"'{n}'" for n in wb.sheetnames)
         if named is not None:
             raise SourceError(
@@ -55,7 +77,6 @@ def read_sheet(path: Path, table: str, required: bool, named: str | None = None)
     header_row = next(it, None)
     label = f"{path.name}:{name}"
     if not header_row or not any(h not in (None, "") for h in header_row):
-        wb.close()
         raise SourceError(f"{label}: no header row (the first row must name the columns)")
     header = ["" if h is None else str(h) for h in header_row]
 
@@ -65,6 +86,5 @@ def read_sheet(path: Path, table: str, required: bool, named: str | None = None)
                 continue  # blank row
             cells = ["" if c is None else c for c in record]
             yield n, [too_long(c) if type(c) is str and len(c) > MAX_CELL_CHARS else c for c in cells]
-        wb.close()
 
     return RawTable(label, header, rows())
