@@ -121,6 +121,25 @@ def test_the_default_is_one_process_for_a_small_or_excel_caseload(
     assert jobs(large) == 1
 
 
+_THREADS = """
+import threading
+from kontaktsync.sync.cli.plan_workers import can_fork
+alone = can_fork()
+stop = threading.Event()
+t = threading.Thread(target=stop.wait)
+t.start()
+print(alone, can_fork())
+stop.set()
+t.join()
+"""
+
+
+def test_a_process_that_runs_threads_plans_in_one() -> None:
+    argv = [sys.executable, "-c", _THREADS]
+    r = subprocess.run(argv, capture_output=True, text=True, env=clean_env(), timeout=60, check=True)
+    assert r.stdout.split() == ["True", "False"]
+
+
 # A process that fails sends its error; one that dies is named with its end. Run in a child
 # interpreter that replaces the planning of share 2 (the fork inherits the replacement).
 _FAILING = """

@@ -21,7 +21,7 @@ from kontaktsync.sync.cli.inputs import (
     resolve_inputs,
 )
 from kontaktsync.sync.cli.plan_output import write_csv, write_csv_lines, write_json, write_json_items
-from kontaktsync.sync.cli.plan_workers import MAX_JOBS, Merged, default_jobs, plan_in_processes
+from kontaktsync.sync.cli.plan_workers import MAX_JOBS, Merged, can_fork, default_jobs, plan_in_processes
 from kontaktsync.sync.service.exit_codes import ExitCode
 
 
@@ -105,7 +105,7 @@ def plan_command(
     fmt = fmt or (Format.table if sys.stdout.isatty() else Format.json)
     if fmt is not Format.table:
         jobs = default_jobs(resolved) if jobs is None else jobs
-        if jobs > 1:
+        if jobs > 1 and can_fork():
             _write_merged(plan_in_processes(resolved, jobs, fmt.value), fmt, strict)  # type: ignore[arg-type]
             return
     # the table counts the planned cases (their facts); json and csv need none

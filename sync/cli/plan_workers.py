@@ -65,6 +65,15 @@ def usable_cpus() -> int:
     return max(1, min(cpus, -(-int(quota) // int(period))))
 
 
+def can_fork() -> bool:
+    """Whether this process may fork planning processes: where `os.fork` exists (not on
+    Windows) and no other thread runs (a thread's locks would be copied held into the fork:
+    `plan` called inside a program that runs threads plans in one process)."""
+    import threading
+
+    return hasattr(os, "fork") and threading.active_count() == 1
+
+
 def default_jobs(resolved: Resolved) -> int:
     """One process per usable CPU up to MAX_JOBS for a large CSV caseload, else one."""
     if not resolved.is_csv:
