@@ -186,9 +186,25 @@ def _field_hash(name: str, value: Any) -> str:
 
 
 def field_hashes(fields: Mapping[str, Any]) -> dict[str, str]:
-    """Per-field short hashes of managed field values."""
+    """Per-field short hashes of managed field values. An appointment with an end (a proposal)
+    has its times as one field: `start` hashes its start and its end, so that a person who only
+    lengthens it owns its times as one who moves it does (they are kept and written together)."""
     norm = _normalised(fields)
-    return {name: _field_hash(name, norm.get(name)) for name in EDITABLE}
+    out = {name: _field_hash(name, norm.get(name)) for name in EDITABLE}
+    if "end" in norm:
+        out["start"] = _digest([norm.get("start"), norm.get("end")], FIELD_HASH_SIZE)
+    return out
+
+
+def _changed_since(have: Mapping[str, Any], base: Mapping[str, str]) -> frozenset[str]:
+    """The managed fields of `have` (read from a server) that differ from `base` (the hashes of
+    what the program last wrote). A proposal written before its end was hashed with its start
+    has the start alone in `base`: a start equal to that is unchanged (its end unknown)."""
+    now = field_hashes(have)
+    changed = {n for n in EDITABLE if now[n] != base[n]}
+    if "start" in changed and "end" in have and _field_hash("start", have.get("start")) == base["start"]:
+        changed.discard("start")
+    return frozenset(changed)
 
 
 def changed_fields(
@@ -241,7 +257,7 @@ def three_way(want: Mapping[str, Any], have: Mapping[str, Any], marker: Mapping[
         if marker.get("h") == hash_fields(have):
             return Merge()
         return Merge(frozenset(n for n in LEGACY_KEEP if now[n] != plan[n]), frozenset())
-    keep = frozenset(n for n in EDITABLE if now[n] != base[n])
+    keep = _changed_since(have, base)
     moved = frozenset(n for n in keep if plan[n] != base[n] and plan[n] != now[n])
     return Merge(keep, moved)
 
@@ -251,8 +267,7 @@ def completion_keeps(have: Mapping[str, Any], marker: Mapping[str, str]) -> froz
     base = decode_field_hashes(marker.get("f"))
     if base is None:
         return frozenset()
-    now = field_hashes(have)
-    return frozenset(n for n in EDITABLE if now[n] != base[n])
+    return _changed_since(have, base)
 
 
 def completed_marker(marker: Mapping[str, str], fields: Mapping[str, Any]) -> dict[str, str]:
@@ -273,7 +288,7 @@ def changed_by_person(have: Mapping[str, Any], marker: Mapping[str, str]) -> boo
     base = decode_field_hashes(marker.get("f"))
     if base is None:
         return marker.get("h") != hash_fields(have)
-    return field_hashes(have) != base
+    return bool(_changed_since(have, base))
 
 
 def _secret(settings: Settings) -> bytes | None:

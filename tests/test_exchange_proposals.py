@@ -176,6 +176,28 @@ def test_a_counsellors_acceptance_and_move_survive_the_merge(
     assert again.ok and again.unchanged, again
 
 
+def test_a_proposal_anna_only_lengthened_keeps_its_times(fake_ews: FakeEWS, target: ExchangeTarget) -> None:
+    item = proposal(target, datetime(2026, 11, 26, 9, 30, tzinfo=BERLIN))
+    written = write(target, item)
+    # Anna drags the end of the tentative proposal from 10:30 to 11:15; nothing else.
+    fake_ews.person_set(MAILBOX, written.ref.ref.partition(":")[2], End="2026-11-26T10:15:00Z")
+    theirs = read(target, item.uid)
+    assert theirs.fields["start"] == written.fields["start"] and theirs.fields["status"] == "tentative"
+    assert theirs.fields["end"] == "2026-11-26T11:15:00+01:00" and theirs.edited_by_person
+    # The plan wants another slot: the times stay Anna's, start and end together.
+    plan = replace(
+        item,
+        start=datetime(2026, 11, 30, 8, 0, tzinfo=BERLIN),
+        end=datetime(2026, 11, 30, 9, 0, tzinfo=BERLIN),
+    )
+    keep = _keep_of(plan, theirs)
+    assert keep == {"start"}
+    [res] = list(target.update(ANNA, [Write(plan, theirs, keep)]))
+    assert res.ok, res
+    after = read(target, item.uid)
+    assert (after.fields["start"], after.fields["end"]) == (theirs.fields["start"], theirs.fields["end"])
+
+
 def test_other_free_busy_states_read_as_their_names(fake_ews: FakeEWS, target: ExchangeTarget) -> None:
     written = write(target, proposal(target, datetime(2026, 11, 26, 9, 30, tzinfo=BERLIN)))
     fake_ews.person_set(MAILBOX, written.ref.ref.partition(":")[2], LegacyFreeBusyStatus="OOF")

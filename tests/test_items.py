@@ -289,3 +289,31 @@ def test_explicit_calendar_table_wins_over_the_template():
     assert tgt.address("anna") == "https://dav.example/shared/anna-kd/"
     assert tgt.address("bernd") == "https://dav.example/bernd/kontaktdichte/"
     tgt.close()
+
+
+def test_a_proposals_times_are_one_field_and_older_markers_still_read():
+    from kontaktsync.sync.item import (
+        _field_hash,
+        changed_by_person,
+        encode_field_hashes,
+        field_hashes,
+        three_way,
+    )
+
+    written = {"type": "proposal", "summary": "Terminvorschlag", "description": "d",
+               "categories": ["Kontaktdichte"], "priority": None, "private": True, "due": "2026-11-27",
+               "start": "2026-11-27T09:00:00+01:00", "status": "tentative",
+               "end": "2026-11-27T09:30:00+01:00"}  # fmt: skip
+    longer = dict(written, end="2026-11-27T10:15:00+01:00")
+    base = field_hashes(written)
+    marker = {"f": encode_field_hashes(base)}
+    assert field_hashes(longer)["start"] != base["start"]  # the end counts in the times
+    assert changed_by_person(longer, marker)
+    assert three_way(written, longer, marker).keep == {"start"}  # the person's times are kept
+    assert not changed_by_person(written, marker)
+    # a marker written before the end counted: its start alone; an unchanged start is unchanged
+    older = {"f": encode_field_hashes(dict(base, start=_field_hash("start", written["start"])))}
+    assert not changed_by_person(written, older)
+    assert three_way(written, written, older).keep == frozenset()
+    moved = dict(written, start="2026-11-27T11:00:00+01:00", end="2026-11-27T11:30:00+01:00")
+    assert "start" in three_way(written, moved, older).keep

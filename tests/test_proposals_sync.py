@@ -167,6 +167,33 @@ def test_proposals_fit_the_free_time_and_stay_unless_they_must_move(
     assert kept_uid in _proposals(dav_server)
 
 
+def test_a_proposal_the_counsellor_only_lengthened_keeps_its_times(
+    dav_server: DavServer, tmp_path: Path
+) -> None:
+    """Its end alone changed (not confirmed, not moved): the start and the end stay the
+    person's, and the run neither moves nor deletes it."""
+    _personal(dav_server)
+    settings = _settings(dav_server, tmp_path)
+    assert run_sync(settings, as_of=AS_OF).failed == 0
+    got = _proposals(dav_server)
+    uid, (comp, etag) = sorted(got.items())[0]
+    start, end = _span(comp)
+    href = f"{dav_server.calendar_url(WHO)}{uid}.ics"
+    cal = icalendar.Calendar.from_ical(request(href)[1])
+    for c in cal.walk("VEVENT"):
+        c["DTEND"] = icalendar.vDDDTypes(end + timedelta(minutes=45))
+    assert put_object(href, cal.to_ical(), etag) in (200, 204)
+
+    for _ in range(2):  # and again: it stays so
+        report = run_sync(settings, as_of=AS_OF)
+        assert (report.failed, report.deleted) == (0, 0), report.errors
+        now = _proposals(dav_server)
+        assert _span(now[uid][0]) == (start, end + timedelta(minutes=45))
+        assert str(now[uid][0]["STATUS"]) == "TENTATIVE"
+    # the other proposals are untouched
+    assert {u: e for u, (_, e) in now.items() if u != uid} == {u: e for u, (_, e) in got.items() if u != uid}
+
+
 def _components(server: DavServer, name: str) -> list[icalendar.cal.Component]:
     url = server.calendar_url(WHO)
     out = []
