@@ -192,8 +192,21 @@ def field_hashes(fields: Mapping[str, Any]) -> dict[str, str]:
     norm = _normalised(fields)
     out = {name: _field_hash(name, norm.get(name)) for name in EDITABLE}
     if "end" in norm:
-        out["start"] = _digest([norm.get("start"), norm.get("end")], FIELD_HASH_SIZE)
+        out["start"] = _digest([norm.get("start"), norm.get("end")], FIELD_HASH_SIZE)  # see _same_times
     return out
+
+
+def times_changed(start: str | None, end: str | None, marker: Mapping[str, str]) -> bool:
+    """Did a person move, lengthen or shorten a proposal since the program wrote it? `start`
+    and `end` as its fields have them (ISO); False where the marker holds no field hashes."""
+    base = decode_field_hashes(marker.get("f"))
+    return base is not None and not _same_times(base["start"], start, end)
+
+
+def _same_times(written: str, start: Any, end: Any) -> bool:
+    """`written` (the marker's hash of an appointment's times) is that of `start` and `end`; or,
+    written before the end counted, of `start` alone (its end then unknown)."""
+    return written in (_digest([start, end], FIELD_HASH_SIZE), _field_hash("start", start))
 
 
 def _changed_since(have: Mapping[str, Any], base: Mapping[str, str]) -> frozenset[str]:
@@ -202,7 +215,11 @@ def _changed_since(have: Mapping[str, Any], base: Mapping[str, str]) -> frozense
     has the start alone in `base`: a start equal to that is unchanged (its end unknown)."""
     now = field_hashes(have)
     changed = {n for n in EDITABLE if now[n] != base[n]}
-    if "start" in changed and "end" in have and _field_hash("start", have.get("start")) == base["start"]:
+    if (
+        "start" in changed
+        and "end" in have
+        and _same_times(base["start"], have.get("start"), have.get("end"))
+    ):
         changed.discard("start")
     return frozenset(changed)
 

@@ -183,6 +183,9 @@ def test_a_proposal_anna_only_lengthened_keeps_its_times(fake_ews: FakeEWS, targ
     fake_ews.person_set(MAILBOX, written.ref.ref.partition(":")[2], End="2026-11-26T10:15:00Z")
     theirs = read(target, item.uid)
     assert theirs.fields["start"] == written.fields["start"] and theirs.fields["status"] == "tentative"
+    day = datetime(2026, 11, 26, tzinfo=BERLIN)
+    [own] = target.busy(ANNA, day, day + timedelta(days=1)).own
+    assert own.confirmed  # the placer takes it as Anna's: it stays and counts where it is
     assert theirs.fields["end"] == "2026-11-26T11:15:00+01:00" and theirs.edited_by_person
     # The plan wants another slot: the times stay Anna's, start and end together.
     plan = replace(
@@ -287,7 +290,9 @@ def test_busy_time_shows_a_proposal_as_the_programs_own(fake_ews: FakeEWS, targe
         ANNA, datetime(2026, 11, 26, 0, 0, tzinfo=BERLIN), datetime(2026, 11, 27, 0, 0, tzinfo=BERLIN)
     )
     assert busy.ok, busy.error
-    assert [(i.start, i.end, i.own_uid) for i in busy.own] == [(item.start, item.end, item.uid)]
+    assert [(i.start, i.end, i.own_uid, i.confirmed) for i in busy.own] == [
+        (item.start, item.end, item.uid, False)
+    ]
     assert [(i.start, i.end) for i in busy.others] == [
         (datetime(2026, 11, 26, 8, 0, tzinfo=UTC), datetime(2026, 11, 26, 9, 0, tzinfo=UTC))
     ]

@@ -171,10 +171,11 @@ def test_a_proposal_the_counsellor_only_lengthened_keeps_its_times(
     dav_server: DavServer, tmp_path: Path
 ) -> None:
     """Its end alone changed (not confirmed, not moved): the start and the end stay the
-    person's, and the run neither moves nor deletes it."""
+    person's, the run neither moves nor deletes it, and the placer takes it as theirs."""
     _personal(dav_server)
     settings = _settings(dav_server, tmp_path)
-    assert run_sync(settings, as_of=AS_OF).failed == 0
+    first = run_sync(settings, as_of=AS_OF)
+    assert first.failed == 0 and first.proposals is not None
     got = _proposals(dav_server)
     uid, (comp, etag) = sorted(got.items())[0]
     start, end = _span(comp)
@@ -187,6 +188,8 @@ def test_a_proposal_the_counsellor_only_lengthened_keeps_its_times(
     for _ in range(2):  # and again: it stays so
         report = run_sync(settings, as_of=AS_OF)
         assert (report.failed, report.deleted) == (0, 0), report.errors
+        # the counsellor's now: it counts where it is and is not booked again elsewhere
+        assert report.proposals is not None and report.proposals.placed == first.proposals.placed - 1
         now = _proposals(dav_server)
         assert _span(now[uid][0]) == (start, end + timedelta(minutes=45))
         assert str(now[uid][0]["STATUS"]) == "TENTATIVE"

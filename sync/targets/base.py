@@ -99,8 +99,8 @@ class Interval:
     start: datetime
     end: datetime
     own_uid: str | None = None
-    # For our own items: did a person confirm it (a proposal whose status is no longer
-    # tentative: theirs from then on, never moved by the program)?
+    # For our own items: is it the counsellor's now (a proposal a person confirmed, moved,
+    # lengthened or shortened: theirs from then on, never moved by the program)?
     confirmed: bool = False
 
 

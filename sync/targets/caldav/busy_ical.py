@@ -7,7 +7,9 @@ Pure functions, shared by the CalDAV target (caldav/busy.py) and the in-memory t
   free") and `STATUS:CANCELLED`. An all-day event (DATE values: an absence, a holiday) is busy
   from midnight to midnight in the counsellor's time zone, and so are floating times; events
   with a TZID or in UTC keep their own zone. An event carrying this deployment's marker
-  (`X-KONTAKTSYNC`, targets/marker.py) comes back with its UID in `Interval.own_uid`.
+  (`X-KONTAKTSYNC`, targets/marker.py) comes back with its UID in `Interval.own_uid`, and as
+  the counsellor's (`Interval.confirmed`) when it is a proposal a person confirmed (a status
+  other than TENTATIVE) or moved, lengthened or shortened (`item.times_changed`).
 - Free-busy (RFC 4791 section 7.10; RFC 5545's FREEBUSY): every `FREEBUSY` period of a `VFREEBUSY`
   except `FBTYPE=FREE`; BUSY, BUSY-TENTATIVE, BUSY-UNAVAILABLE and unknown types are busy.
 """
@@ -19,9 +21,10 @@ from typing import Any
 
 import icalendar
 import recurring_ical_events
+from kontaktsync.sync.item import times_changed
 from kontaktsync.sync.targets import marker as marker_codec
 from kontaktsync.sync.targets.base import Interval
-from kontaktsync.sync.targets.caldav.ical import marker_of
+from kontaktsync.sync.targets.caldav.ical import fields_of, marker_of
 
 NOT_BUSY_FBTYPES = frozenset({"FREE"})
 
@@ -47,8 +50,8 @@ def event_intervals(body: bytes | str, start: datetime, end: datetime, ns_tag: s
         if finish <= begin:
             continue  # an instant blocks nothing
         own = _own_uid(occ, ns_tag)
-        confirmed = own is not None and _text(occ, "STATUS") not in ("TENTATIVE", "")
-        out.append(Interval(begin, finish, own, confirmed))
+        theirs = own is not None and (_text(occ, "STATUS") not in ("TENTATIVE", "") or _times_changed(occ))
+        out.append(Interval(begin, finish, own, theirs))
     return out
 
 
@@ -90,6 +93,15 @@ def _aware(value: date | datetime, zone: tzinfo) -> datetime:
     if not isinstance(value, datetime):
         return datetime.combine(value, time(), zone)
     return value if value.tzinfo is not None else value.replace(tzinfo=zone)
+
+
+def _times_changed(comp: Any) -> bool:
+    """A proposal a person moved, lengthened or shortened (its times are theirs then)."""
+    marker = marker_of(comp)
+    if marker.get("t") != "proposal":
+        return False
+    fields = fields_of(comp)
+    return times_changed(fields["start"], fields.get("end"), marker)
 
 
 def _own_uid(comp: Any, ns_tag: str) -> str | None:

@@ -22,10 +22,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from exchangelib import EWSDateTime
+from kontaktsync.sync.item import times_changed
 from kontaktsync.sync.targets import marker as marker_codec
 from kontaktsync.sync.targets.base import Busy, Interval, TargetError, window_error
 from kontaktsync.sync.targets.exchange.connection import Connection, short
-from kontaktsync.sync.targets.exchange.mapping import MARKERS
+from kontaktsync.sync.targets.exchange.mapping import MARKERS, moment_text
 from kontaktsync.sync.targets.exchange.patches import MARKER_FIELD, UID_FIELD
 
 NOT_BUSY = frozenset({"Free", "WorkingElsewhere"})
@@ -61,8 +62,14 @@ class BusyReads(Connection):
         own = getattr(item, UID_FIELD, None) if marker_codec.is_ours(marker, self.ns_tag) else None
         if item.is_all_day:  # exchangelib gives the days, the last one included
             return Interval(_midnight(item.start, zone), _midnight(item.end, zone) + timedelta(days=1), own)
-        confirmed = own is not None and item.legacy_free_busy_status != "Tentative"
-        return Interval(_plain(item.start), _plain(item.end), own, confirmed)
+        theirs = own is not None and (
+            item.legacy_free_busy_status != "Tentative"
+            or (
+                marker.get("t") == "proposal"
+                and times_changed(moment_text(item.start, self.tz), moment_text(item.end, self.tz), marker)
+            )
+        )
+        return Interval(_plain(item.start), _plain(item.end), own, theirs)
 
 
 def _ews(value: datetime) -> EWSDateTime:

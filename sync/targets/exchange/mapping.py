@@ -98,7 +98,7 @@ def type_of(item: Any, marker: Mapping[str, str]) -> str:
     return "proposal" if marker.get("t") == "proposal" else "marker"
 
 
-def _moment(value: Any, tz: EWSTimeZone) -> str | None:
+def moment_text(value: Any, tz: EWSTimeZone) -> str | None:
     """A proposal's start or end as `DesiredItem.fields` writes it: ISO with the offset of
     the configured zone (Exchange answers in UTC)."""
     return value.astimezone(tz).isoformat() if isinstance(value, dt.datetime) else None
@@ -126,7 +126,7 @@ def fields_of(item: Any, tz: EWSTimeZone, marker: Mapping[str, str] | None = Non
             "status": "completed" if item.status == Task.COMPLETED else "open",
         }
     if type_of(item, marker or {}) == "proposal":
-        start = _moment(item.start, tz)
+        start = moment_text(item.start, tz)
         busy = item.legacy_free_busy_status
         return {
             "type": "proposal",
@@ -134,7 +134,7 @@ def fields_of(item: Any, tz: EWSTimeZone, marker: Mapping[str, str] | None = Non
             "due": start[:10] if start else None,
             "start": start,
             "status": STATUS_OF.get(busy, (busy or "").lower()),
-            "end": _moment(item.end, tz),
+            "end": moment_text(item.end, tz),
         }
     start = item.start
     if isinstance(start, dt.datetime):
