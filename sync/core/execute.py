@@ -15,7 +15,6 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from typing import Any
 
 from kontaktsync.sync.core.reconcile import WRITES, Action, update_action
@@ -85,8 +84,7 @@ def _row_for_gone(a: Action, ref: RemoteRef | None, hash_: str | None, status: s
 
 
 def _replace_row(row: ItemRow, ref: RemoteRef | None, hash_: str | None, status: str) -> ItemRow:
-    return replace(
-        row,
+    return row._replace(
         ref=ref.ref if ref else row.ref,
         version=ref.version if ref else None,
         hash=hash_ or row.hash,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import fields as dataclass_fields
 from datetime import date, timedelta
+from functools import cache
 from operator import attrgetter
 from typing import Any
 
@@ -30,8 +31,10 @@ SUBJECTS: dict[ObligationKind, str] = {
 }
 
 
+@cache
 def _de(d: date | None) -> str:
-    """German date, as `strftime("%d.%m.%Y")` writes it (without strftime's cost per call)."""
+    """German date, as `strftime("%d.%m.%Y")` writes it; made once per date (a run's items
+    share a few thousand dates)."""
     return f"{d.day:02}.{d.month:02}.{d.year:04}" if d else "–"
 
 

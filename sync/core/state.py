@@ -20,10 +20,9 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from operator import attrgetter
 from pathlib import Path
+from typing import NamedTuple
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -52,8 +51,11 @@ CREATE TABLE IF NOT EXISTS calendars (
 """
 
 
-@dataclass(frozen=True, slots=True)
-class ItemRow:
+class ItemRow(NamedTuple):
+    """One item the program wrote, as the state database keeps it. A named tuple: a run reads
+    every row of the database (100,000 at 100k cases), and a tuple is made in a fifth of the
+    time a frozen dataclass takes."""
+
     uid: str
     calendar: str
     ref: str
@@ -68,8 +70,7 @@ class ItemRow:
     status: str  # "open" | "completed" | "kept"
 
 
-_COLUMNS = [f.name for f in fields(ItemRow)]
-_values = attrgetter(*_COLUMNS)  # a row's column values in order (asdict deep-copies each row)
+_COLUMNS = list(ItemRow._fields)
 _PUT = "INSERT OR REPLACE INTO items ({}) VALUES ({})".format(
     ", ".join([*_COLUMNS, "updated"]), ", ".join("?" * (len(_COLUMNS) + 1))
 )
@@ -138,7 +139,7 @@ class StateStore:
             sql += " WHERE calendar = ?"
             args = (calendar,)
         with self._lock:
-            return {row[0]: ItemRow(*row) for row in self._db.execute(sql, args)}
+            return {row[0]: ItemRow._make(row) for row in self._db.execute(sql, args)}
 
     def calendars_with_items(self) -> set[str]:
         with self._lock:
@@ -146,7 +147,7 @@ class StateStore:
 
     def put(self, row: ItemRow) -> None:
         with self._lock:
-            self._db.execute(_PUT, (*_values(row), _now()))
+            self._db.execute(_PUT, (*row, _now()))
 
     def drop(self, uid: str, calendar: str) -> None:
         with self._lock:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kontaktsync.rules.model import Plan
@@ -81,7 +81,7 @@ def _rows_of(
     for uid, row in list(rows.items()):
         item = want.get(uid)
         if item is not None and row.calendar != item.calendar:
-            rows[uid] = replace(row, calendar=item.calendar)
+            rows[uid] = row._replace(calendar=item.calendar)
             if not dry_run:
                 state.drop(uid, row.calendar)
                 state.put(rows[uid])
