@@ -77,3 +77,35 @@ def service_config(
     for name, values in sections.items():
         data.setdefault(name, {}).update(values)
     return data
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "sync" / "examples"
+
+
+def exchange_config(
+    tmp: Path, endpoint: str, username: str, password: str, **sync: Any
+) -> tuple[Path, dict[str, str]]:
+    """A configuration file for the Exchange target at `endpoint` (a fake EWS server) with the
+    shipped example caseload, state in `tmp`, and the environment that hands `password` over
+    as a secret file (never in the file)."""
+    config = write_config(
+        tmp / "kontaktsync.toml",
+        {
+            "policy": "coburg-2016",
+            "source": {t: str(EXAMPLES / f"{t}.csv") for t in ("cases", "measures", "contacts")},
+            "target": {
+                "kind": "exchange",
+                "exchange": {
+                    "endpoint": endpoint,
+                    "auth": "basic",
+                    "username": username,
+                    "mailbox": "{counsellor}@jobcenter.example",
+                },
+            },
+            "sync": {"state_path": str(tmp / "state.sqlite3"), **sync},
+        },
+    )
+    secrets = tmp / "secrets"
+    secrets.mkdir()
+    (secrets / "kontaktsync_target__exchange__password").write_text(password)
+    return config, {"KONTAKTSYNC_SECRETS_DIR": str(secrets)}

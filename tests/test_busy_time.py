@@ -102,7 +102,11 @@ def own_calendar(server: DavServer) -> str:
     return url
 
 
-def target_for(server: DavServer, tmp_path, method: str = "auto", url: str | None = None) -> CalDAVTarget:
+def target_for(
+    server: DavServer, tmp_path, method: str = "auto", url: str | None = None, retries: int = 1, **caldav
+) -> CalDAVTarget:
+    """A CalDAV target whose busy time is each counsellor's `calendar` below `url` (the server's);
+    `caldav` adds settings (credentials)."""
     settings = Settings(
         source={"cases": tmp_path / "cases.csv"},
         target={
@@ -111,9 +115,10 @@ def target_for(server: DavServer, tmp_path, method: str = "auto", url: str | Non
                 "url": server.url_template,
                 "busy_urls": [(url or server.url) + "{counsellor}/calendar/"],
                 "busy_method": method,
+                **caldav,
             },
         },
-        sync={"state_path": tmp_path / "state.sqlite3", "retry_backoff_seconds": 0.01, "retries": 1},
+        sync={"state_path": tmp_path / "state.sqlite3", "retry_backoff_seconds": 0.01, "retries": retries},
     )
     return CalDAVTarget(settings)
 
@@ -250,20 +255,7 @@ def test_a_wrong_password_fails_closed(tmp_path):
         _put(server.calendar_url(WHO, "calendar"), single, auth=(WHO, "right"))
         got = {}
         for password in ("right", "wrong"):
-            settings = Settings(
-                source={"cases": tmp_path / "cases.csv"},
-                target={
-                    "kind": "caldav",
-                    "caldav": {
-                        "url": server.url_template,
-                        "busy_urls": [server.url + "{counsellor}/calendar/"],
-                        "username": WHO,
-                        "password": password,
-                    },
-                },
-                sync={"state_path": tmp_path / "state.sqlite3", "retries": 0},
-            )
-            target = CalDAVTarget(settings)
+            target = target_for(server, tmp_path, retries=0, username=WHO, password=password)
             got[password] = target.busy(WHO, START, END)
             target.close()
     finally:

@@ -25,6 +25,7 @@ from kontaktsync.sync.targets.exchange.mapping import split_ref
 from kontaktsync.sync.targets.exchange.target import ExchangeTarget, forget_accounts
 
 from tests.cli import run_cli
+from tests.configs import exchange_config
 from tests.exchange_helpers import (
     AS_OF,
     SERVICE_PASSWORD,
@@ -277,31 +278,9 @@ def test_find_count_limit_lists_in_smaller_pages_with_the_same_result(
 
 # ----- the CLI ---------------------------------------------------------------------------------
 def test_the_cli_rides_out_throttling_and_moved_keys(exchange: FakeEWS, tmp_path: Path) -> None:
-    examples = Path(__file__).resolve().parent.parent / "sync" / "examples"
-    config = tmp_path / "kontaktsync.toml"
-    config.write_text(
-        f"""policy = "coburg-2016"
-[source]
-cases = "{examples / "cases.csv"}"
-measures = "{examples / "measures.csv"}"
-contacts = "{examples / "contacts.csv"}"
-[target]
-kind = "exchange"
-[target.exchange]
-endpoint = "{exchange.url}"
-auth = "basic"
-username = "{SERVICE_USER}"
-mailbox = "{{counsellor}}@jobcenter.example"
-[sync]
-state_path = "{tmp_path / "state.sqlite3"}"
-retry_backoff_seconds = 0.05
-""",
-        encoding="utf-8",
+    config, env = exchange_config(
+        tmp_path, exchange.url, SERVICE_USER, SERVICE_PASSWORD, retry_backoff_seconds=0.05
     )
-    secrets = tmp_path / "secrets"
-    secrets.mkdir()
-    (secrets / "kontaktsync_target__exchange__password").write_text(SERVICE_PASSWORD)
-    env = {"KONTAKTSYNC_SECRETS_DIR": str(secrets)}
     exchange.inject("busy_in_200", operation="CreateItem", back_off_ms=200)
     exchange.inject("connection_count", operation="SyncFolderItems")
 

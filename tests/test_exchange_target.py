@@ -22,6 +22,7 @@ from kontaktsync.sync.item import uid_prefix
 from kontaktsync.sync.targets.base import TargetError
 from kontaktsync.sync.targets.exchange.target import ExchangeTarget, forget_accounts
 
+from tests.configs import exchange_config
 from tests.exchange_helpers import (
     AS_OF,
     SERVICE_PASSWORD,
@@ -508,31 +509,9 @@ def test_the_cli_syncs_to_exchange_from_a_config_file(fake_ews: FakeEWS, tmp_pat
     import subprocess
     import sys
 
-    examples = Path(__file__).resolve().parent.parent / "sync" / "examples"
-    config = tmp_path / "kontaktsync.toml"
-    config.write_text(
-        f"""policy = "coburg-2016"
-[source]
-cases = "{examples / "cases.csv"}"
-measures = "{examples / "measures.csv"}"
-contacts = "{examples / "contacts.csv"}"
-[target]
-kind = "exchange"
-[target.exchange]
-endpoint = "{fake_ews.url}"
-auth = "basic"
-username = "{SERVICE_USER}"
-mailbox = "{{counsellor}}@jobcenter.example"
-[sync]
-state_path = "{tmp_path / "state.sqlite3"}"
-""",
-        encoding="utf-8",
-    )
-    secrets = tmp_path / "secrets"
-    secrets.mkdir()
-    (secrets / "kontaktsync_target__exchange__password").write_text(SERVICE_PASSWORD)
+    config, secret_env = exchange_config(tmp_path, fake_ews.url, SERVICE_USER, SERVICE_PASSWORD)
     env = {k: v for k, v in os.environ.items() if not k.startswith("KONTAKTSYNC_")}
-    env |= {"KONTAKTSYNC_SECRETS_DIR": str(secrets), "COLUMNS": "200", "NO_COLOR": "1"}
+    env |= {**secret_env, "COLUMNS": "200", "NO_COLOR": "1"}
     exe = Path(sys.executable).with_name("kontaktsync")
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
