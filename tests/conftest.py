@@ -93,3 +93,11 @@ def sogo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer
     server = start_sogo(tmp_path_factory.mktemp("sogo"))
     yield server
     server.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Every run says when the live Exchange tests did not run (tests/test_exchange_live.py)."""
+    from tests.exchange_helpers import LIVE, NOT_RUN
+
+    if not LIVE:
+        terminalreporter.write_sep("!", NOT_RUN)

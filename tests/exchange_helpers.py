@@ -224,3 +224,17 @@ def run_child(
 
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+# The live tests (tests/test_exchange_live.py) run when these are set.
+LIVE_REQUIRED = (
+    "KONTAKTSYNC_EWS_ENDPOINT",
+    "KONTAKTSYNC_EWS_USERNAME",
+    "KONTAKTSYNC_EWS_PASSWORD",
+    "KONTAKTSYNC_EWS_MAILBOX",
+)
+LIVE = all(os.environ.get(name) for name in LIVE_REQUIRED)
+NOT_RUN = (
+    f"live Exchange tests not run: set {', '.join(LIVE_REQUIRED)} (see tests/test_exchange_live.py) "
+    "to run them against a real Exchange"
+)
