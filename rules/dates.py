@@ -15,6 +15,7 @@ import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import cache
 from pathlib import Path
 
 import holidays
@@ -52,6 +53,13 @@ def parse_offset(text: str) -> tuple[int, str]:
     return (-n if m.group(1) == "-" else n), unit
 
 
+@cache
+def german_date(day: date) -> str:
+    """dd.mm.yyyy, as people in the offices write a date; made once per date (a plan and its
+    calendar items repeat a few thousand dates)."""
+    return f"{day.day:02}.{day.month:02}.{day.year:04}"
+
+
 def country_holidays(country: str, subdivision: str | None) -> holidays.HolidayBase:
     """`holidays.country_holidays(country, subdiv=subdivision)`, with that country's module
     imported alone.
@@ -60,10 +68,11 @@ def country_holidays(country: str, subdivision: str | None) -> holidays.HolidayB
     module's package, `holidays.countries`, imports all of its 250 countries first: ~70 ms of
     every start, a twentieth of planning 100,000 cases. So while the one module is imported the
     package stands in `sys.modules` as a bare package of the same folder, and is removed after,
-    so that whoever imports `holidays.countries` later gets the real one (which then finds this
-    country's module loaded). The holidays are the package's own, made by its own class
-    (tests/test_dates.py compares them with `holidays.country_holidays`); should the package's
-    layout change, this falls back to `holidays.country_holidays`."""
+    so that whoever imports `holidays.countries` later gets the real one, which finds this
+    country's module loaded and takes it (one class: calendars pickle; a second calendar is made
+    at once). The holidays are the package's own, made by its own class
+    (tests/test_holidays_alone.py compares them with `holidays.country_holidays`); should the
+    package's layout change, this falls back to `holidays.country_holidays`."""
     fallback = holidays.country_holidays
     if "holidays.countries" in sys.modules:
         return fallback(country, subdiv=subdivision)
@@ -77,7 +86,6 @@ def country_holidays(country: str, subdivision: str | None) -> holidays.HolidayB
             cls = getattr(importlib.import_module(f"holidays.countries.{module}"), name)
         finally:
             del sys.modules["holidays.countries"]
-            sys.modules.pop(f"holidays.countries.{module}", None)  # the real package imports it anew
     except Exception:  # the package's layout changed: its own way, all countries
         return fallback(country, subdiv=subdivision)
     return cls(subdiv=subdivision)

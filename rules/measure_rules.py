@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache
 
-from kontaktsync.rules.dates import parse_duration
+from kontaktsync.rules.dates import german_date, parse_duration
 from kontaktsync.rules.datespec import DateFn, PolicyDates
 from kontaktsync.rules.listener import Listener
 from kontaktsync.rules.model import Measure, Obligation, ObligationKind
@@ -117,18 +117,12 @@ class MeasureRules:
         return None
 
 
-@cache
-def _german(day: date) -> str:
-    """dd.mm.yyyy, formatted once per date (strftime is slow; a plan repeats its dates)."""
-    return f"{day:%d.%m.%Y}"
-
-
 def describe(m: Measure) -> str:
     """The measure as a counsellor recognises it: kind, number and dates (dd.mm.yyyy)."""
     parts = [m.kind or "Maßnahme"]
     if m.measure_id:
         parts.append(m.measure_id)
-    span = f"{_german(m.start)} bis {_german(m.end)}"
+    span = f"{german_date(m.start)} bis {german_date(m.end)}"
     if m.actual_end and m.actual_end != m.end:
-        span += f", tatsächlich beendet {_german(m.actual_end)}"
+        span += f", tatsächlich beendet {german_date(m.actual_end)}"
     return " ".join(parts) + f", {span}"

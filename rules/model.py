@@ -219,10 +219,6 @@ class Obligation:
         d["window_start"] = self.window_start.isoformat() if self.window_start else None
         return d
 
-    @property
-    def sort_key(self) -> tuple[date, str, str]:
-        return (self.due, self.case_id, str(self.kind))
-
 
 # The JSON contract of an obligation (plan-output.md), in its order: the keys of
 # `Obligation.contract` (tests/test_plan_identical.py), the columns of plan --format csv.

@@ -192,21 +192,19 @@ def field_hashes(fields: Mapping[str, Any]) -> dict[str, str]:
     norm = _normalised(fields)
     out = {name: _field_hash(name, norm.get(name)) for name in EDITABLE}
     if "end" in norm:
-        out["start"] = _digest([norm.get("start"), norm.get("end")], FIELD_HASH_SIZE)  # see _same_times
+        out["start"] = _digest([norm.get("start"), norm.get("end")], FIELD_HASH_SIZE)
     return out
 
 
 def times_changed(start: str | None, end: str | None, marker: Mapping[str, str]) -> bool:
     """Did a person move, lengthen or shorten a proposal since the program wrote it? `start`
-    and `end` as its fields have them (ISO); False where the marker holds no field hashes."""
+    and `end` as its fields have them (ISO); False where the marker holds no field hashes.
+    A marker written before the end counted (slot mode's first release) hashes the start
+    alone: an unchanged start is unchanged times then."""
     base = decode_field_hashes(marker.get("f"))
-    return base is not None and not _same_times(base["start"], start, end)
-
-
-def _same_times(written: str, start: Any, end: Any) -> bool:
-    """`written` (the marker's hash of an appointment's times) is that of `start` and `end`; or,
-    written before the end counted, of `start` alone (its end then unknown)."""
-    return written in (_digest([start, end], FIELD_HASH_SIZE), _field_hash("start", start))
+    if base is None:
+        return False
+    return base["start"] not in (_digest([start, end], FIELD_HASH_SIZE), _field_hash("start", start))
 
 
 def _changed_since(have: Mapping[str, Any], base: Mapping[str, str]) -> frozenset[str]:
@@ -215,12 +213,8 @@ def _changed_since(have: Mapping[str, Any], base: Mapping[str, str]) -> frozense
     has the start alone in `base`: a start equal to that is unchanged (its end unknown)."""
     now = field_hashes(have)
     changed = {n for n in EDITABLE if now[n] != base[n]}
-    if (
-        "start" in changed
-        and "end" in have
-        and _same_times(base["start"], have.get("start"), have.get("end"))
-    ):
-        changed.discard("start")
+    if "start" in changed and "end" in have and _field_hash("start", have["start"]) == base["start"]:
+        changed.discard("start")  # a marker of slot mode's first release: see times_changed
     return frozenset(changed)
 
 

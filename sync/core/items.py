@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import fields as dataclass_fields
 from datetime import date, timedelta
-from functools import cache
 from operator import attrgetter
 from typing import Any
 
+from kontaktsync.rules.dates import german_date
 from kontaktsync.rules.model import CaseFacts, Obligation, ObligationKind, Plan
 from kontaktsync.sync.config.models import Settings
 from kontaktsync.sync.item import DesiredItem, case_keyer, uid_maker
@@ -31,11 +31,8 @@ SUBJECTS: dict[ObligationKind, str] = {
 }
 
 
-@cache
 def _de(d: date | None) -> str:
-    """German date, as `strftime("%d.%m.%Y")` writes it; made once per date (a run's items
-    share a few thousand dates)."""
-    return f"{d.day:02}.{d.month:02}.{d.year:04}" if d else "–"
+    return german_date(d) if d else "–"
 
 
 def summary_for(ob: Obligation, facts: CaseFacts | None, key: str, settings: Settings) -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from kontaktsync.rules.dates import Calendar
+from kontaktsync.rules.dates import Calendar, german_date
 from kontaktsync.rules.model import Obligation, ObligationKind, Plan
 from kontaktsync.rules.office import Office
 from kontaktsync.rules.placement import Diary, OfficeIncomplete, Slot, Talk, place, scaled
@@ -222,7 +222,7 @@ def proposals(
 def _description(due: date, late: bool) -> str:
     lines = [
         "Vorschlag von kontaktsync für das fällige Gespräch (die Aufgabe dazu ist verknüpft).",
-        f"Fällig bis: {due.day:02}.{due.month:02}.{due.year:04}",
+        f"Fällig bis: {german_date(due)}",
     ]
     if late:
         lines.append("Vorher war kein freier Termin innerhalb der Kapazität: der Vorschlag liegt danach.")
