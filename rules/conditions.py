@@ -23,14 +23,16 @@ FLAGS = ("buergerarbeit", "umschueler", "needs_interpreter")
 
 @dataclass(frozen=True, slots=True)
 class Part:
-    """One part of a condition: the test, its wording when it fails, the view attributes it reads
-    (dotted for case fields, as `operator.attrgetter` takes them; `<field> is None` where only
-    that is tested), and the ages at which its outcome can change (`facts_key`)."""
+    """One part of a condition: the test, its wording when it fails, the view attributes whose
+    values it reads (dotted for case fields, as `operator.attrgetter` takes them), the ages at
+    which its outcome can change, and the attributes it only tests for being filled
+    (`facts_key`)."""
 
     holds: Pred
     why_not: Why
-    reads: frozenset[str]
+    reads: frozenset[str] = frozenset()
     cuts: frozenset[int] = frozenset()
+    empties: frozenset[str] = frozenset()
 
 
 def _combine(preds: list[Pred]) -> Pred:
@@ -57,11 +59,13 @@ class Test:
     holds: Pred = field(init=False)
     reads: frozenset[str] = field(init=False)
     cuts: frozenset[int] = field(init=False)
+    empties: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "holds", _combine([p.holds for p in self.parts]))
         object.__setattr__(self, "reads", frozenset().union(*(p.reads for p in self.parts)))
         object.__setattr__(self, "cuts", frozenset().union(*(p.cuts for p in self.parts)))
+        object.__setattr__(self, "empties", frozenset().union(*(p.empties for p in self.parts)))
 
     def why_not(self, v: CaseView) -> str | None:
         for part in self.parts:
@@ -106,10 +110,12 @@ def _flag(name: str, want: bool) -> Part:
 
 def _filled(name: str, want: bool) -> Part:
     """`known` (want: filled) or `unknown` (want: empty) field."""
-    reads = frozenset({f"case.{name} is None"})
+    empties = frozenset({f"case.{name}"})
     if want:
-        return Part(lambda v: getattr(v.case, name) is not None, lambda v: f"{name} is empty", reads)
-    return Part(lambda v: getattr(v.case, name) is None, lambda v: f"{name} is filled", reads)
+        return Part(
+            lambda v: getattr(v.case, name) is not None, lambda v: f"{name} is empty", empties=empties
+        )
+    return Part(lambda v: getattr(v.case, name) is None, lambda v: f"{name} is filled", empties=empties)
 
 
 def _parts(cond: Condition, groups: dict[str, list]) -> list[Part]:
@@ -150,6 +156,7 @@ def _parts(cond: Condition, groups: dict[str, list]) -> list[Part]:
                 lambda v: "none of: " + "; ".join(str(alt.why_not(v)) for alt in alternatives),
                 frozenset().union(*(alt.reads for alt in alternatives)),
                 frozenset().union(*(alt.cuts for alt in alternatives)),
+                frozenset().union(*(alt.empties for alt in alternatives)),
             )
         )
     return parts
@@ -163,14 +170,14 @@ def facts_key(tests: Iterable[Test]) -> Callable[[CaseView], Hashable]:
     tests = list(tests)
     reads = sorted(frozenset().union(*(t.reads for t in tests)))
     cuts = sorted(frozenset().union(*(t.cuts for t in tests)))
-    plain = [r for r in reads if r != "age" and not r.endswith(" is None")]
-    empty = [r.removesuffix(" is None") for r in reads if r.endswith(" is None")]
+    empties = sorted(frozenset().union(*(t.empties for t in tests)))
+    plain = [r for r in reads if r != "age"]
     parts: list[Callable[[CaseView], Hashable]] = []
     if plain:
         parts.append(attrgetter(*plain))
     if "age" in reads:
         parts.append(lambda v: None if v.age is None else bisect_right(cuts, v.age))
-    for name in empty:
+    for name in empties:
         get = attrgetter(name)
         parts.append(lambda v, get=get: get(v) is None)
     if not parts:
