@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -439,11 +439,22 @@ def load_policy(ref: str | Path) -> Policy:
     path = Path(ref_s)
     if path.suffix.lower() in {".yaml", ".yml", ".json"} or path.exists():
         try:
-            text = path.read_text(encoding="utf-8")
+            st = path.stat()
         except OSError as exc:
             raise PolicyError(f"cannot read policy file {path}: {exc.strerror}") from None
-        return parse_policy(text, str(path))
+        return _from_file(str(path), st.st_mtime_ns, st.st_size)
     return _builtin(ref_s)  # raises with the list of built-ins
+
+
+@lru_cache(maxsize=8)
+def _from_file(path: str, mtime_ns: int, size: int) -> Policy:
+    """A policy file, read once while it is unchanged (a run plans with it and places its
+    talks; the daemon runs again and again): a changed file has another mtime or size."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(f"cannot read policy file {path}: {exc.strerror}") from None
+    return parse_policy(text, path)
 
 
 def policy_json_schema() -> dict[str, Any]:

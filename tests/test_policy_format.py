@@ -155,3 +155,17 @@ def test_a_user_policy_can_ask_for_the_follow_up_check_after_qualifying_measures
     tasks = [o for o in json.loads(r.stdout)["obligations"] if o["kind"] == "follow_up_start"]
     # only Q: E = 2026-12-31, 1st working day after it is Monday 2027-01-04
     assert [(o["due"], o["tag"]) for o in tasks] == [("2027-01-04", "AM-A")]
+
+
+def test_a_policy_file_is_read_once_while_it_is_unchanged(tmp_path):
+    import os
+
+    from kontaktsync.rules.policy import builtin_policy_text, load_policy
+
+    path = tmp_path / "mine.yaml"
+    path.write_text(builtin_policy_text("coburg-2016"), encoding="utf-8")
+    first = load_policy(path)
+    assert load_policy(str(path)) is first  # the plan's and the placer's: one read
+    path.write_text(builtin_policy_text("coburg-2016").replace("coburg-2016", "mine-2026"), encoding="utf-8")
+    os.utime(path, ns=(1, 1))  # a changed file, whatever the clock's resolution
+    assert load_policy(path).id == "mine-2026"

@@ -314,3 +314,7 @@ def test_the_team_leaders_report_shows_the_proposals_per_week(dav_server: DavSer
     csv_text = run_cli([*args, "--format", "csv"], tmp_path).stdout
     assert f"{AS_OF.isoformat()},proposals,,proposals,2026-W48,6" in csv_text
     assert not _proposals(dav_server)  # nothing written
+    # the configuration found in the working folder, without --config, counts as well
+    found = run_cli(["report", "--as-of", AS_OF.isoformat(), "--format", "json"], tmp_path)
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)["proposals"] == got

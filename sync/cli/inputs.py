@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from kontaktsync.rules.model import Caseload
@@ -15,6 +15,9 @@ from kontaktsync.rules.policy import BUILTIN_IDS, Policy, load_policy
 from kontaktsync.sync.caseload import ENCODINGS, Share, read_caseload
 from kontaktsync.sync.cli.common import load_config, parse_as_of
 from kontaktsync.sync.service.exit_codes import ExitCode
+
+if TYPE_CHECKING:
+    from kontaktsync.sync.config.models import Settings
 
 PolicyOpt = Annotated[
     str | None,
@@ -120,6 +123,7 @@ class Resolved:
     encoding: str
     sheets: dict[str, str] | None
     day: date
+    settings: Settings | None = None  # the configuration, where one was read
 
     def read(self, share: Share | None = None) -> Caseload:
         """The caseload (with `share`, one share of it: see `Share`)."""
@@ -138,7 +142,7 @@ def resolve_inputs(given: Inputs, as_of: str | None) -> Resolved:
     """Policy, files and day: the command line's options win over the configuration's."""
     day = parse_as_of(as_of)
     cli_map = _header_map(given.mapping)
-    source = policy_ref = None
+    source = policy_ref = settings = None
     if _needs_config(given):
         settings = load_config(given.config, require_target=False)
         source, policy_ref = settings.source, settings.policy
@@ -163,6 +167,7 @@ def resolve_inputs(given: Inputs, as_of: str | None) -> Resolved:
         str(encoding),
         source.sheets if source else None,
         day,
+        settings,
     )
 
 

@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 from kontaktsync.rules.engine import plan
 from kontaktsync.rules.model import Plan
-from kontaktsync.sync.cli.common import AsOfOption, ConfigOption, load_config
+from kontaktsync.rules.policy import Policy
+from kontaktsync.sync.cli.common import AsOfOption, ConfigOption
 from kontaktsync.sync.cli.inputs import (
     CasesOpt,
     ContactsOpt,
@@ -18,7 +19,7 @@ from kontaktsync.sync.cli.inputs import (
     MeasuresOpt,
     PolicyOpt,
     fail,
-    read_inputs,
+    resolve_inputs,
 )
 from kontaktsync.sync.config.masking import mask_secrets
 from kontaktsync.sync.config.models import ItemSettings, Settings
@@ -62,29 +63,28 @@ def report_command(
     ] = False,
 ) -> None:
     """For team leaders: density kept per team (target 90 %), overdue by age, the coming weeks' load."""
-    given = Inputs(config, policy, cases, measures, contacts, mapping, encoding)
-    pol, caseload, day = read_inputs(given, as_of)
-    result = plan(caseload, pol, day, release=True)
+    resolved = resolve_inputs(Inputs(config, policy, cases, measures, contacts, mapping, encoding), as_of)
+    pol, settings = resolved.policy, resolved.settings  # the configuration read once, if any
+    result = plan(resolved.read(), pol, resolved.day, release=True)
     for e in result.errors:
         err.print(f"error {e}", soft_wrap=True, markup=False, highlight=False)
-    settings = load_config(config, warn=False, require_target=False) if config is not None else None
     items = settings.items if settings is not None else ItemSettings()
     figures = build_figures(result, capacity or weekly_capacity(pol, items), weeks, per_counsellor)
     if settings is not None:
-        figures.proposals = _proposals(settings, result)
+        figures.proposals = _proposals(settings, pol, result)
     try:
         emit_report(figures, fmt, output)
     except OSError as exc:
         raise fail(f"cannot write the report to {output}: {exc.strerror or exc}") from None
 
 
-def _proposals(settings: Settings, result: Plan) -> Outlook | None:
+def _proposals(settings: Settings, policy: Policy, result: Plan) -> Outlook | None:
     """Slot mode: the proposals the next sync would make (calendars read, nothing written)."""
     if settings.items.appointments != "slot":
         return None
     errors: list[str] = []
     try:
-        outlook = outlook_for(result, settings, errors)
+        outlook = outlook_for(result, settings, policy, errors)
     except TargetError as exc:
         errors.append(f"proposed appointments not shown: {exc}")
         outlook = None

@@ -22,7 +22,7 @@ from kontaktsync.rules.dates import Calendar, german_date
 from kontaktsync.rules.model import Obligation, ObligationKind, Plan
 from kontaktsync.rules.office import Office
 from kontaktsync.rules.placement import Diary, OfficeIncomplete, Slot, Talk, place, scaled
-from kontaktsync.rules.policy import Policy, load_policy
+from kontaktsync.rules.policy import Policy
 from kontaktsync.sync.config.models import ItemSettings, Settings
 from kontaktsync.sync.core.items import CATEGORY, desired_items
 from kontaktsync.sync.core.survey import map_calendars, workers
@@ -69,13 +69,13 @@ class Outlook:
         }
 
 
-def outlook_for(plan: Plan, settings: Settings, errors: list[str]) -> Outlook:
+def outlook_for(plan: Plan, settings: Settings, policy: Policy, errors: list[str]) -> Outlook:
     """Slot mode's proposals for a plan without writing anything: busy time read through the
     configured target, placed, counted (for `kontaktsync report`)."""
     outlook = Outlook()
     target = make_target(settings)
     try:
-        proposals(plan, settings, desired_items(plan, settings), target, outlook, errors)
+        proposals(plan, settings, policy, desired_items(plan, settings), target, outlook, errors)
     finally:
         target.close()
     return outlook
@@ -104,14 +104,15 @@ def office_for(policy: Policy, items: ItemSettings) -> Office:
 def proposals(
     plan: Plan,
     settings: Settings,
+    policy: Policy,
     desired: Mapping[str, Mapping[str, DesiredItem]],
     target: Target,
     outlook: Outlook,
     errors: list[str],
 ) -> dict[str, dict[str, DesiredItem]]:
     """counsellor -> uid -> proposal, for every talk of the plan that could be placed;
-    `desired` holds the run's tasks (a proposal names its task and shares its text)."""
-    policy = load_policy(settings.policy)
+    `desired` holds the run's tasks (a proposal names its task and shares its text); `policy`
+    is the plan's."""
     try:
         office = office_for(policy, settings.items)
         missing = office.missing()

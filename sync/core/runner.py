@@ -17,6 +17,7 @@ from contextlib import nullcontext
 from datetime import UTC, date, datetime
 
 from kontaktsync.rules.model import Plan
+from kontaktsync.rules.policy import load_policy
 from kontaktsync.sync.config.models import Settings
 from kontaktsync.sync.core import items as items_mod
 from kontaktsync.sync.core.execute import FAULT_ENV, FAULT_EXIT_CODE, execute_all
@@ -114,8 +115,9 @@ def _run(
         try:
             if settings.items.appointments == "slot":
                 report.proposals = Outlook()
+                policy = load_policy(settings.policy)  # the plan's: cached (rules.policy)
                 for cal, items in proposals(
-                    plan, settings, desired, tgt, report.proposals, report.errors
+                    plan, settings, policy, desired, tgt, report.proposals, report.errors
                 ).items():
                     desired.setdefault(cal, {}).update(items)
             works = survey(settings, plan, desired, state, tgt, report, dry_run)
