@@ -9,6 +9,7 @@ everywhere. wait4 gives exactly the child we started, nothing else.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import os
@@ -59,6 +60,7 @@ def caseload(n: int, data: Path = DATA) -> dict[str, Path]:
     return paths
 
 
+@functools.cache
 def installed_env() -> dict[str, str]:
     """The environment of a child run as a user's installed program runs: with its bytecode.
 
@@ -84,7 +86,7 @@ def run_child(argv: list[str], stdout: Path | None = None, env: dict[str, str] |
     Without `env`, the child runs in `installed_env()`."""
     out = stdout.open("wb") if stdout else subprocess.DEVNULL
     if env is None:
-        env = _installed()
+        env = installed_env()
     err_path = DATA / f".stderr-{os.getpid()}"
     DATA.mkdir(parents=True, exist_ok=True)
     try:
@@ -101,15 +103,6 @@ def run_child(argv: list[str], stdout: Path | None = None, env: dict[str, str] |
         err_path.unlink(missing_ok=True)
     cpu = usage.ru_utime + usage.ru_stime
     return Run(wall, usage.ru_maxrss / 1024, proc.returncode, stderr, cpu)
-
-
-_INSTALLED: dict[str, str] = {}
-
-
-def _installed() -> dict[str, str]:
-    if not _INSTALLED:
-        _INSTALLED.update(installed_env())
-    return _INSTALLED
 
 
 def verdict(ok: bool | None) -> str:

@@ -12,7 +12,7 @@ the target, exchangelib and that understanding agree, not that Exchange does.
 from __future__ import annotations
 
 import json
-import os
+import subprocess
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from kontaktsync.sync.item import uid_prefix
 from kontaktsync.sync.targets.base import TargetError
 from kontaktsync.sync.targets.exchange.target import ExchangeTarget, forget_accounts
 
+from tests.cli import run_cli
 from tests.configs import exchange_config
 from tests.exchange_helpers import (
     AS_OF,
@@ -506,25 +507,11 @@ def test_read_only_check_for_config_check(tmp_path: Path) -> None:
 
 def test_the_cli_syncs_to_exchange_from_a_config_file(fake_ews: FakeEWS, tmp_path: Path) -> None:
     """`kontaktsync sync` and `config check` as a user runs them, password in a secret file."""
-    import subprocess
-    import sys
-
     config, secret_env = exchange_config(tmp_path, fake_ews.url, SERVICE_USER, SERVICE_PASSWORD)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KONTAKTSYNC_")}
-    env |= {**secret_env, "COLUMNS": "200", "NO_COLOR": "1"}
-    exe = Path(sys.executable).with_name("kontaktsync")
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(exe), *args, "--config", str(config)],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        return run_cli([*args, "--config", str(config)], tmp_path, secret_env)
 
-    assert exe.exists(), "the kontaktsync console script is missing: pip install -e ."
     first = cli("sync")
     assert first.returncode == 0, first.stdout + first.stderr
     written = sum(len(_ours(fake_ews, m)) for m in {r.mailbox for r in fake_ews.requests if r.mailbox})

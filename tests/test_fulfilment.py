@@ -133,17 +133,17 @@ def test_hamburg_follow_up_start_across_runs(tmp_path):
         plan_rows(tmp_path, "hamburg-absolventenmanagement", AS_OF, case, [m]), kind="follow_up_start"
     )
 
-    def fate_in(plan_, as_of):
+    def fate_in(plan_):
         return fate(task.kind, task.cycle, task.window_start, task.measure_key, plan_.cases["1"])
 
     unflagged = plan_rows(
         tmp_path, "hamburg-absolventenmanagement", AS_OF, case, [{**m, "follow_up_measure": ""}]
     )
     assert [o.kind for o in unflagged.obligations] == ["measure_window"]
-    assert fate_in(unflagged, AS_OF) == "keep"  # the counsellor's task now
+    assert fate_in(unflagged) == "keep"  # the counsellor's task now
 
     gone = plan_rows(tmp_path, "hamburg-absolventenmanagement", AS_OF, case, [{**m, "measure_id": "X"}])
-    assert fate_in(gone, AS_OF) == "delete"
+    assert fate_in(gone) == "delete"
 
     # E = 2026-12-31: on 2027-06-30 (E + 6M) the engine still plans it; a day later neither
     last_day, aged = D("2027-06-30"), D("2027-07-01")
@@ -152,4 +152,4 @@ def test_hamburg_follow_up_start_across_runs(tmp_path):
     )
     later = plan_rows(tmp_path, "hamburg-absolventenmanagement", aged, case, [m])
     assert later.obligations == []
-    assert fate_in(later, aged) == "delete"
+    assert fate_in(later) == "delete"

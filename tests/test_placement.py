@@ -12,7 +12,6 @@ only asks that it is not better than the optimum, which would mean a broken refe
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -20,7 +19,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import holidays
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from kontaktsync.rules.dates import Calendar
 from kontaktsync.rules.office import WEEKDAYS, Office
@@ -281,8 +280,7 @@ def test_a_busy_item_over_one_proposal_moves_only_that_one(case, pick):
     run, off, talks, diaries = case
     first = run_placer(run, off, talks, diaries)
     previous = {i: p.slot for i, p in first.items() if p.slot}
-    if not previous:
-        return  # nothing placed: nothing to move (e.g. every talk's counsellor full)
+    assume(previous)  # something placed, so something to move
     hit = sorted(previous)[pick % len(previous)]
     owner = next(t.counsellor for t in talks if t.id == hit)
     diary = diaries[owner]
@@ -437,7 +435,7 @@ def test_reference_and_placer_agree_on_a_crowded_random_week():
     check_rules(result, talks, diaries, off, run, HOLS)
     got = sum(p.status == "in_window" for p in result.values())
     assert got == exact_in_window(talks, diaries["anna"], off, run, HOLS)
-    assert math.isfinite(got) and got >= 8  # the instance is crowded, not empty
+    assert got >= 8  # the instance is crowded, not empty
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,6 @@ flight when the process dies (the runner's fault hook: os._exit, no clean-up, no
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -12,6 +11,8 @@ from pathlib import Path
 import pytest
 from kontaktsync.sync.core.runner import FAULT_ENV, FAULT_EXIT_CODE
 from kontaktsync.sync.core.state import ItemRow, StateStore
+
+from tests.cli import clean_env
 
 CHILD = textwrap.dedent(
     """
@@ -36,10 +37,14 @@ def _row(uid: str) -> ItemRow:
 @pytest.mark.parametrize("crash_after", [1, 2, 7, 20])
 def test_a_crash_loses_only_the_write_in_flight(tmp_path: Path, crash_after: int) -> None:
     state = tmp_path / "st.sqlite3"
-    env = {**os.environ, FAULT_ENV: str(crash_after)}
     root = Path(__file__).resolve().parent.parent
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD, str(state)], cwd=root, env=env, capture_output=True, text=True
+        [sys.executable, "-c", CHILD, str(state)],
+        cwd=root,
+        env=clean_env(**{FAULT_ENV: str(crash_after)}),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == FAULT_EXIT_CODE, proc.stderr[-2000:]
     with StateStore(state) as st:

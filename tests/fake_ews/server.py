@@ -1231,7 +1231,8 @@ class _Context:
                 name = self.folder_name(mbx, ref)
                 if too_big:
                     raise ItemError("ErrorRestrictionTooComplex", "Restriction contains too many elements.")
-                self.check_find_count(limit)
+                if view is not None:  # the find count limit holds for paged finds (a CalendarView is not)
+                    self.check_find_count(limit)
             except ItemError as e:
                 self._message(messages, "FindItem", e)
                 continue
@@ -1243,11 +1244,12 @@ class _Context:
             ]
             if calendar_view is not None:
                 try:
-                    found, limit = _in_view(found, calendar_view), len(found) + 1
+                    page = found = _in_view(found, calendar_view)
                 except ItemError as e:
                     self._message(messages, "FindItem", e)
                     continue
-            page = found[offset : offset + limit]
+            else:
+                page = found[offset : offset + limit]
             last = offset + len(page) >= len(found)
             msg = self._message(messages, "FindItem")
             root = ET.SubElement(
