@@ -169,7 +169,7 @@ def test_auto_uses_free_busy_where_the_server_answers_it(dav_server, tmp_path):
     target.close()
     assert first.ok and first == second
     assert first.sources[1].endswith("(free-busy-query)")
-    assert target.busy_reader.free_busy is True
+    assert target.busy_reader._free_busy(dav_server.url) is True
 
 
 @pytest.mark.parametrize("refusal", ["501", "403", "400", "unusable", "207"])
@@ -191,6 +191,21 @@ def test_auto_falls_back_to_events_once_per_run(radicale_server, tmp_path, refus
     assert [i for i in busy[0].others if i.end - i.start < timedelta(days=1)] == TIMED
     assert Interval(berlin(25, 0), berlin(27, 0)) in busy[0].others
     assert asked == 1  # learnt once, not asked again
+
+
+def test_what_one_server_answers_is_learnt_for_that_server_only(radicale_server, tmp_path):
+    """Two busy calendars on two servers: the first answers free-busy-query, the second (a
+    proxy) refuses it. The second falls back to calendar-query; the first keeps free-busy."""
+    personal_calendar(radicale_server)
+    own_calendar(radicale_server)
+    with FaultProxy(radicale_server.url) as proxy:
+        proxy.fault = lambda req: _refuse(req, "501")
+        urls = [u + "{counsellor}/calendar/" for u in (radicale_server.url, proxy.url)]
+        target = target_for(radicale_server, tmp_path, "auto", busy_urls=urls)
+        busy = target.busy(WHO, START, END)
+        target.close()
+    assert busy.ok, busy.error
+    assert [s.rsplit(" ", 1)[-1] for s in busy.sources[1:]] == ["(free-busy-query)", "(calendar-query)"]
 
 
 def test_free_busy_set_explicitly_does_not_fall_back(radicale_server, tmp_path):
@@ -231,7 +246,8 @@ def test_a_missing_calendar_fails_closed(dav_server, tmp_path, method):
     assert not busy.ok and busy.intervals == ()
     assert f"{WHO}/calendar/" in (busy.error or "")
     assert "404" in (busy.error or "")
-    assert target.busy_reader.free_busy is {"auto": None, "free-busy": True, "events": False}[method]
+    learned = target.busy_reader._free_busy(dav_server.url)
+    assert learned is {"auto": None, "free-busy": True, "events": False}[method]
 
 
 def test_an_own_calendar_not_there_yet_holds_nothing(dav_server, tmp_path):
@@ -322,7 +338,8 @@ def test_the_memory_target_fails_closed():
     assert target.busy(WHO, START, END).ok
     target.unreadable[WHO] = "HTTP 403"
     assert target.busy(WHO, START, END) == Busy.failed("HTTP 403", ["mem://anna/ (events)"])
-    assert not target.busy("bob", START, END).ok  # no such calendar
+    # a calendar not made yet holds nothing, as the CalDAV target's own before the first sync
+    assert target.busy("bob", START, END) == Busy.of([], START, END, ["mem://bob/ (events)"])
     del target.unreadable[WHO]
     target.put(WHO, "broken", b"BEGIN:VCALENDAR\r\nnot iCalendar")
     broken = target.busy(WHO, START, END)

@@ -119,8 +119,10 @@ class MemTarget:
         source = [f"{self.address(calendar)} (events)"]
         if why := window_error(start, end):
             return Busy.failed(why)
-        if calendar in self.unreadable or calendar not in self.cals:
-            return Busy.failed(self.unreadable.get(calendar, f"{calendar}: no such calendar"), source)
+        if calendar in self.unreadable:
+            return Busy.failed(self.unreadable[calendar], source)
+        if calendar not in self.cals:  # not there yet, as the CalDAV target's own calendar
+            return Busy.of([], start, end, source)
         try:
             intervals = [
                 i

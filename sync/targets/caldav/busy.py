@@ -25,9 +25,11 @@ gives `Busy.failed` (fail closed).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from kontaktsync.sync.config.masking import mask_userinfo
 from kontaktsync.sync.targets.base import Busy, Interval, TargetError, window_error
@@ -62,8 +64,8 @@ MARGIN = timedelta(days=1)
 
 
 class BusyReader:
-    """Reads busy time for the CalDAV target; remembers for the run whether the server
-    answers free-busy-query (`free_busy`: None = not tried yet)."""
+    """Reads busy time for the CalDAV target; remembers for the run, per server, whether it
+    answers free-busy-query (the counsellors are read by several threads at once)."""
 
     def __init__(
         self, http: DavSession, cfg: CalDAVSettings, ns_tag: str, own_url: Callable[[str], str]
@@ -72,7 +74,20 @@ class BusyReader:
         self.cfg = cfg
         self.ns_tag = ns_tag
         self.own_url = own_url
-        self.free_busy: bool | None = {"free-busy": True, "events": False}.get(cfg.busy_method)
+        self.forced: bool | None = {"free-busy": True, "events": False}.get(cfg.busy_method)
+        self._learned: dict[str, bool] = {}  # origin -> answers free-busy-query
+        self._lock = threading.Lock()
+
+    def _free_busy(self, url: str) -> bool | None:
+        """Does the server of `url` answer free-busy-query (None: not tried yet)?"""
+        if self.forced is not None:
+            return self.forced
+        with self._lock:
+            return self._learned.get(_origin(url))
+
+    def _learn(self, url: str, answers: bool) -> None:
+        with self._lock:
+            self._learned[_origin(url)] = answers
 
     def busy(self, calendar: str, start: datetime, end: datetime) -> Busy:
         """See `Target.busy`: never raises."""
@@ -83,7 +98,7 @@ class BusyReader:
         try:
             urls = [(self.own_url(calendar), True), *((u, False) for u in self._busy_urls(calendar))]
             for url, own in urls:
-                got, how = self._read(url, start - MARGIN, end + MARGIN, events_only=own)
+                got, how = self._read(url, start, end, events_only=own)
                 intervals += got
                 sources.append(f"{path(url)} ({how})")
         except Exception as exc:  # fail closed, whatever went wrong
@@ -109,21 +124,22 @@ class BusyReader:
             # holds nothing: that is no failure. Every other calendar must be there.
             got = self._events(url, start, end, missing_ok=True)
             return (got, "calendar-query") if got is not None else ([], "not there yet")
-        if self.free_busy is False:
+        free_busy = self._free_busy(url)
+        if free_busy is False:
             return self._events(url, start, end) or [], "calendar-query"
         resp = self.http.request(url, "REPORT", _window(FREE_BUSY_BODY, start, end), HEADERS, refusal_ok=True)
         why, answered = f"free-busy-query answered HTTP {resp.status}", 200 <= resp.status < 300
         if answered:
             try:
                 got = freebusy_intervals(resp.raw)
-                self.free_busy = True
+                self._learn(url, True)
                 return got, "free-busy-query"
             except Unusable as exc:
                 why = f"free-busy-query answer (HTTP {resp.status}) unusable: {exc}"
-        if self.free_busy or not (answered or resp.status in NOT_SUPPORTED):
+        if free_busy or not (answered or resp.status in NOT_SUPPORTED):
             raise TargetError(f"{path(url)}: {why}")  # forced, or known to work: no fallback
         got = self._events(url, start, end) or []
-        self.free_busy = False  # calendar-query works here: use it for the rest of the run
+        self._learn(url, False)  # calendar-query works there: use it for the rest of the run
         return got, "calendar-query"
 
     def _events(
@@ -144,13 +160,18 @@ class BusyReader:
                 raise TargetError(f"{path(url)}: item {href} not readable (HTTP {status})")
             try:
                 out += event_intervals(data, start, end, self.ns_tag)
-            except (Unusable, ValueError) as exc:
+            except ValueError as exc:  # Unusable included
                 raise TargetError(f"{path(url)}: item {href} not readable: {exc}") from None
         return out
 
 
 def _window(body: str, start: datetime, end: datetime) -> str:
-    return body.format(start=_utc(start), end=_utc(end))
+    """The time range of a REPORT: a day more on both sides (MARGIN), clipped again by Busy.of."""
+    return body.format(start=_utc(start - MARGIN), end=_utc(end + MARGIN))
+
+
+def _origin(url: str) -> str:
+    return "{0.scheme}://{0.netloc}".format(urlsplit(url))
 
 
 def _utc(value: datetime) -> str:
