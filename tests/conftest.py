@@ -101,3 +101,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
     if not LIVE:
         terminalreporter.write_sep("!", NOT_RUN)
+
+
+@pytest.fixture(autouse=True)
+def _servers_probed_anew() -> None:
+    """What a process learned about a CalDAV server's conditional writes is kept for a day
+    (targets/caldav/guard.py); each test starts as a fresh process would."""
+    from kontaktsync.sync.targets.caldav.guard import forget_preconditions
+
+    forget_preconditions()

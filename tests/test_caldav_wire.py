@@ -10,7 +10,7 @@ import pytest
 from kontaktsync.sync.core.runner import run_sync
 from pydantic import SecretStr
 
-from tests.builders import AS_OF, caseload
+from tests.builders import AS_OF, caseload, rewrite_csv
 from tests.configs import settings_for
 from tests.faultproxy import FaultProxy, Seen
 from tests.servers import DavServer, start_radicale, stop
@@ -81,3 +81,19 @@ def test_a_connection_closed_before_the_answer_is_sent_again_at_once(
     assert retried == []
     assert sum("sent again" in r.getMessage() for r in caplog.records) == len(dropped)
     assert report.requests == seen
+
+
+def test_a_server_is_probed_once_not_at_every_run(radicale_server: DavServer, tmp_path: Path) -> None:
+    """The daemon makes a new target every run: what the server honours is still learnt once
+    (a probe item written and removed in a counsellor's calendar), not at every run."""
+    src = caseload(tmp_path / "src")
+    with FaultProxy(radicale_server.url) as proxy:
+        settings = settings_for(proxy.url, tmp_path, src)
+        for n in range(3):
+            if n:  # a case leaves, so that each run writes
+                first = next(iter(rewrite_csv(src / "cases.csv", lambda row: True)))
+                rewrite_csv(src / "cases.csv", lambda row, gone=first: row["case_id"] != gone)
+            report = run_sync(settings, as_of=AS_OF)
+            assert report.failed == 0 and report.created + report.deleted + report.completed > 0
+        probes = [s for s in proxy.seen if "probe-" in s.path and s.method == "PUT"]
+    assert len({s.path for s in probes}) == 1, [s.path for s in probes]

@@ -1,14 +1,17 @@
 """The writes' safety net on servers that ignore conditional requests (see preconditions.py).
 
-Per server, what it honours is learned once per run at the first write (a probe item). Where a
-condition is ignored, `check` reads the batch's current ETags in one REPORT right before the
-writes and turns every item that is there already (create), changed or gone (update, delete)
-into the Result to report instead of writing it.
+Per server, what it honours is learned at the first write into it (a probe item) and kept for
+the process, a day at most: the daemon's runs do not write and remove a probe item in a
+counsellor's calendar every time, and a server changed under a running daemon is probed again
+by the next day. Where a condition is ignored, `check` reads the batch's current ETags in one
+REPORT right before the writes and turns every item that is there already (create), changed or
+gone (update, delete) into the Result to report instead of writing it.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Literal
 from urllib.parse import urljoin, urlsplit
@@ -18,22 +21,34 @@ from kontaktsync.sync.targets.caldav.preconditions import Preconditions, learn
 from kontaktsync.sync.targets.caldav.session import DavSession
 from kontaktsync.sync.targets.caldav.webdav import ETAGS_HEAD, multistatus, path
 
+# What each server (scheme://host:port) honours, and when that was learned: for the process.
+_LEARNED: dict[str, tuple[float, Preconditions]] = {}
+_LEARNED_LOCK = threading.Lock()
+KEEP_SECONDS = 24 * 3600
+
+
+def forget_preconditions() -> None:
+    """Drop what was learned about the servers (tests; a server known to have changed)."""
+    with _LEARNED_LOCK:
+        _LEARNED.clear()
+
 
 class WriteGuard:
     def __init__(self, http: DavSession, address: Callable[[str], str], prefix: str) -> None:
         self.http, self.address, self.prefix = http, address, prefix
-        self._rules: dict[str, Preconditions] = {}  # per server (scheme://host:port)
-        self._lock = threading.Lock()
 
     def preconditions(self, calendar: str) -> Preconditions:
-        """What the calendar's server honours, learned at the first write into it this run
+        """What the calendar's server honours, learned at the first write into it within a day
         (preconditions.py); the calendar must exist."""
         origin = "{0.scheme}://{0.netloc}".format(urlsplit(self.address(calendar)))
-        with self._lock:
-            rules = self._rules.get(origin)
-            if rules is None:
-                rules = self._rules[origin] = learn(self.http, self.address(calendar), self.prefix)
-        return rules
+        with _LEARNED_LOCK:
+            known = _LEARNED.get(origin)
+            if known is None or time.monotonic() - known[0] > KEEP_SECONDS:
+                known = _LEARNED[origin] = (
+                    time.monotonic(),
+                    learn(self.http, self.address(calendar), self.prefix),
+                )
+        return known[1]
 
     def current_etags(self, calendar: str, refs: Sequence[RemoteRef]) -> dict[str, str | None]:
         """uid -> the ETag the server has now (None: not there), one REPORT per batch; raises

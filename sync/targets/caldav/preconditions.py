@@ -5,8 +5,8 @@ carries `If-None-Match: *`, an update or completion `If-Match: <ETag read>`, a d
 `If-Match: <ETag listed>`, and a correct server answers 412 when the item changed. Some servers
 ignore a condition and write anyway (SOGo 5 answers 204 to `If-None-Match: *` on an existing
 item and to a DELETE with a wrong `If-Match`). Which server does what is learned, not assumed
-from its name: at the first write of a run into a server, one probe item is written and
-removed (five requests, each condition tried once where it must fail). Where a condition is
+from its name: at the first write into a server (guard.py: once a day), one probe item is
+written and removed (five requests, each condition tried once where it must fail). Where a condition is
 not honoured, the target reads the items' current ETags in one request right before the
 writes of a batch and leaves out every item that is there (create) or changed (update,
 delete) - a check that narrows the window of a race to the moment between that read and the
