@@ -32,7 +32,8 @@ def parse_range(text: str) -> tuple[time, time]:
     return start, end
 
 
-def _check_ranges(value: list[str] | None) -> list[str] | None:
+def check_ranges(value: list[str] | None) -> list[str] | None:
+    """`value` when each is a range like 08:00-12:30 and none overlaps; else ValueError."""
     if value is None:
         return None
     ranges = sorted(parse_range(text) for text in value)
@@ -55,7 +56,7 @@ class OpeningHours(_Strict):
     thursday: list[str] | None = Field(default=None, description=_DAY)
     friday: list[str] | None = Field(default=None, description=_DAY)
 
-    _ranges = field_validator(*WEEKDAYS)(_check_ranges)
+    _ranges = field_validator(*WEEKDAYS)(check_ranges)
 
     def on(self, weekday: int) -> list[tuple[time, time]]:
         """The ranges of a weekday (0 = Monday), sorted; none on weekends or where not set."""

@@ -186,6 +186,20 @@ def test_missing_and_inconsistent_settings(tmp_path: Path) -> None:
     assert "target.caldav.url" in err and "http://" in err
 
 
+def test_slot_mode_office_values_are_checked_when_the_configuration_is_read(tmp_path: Path) -> None:
+    """Not at the first slot-mode run (as the policy's office block, not "5 validation errors
+    for Office"): the key, the file, the value and what it should be."""
+    base = "[source]\ncases = 'c.csv'\n[target.caldav]\nurl = 'https://dav.invalid/{counsellor}/'\n"
+    for items, key, hint in [
+        ("opening_hours = '8-12'", "items.opening_hours", "is not a time range like 08:00-12:30"),
+        ("opening_hours = '08:00-12:00,11:00-15:00'", "items.opening_hours", "overlap"),
+        ("part_time = {anna = -2.0}", "items.part_time.anna", "greater than 0"),
+        ("part_time = {anna = 1.5}", "items.part_time.anna", "less than or equal to 1"),
+    ]:
+        err = _check_fails(tmp_path, base + "[items]\n" + items + "\n")
+        assert key in err and hint in err and "kontaktsync.toml" in err, err
+
+
 def test_toml_syntax_error_names_the_file_and_line(tmp_path: Path) -> None:
     err = _check_fails(tmp_path, "[source]\ncases = c.csv\n")
     assert "kontaktsync.toml" in err and "line 2" in err

@@ -9,8 +9,9 @@ arguments and the environment (pydantic-settings' defaults).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
+from kontaktsync.rules.office import check_ranges
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -131,11 +132,23 @@ class ItemSettings(BaseModel):
     talks_per_week: int | None = Field(
         default=None, ge=1, le=250, description=_OVER + "office.talks_per_week (slot; the report's capacity)"
     )
-    part_time: dict[str, float] = Field(
+    part_time: dict[str, Annotated[float, Field(gt=0, le=1)]] = Field(
         default_factory=dict,
-        description="counsellor -> share of a full-time post (0.5 = half), scales the daily and weekly "
-        "capacity (slot)",
+        description="counsellor -> share of a full-time post (0.5 = half; above 0, at most 1), scales the "
+        "daily and weekly capacity (slot)",
     )
+
+    @field_validator("opening_hours")
+    @classmethod
+    def _hours(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_ranges(opening_ranges(value))
+        return value
+
+
+def opening_ranges(value: str) -> list[str]:
+    """`items.opening_hours` ('08:00-12:00,13:00-15:30') as its ranges."""
+    return [r.strip() for r in value.split(",") if r.strip()]
 
 
 class PrivacySettings(BaseModel):

@@ -23,7 +23,7 @@ from kontaktsync.rules.model import Obligation, ObligationKind, Plan
 from kontaktsync.rules.office import Office
 from kontaktsync.rules.placement import Diary, OfficeIncomplete, Slot, Talk, place, scaled
 from kontaktsync.rules.policy import Policy
-from kontaktsync.sync.config.models import ItemSettings, Settings
+from kontaktsync.sync.config.models import ItemSettings, Settings, opening_ranges
 from kontaktsync.sync.core.items import CATEGORY, desired_items
 from kontaktsync.sync.core.survey import map_calendars, workers
 from kontaktsync.sync.item import DesiredItem, uid_maker
@@ -96,7 +96,7 @@ def office_for(policy: Policy, items: ItemSettings) -> Office:
         if getattr(items, key) is not None:
             data[key] = getattr(items, key)
     if items.opening_hours is not None:
-        ranges = [r.strip() for r in items.opening_hours.split(",") if r.strip()]
+        ranges = opening_ranges(items.opening_hours)
         data["opening_hours"] = {**data.get("opening_hours", {}), **dict.fromkeys(WEEKDAYS, ranges)}
     return Office.model_validate(data)
 
