@@ -454,6 +454,7 @@ def test_exchange_reads_the_same_shapes(fake_ews, tmp_path):
     assert busy.own == tuple(OWN)
     assert busy.sources == ("anna@jobcenter.example Calendar (CalendarView)",)
     assert fake_ews.count(operation="FindItem") == 1
+    assert fake_ews.count(operation="GetItem") == 1  # the busy fields of all of them, at once
 
 
 @pytest.mark.parametrize(

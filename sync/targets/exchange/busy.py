@@ -30,6 +30,9 @@ from kontaktsync.sync.targets.exchange.mapping import MARKERS, moment_text
 from kontaktsync.sync.targets.exchange.patches import MARKER_FIELD, UID_FIELD
 
 NOT_BUSY = frozenset({"Free", "WorkingElsewhere"})
+BUSY_FIELDS = (
+    "start", "end", "is_all_day", "is_cancelled", "legacy_free_busy_status", UID_FIELD, MARKER_FIELD,
+)  # fmt: skip
 # All-day items are placed in the mailbox's zone after Exchange chose them by UTC instants:
 # ask for a day more on both sides, then clip (Busy.of).
 MARGIN = timedelta(days=1)
@@ -45,7 +48,10 @@ class BusyReads(Connection):
         try:
             folder = self._whole(calendar, lambda: self.folder(calendar, MARKERS))
             view_start, view_end = _ews(start - MARGIN), _ews(end + MARGIN)
-            items = self._whole(calendar, lambda: list(folder.view(start=view_start, end=view_end)))
+            # only the fields busy time needs: without .only() exchangelib's GetItem after the
+            # FindItem fetches every field of every appointment of 93 days (bodies, MIME)
+            view = folder.view(start=view_start, end=view_end).only(*BUSY_FIELDS)
+            items = self._whole(calendar, lambda: list(view))
             zone = ZoneInfo(self.ex.timezone)
             intervals = [i for item in items if (i := self._interval(item, zone)) is not None]
         except Exception as exc:  # fail closed, whatever went wrong
