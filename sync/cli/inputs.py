@@ -132,10 +132,15 @@ class Resolved:
         )
 
     @property
+    def cases_file(self) -> Path:
+        """The file of the cases: the one named, or a folder's cases.csv."""
+        cases = self.files[0]
+        return cases / "cases.csv" if cases.is_dir() else cases
+
+    @property
     def is_csv(self) -> bool:
         """The cases are a CSV file (or a folder holding cases.csv), not a workbook's sheet."""
-        cases = self.files[0]
-        return (cases / "cases.csv").is_file() if cases.is_dir() else cases.suffix.lower() == ".csv"
+        return self.cases_file.suffix.lower() == ".csv" and self.cases_file.is_file()
 
 
 def resolve_inputs(given: Inputs, as_of: str | None) -> Resolved:

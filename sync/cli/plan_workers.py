@@ -78,10 +78,8 @@ def default_jobs(resolved: Resolved) -> int:
     """One process per usable CPU up to MAX_JOBS for a large CSV caseload, else one."""
     if not resolved.is_csv:
         return 1  # every process would open the whole workbook: no gain
-    cases = resolved.files[0]
-    path = cases / "cases.csv" if cases.is_dir() else cases
     try:
-        large = path.stat().st_size >= MIN_BYTES
+        large = resolved.cases_file.stat().st_size >= MIN_BYTES
     except OSError:
         return 1  # the reader says what is wrong with the file
     return min(usable_cpus(), MAX_JOBS) if large else 1

@@ -80,7 +80,6 @@ class _RunKeys:
     """What every item of a run derives from the settings, read once per run."""
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
         self.case_key = case_keyer(settings)
         self.uid = uid_maker(settings)
         self.marker = settings.items.appointments == "marker"  # slot: core/proposals.py

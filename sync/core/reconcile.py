@@ -125,8 +125,6 @@ def to_fetch(inp: CalendarInput) -> list[RemoteRef]:
     for uid, ref in inp.refs.items():
         row = rows.get(uid)
         item = desired.get(uid)
-        if item is not None and _unchanged(item, row, ref):
-            continue
         if not _untouched(row, ref):
             if item is not None or row is None or row.status == "open":
                 need.append(ref)
