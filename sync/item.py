@@ -196,6 +196,17 @@ def field_hashes(fields: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+def made_theirs(
+    marker: Mapping[str, str], tentative: bool, times: Callable[[], tuple[str | None, str | None]]
+) -> bool:
+    """Is an item of ours the counsellor's now? A proposal they confirmed (it is no longer
+    `tentative`) or whose times they changed (`times`: its start and end as fields have them,
+    asked only then). Busy time reads it so (targets' `busy`): the placer leaves it alone."""
+    if not tentative:
+        return True
+    return marker.get("t") == "proposal" and times_changed(*times(), marker)
+
+
 def times_changed(start: str | None, end: str | None, marker: Mapping[str, str]) -> bool:
     """Did a person move, lengthen or shorten a proposal since the program wrote it? `start`
     and `end` as its fields have them (ISO); False where the marker holds no field hashes.

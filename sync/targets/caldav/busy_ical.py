@@ -21,7 +21,7 @@ from typing import Any
 
 import icalendar
 import recurring_ical_events
-from kontaktsync.sync.item import times_changed
+from kontaktsync.sync.item import made_theirs
 from kontaktsync.sync.targets import marker as marker_codec
 from kontaktsync.sync.targets.base import Interval
 from kontaktsync.sync.targets.caldav.ical import fields_of, marker_of
@@ -50,7 +50,9 @@ def event_intervals(body: bytes | str, start: datetime, end: datetime, ns_tag: s
         if finish <= begin:
             continue  # an instant blocks nothing
         own = _own_uid(occ, ns_tag)
-        theirs = own is not None and (_text(occ, "STATUS") not in ("TENTATIVE", "") or _times_changed(occ))
+        theirs = own is not None and made_theirs(
+            marker_of(occ), _text(occ, "STATUS") in ("TENTATIVE", ""), lambda occ=occ: _times(occ)
+        )
         out.append(Interval(begin, finish, own, theirs))
     return out
 
@@ -95,13 +97,9 @@ def _aware(value: date | datetime, zone: tzinfo) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=zone)
 
 
-def _times_changed(comp: Any) -> bool:
-    """A proposal a person moved, lengthened or shortened (its times are theirs then)."""
-    marker = marker_of(comp)
-    if marker.get("t") != "proposal":
-        return False
+def _times(comp: Any) -> tuple[str | None, str | None]:
     fields = fields_of(comp)
-    return times_changed(fields["start"], fields.get("end"), marker)
+    return fields["start"], fields.get("end")
 
 
 def _own_uid(comp: Any, ns_tag: str) -> str | None:

@@ -22,7 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from exchangelib import EWSDateTime
-from kontaktsync.sync.item import times_changed
+from kontaktsync.sync.item import made_theirs
 from kontaktsync.sync.targets import marker as marker_codec
 from kontaktsync.sync.targets.base import Busy, Interval, TargetError, window_error
 from kontaktsync.sync.targets.exchange.connection import Connection, short
@@ -68,12 +68,10 @@ class BusyReads(Connection):
         own = getattr(item, UID_FIELD, None) if marker_codec.is_ours(marker, self.ns_tag) else None
         if item.is_all_day:  # exchangelib gives the days, the last one included
             return Interval(_midnight(item.start, zone), _midnight(item.end, zone) + timedelta(days=1), own)
-        theirs = own is not None and (
-            item.legacy_free_busy_status != "Tentative"
-            or (
-                marker.get("t") == "proposal"
-                and times_changed(moment_text(item.start, self.tz), moment_text(item.end, self.tz), marker)
-            )
+        theirs = own is not None and made_theirs(
+            marker,
+            item.legacy_free_busy_status == "Tentative",
+            lambda: (moment_text(item.start, self.tz), moment_text(item.end, self.tz)),
         )
         return Interval(_plain(item.start), _plain(item.end), own, theirs)
 
