@@ -82,10 +82,7 @@ def _print_proposals(report: SyncReport) -> None:
         f"Proposals: {p.placed} placed ({p.late} after their due date), {len(p.unplaced)} without a place."
     )
     for who, weeks in sorted(p.load.items()):
-        shown = ", ".join(
-            f"{week} {n}/{cap}" + (" FULL" if cap and n >= cap else "")
-            for week, (n, cap) in sorted(weeks.items())
-        )
+        shown = ", ".join(p.week_text(week, n, cap) for week, (n, cap) in sorted(weeks.items()))
         typer.echo(f"  {who}: {shown}")
     for line in p.unplaced:
         typer.echo(f"  no place: {line}")

@@ -48,6 +48,16 @@ class Outlook:
     unplaced: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # counsellors without proposals, and why
 
+    @staticmethod
+    def full(n: int, cap: int) -> bool:
+        """A week whose proposals reach its capacity (no capacity known: never full)."""
+        return bool(cap) and n >= cap
+
+    @staticmethod
+    def week_text(week: str, n: int, cap: int) -> str:
+        """`2026-W48 6/12`, and ` FULL` where the week is full."""
+        return f"{week} {n}/{cap}" + (" FULL" if Outlook.full(n, cap) else "")
+
     def weeks(self) -> dict[str, tuple[int, int]]:
         """Per ISO week, all counsellors together: proposals and capacity (no names: the
         team leader's report shows these)."""

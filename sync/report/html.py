@@ -400,7 +400,7 @@ def _proposals(p: Outlook) -> str:
     """Slot mode: proposed appointments per week against the capacity, all teams."""
     rows = "".join(
         f'<tr><th scope="row">{escape(week)}</th><td>{n}</td><td>{c}</td>'
-        f"<td>{'full' if c and n >= c else ''}</td></tr>"
+        f"<td>{'full' if p.full(n, c) else ''}</td></tr>"
         for week, (n, c) in p.weeks().items()
     )
     return (

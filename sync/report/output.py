@@ -82,7 +82,7 @@ def print_table(f: Figures, out: Console) -> None:
 def proposals_line(p: Outlook) -> str:
     """Slot mode, in one sentence: proposals, late ones, talks without a place, and per week
     the proposals against the capacity (all teams)."""
-    weeks = ", ".join(f"{w} {n}/{c}" + (" FULL" if c and n >= c else "") for w, (n, c) in p.weeks().items())
+    weeks = ", ".join(p.week_text(w, n, c) for w, (n, c) in p.weeks().items())
     return (
         f"Proposed appointments (calendars read, nothing written): {p.placed} placed, {p.late} after "
         f"their due date, {len(p.unplaced)} without a place; per week, proposals/capacity: "
