@@ -112,18 +112,22 @@ class Booking:
             week = week_of(day)
             flow.edge(day, week, cap)
             flow.edge(week, SINK, max(0, self.week_cap - self.per_week.get(week, 0)))
-        got: dict[str, date] = {}
+        wanting: dict[date, list[Want]] = {}  # day -> the talks whose span holds it, in todo's order
+        for want in todo:
+            for day in spans[want.id]:
+                wanting.setdefault(day, []).append(want)
+        got: set[str] = set()
         for day in self.boards:  # earliest deadline first, day by day
-            for want in todo:
-                if want.id in got or not (want.first <= day <= want.due and caps[day] > 0):
+            for want in wanting.get(day, ()):
+                if want.id in got:
                     continue
                 path: list[Hashable] = [("talk", want.id), day, week_of(day), SINK]
                 if all(flow.res[u][v] > 0 for u, v in pairwise(path)):
                     flow.push(path)
-                    got[want.id] = day
+                    got.add(want.id)
         for want in todo:  # one search per talk: a talk that finds no path never will (flow.py)
             if want.id not in got and spans[want.id] and flow.augment(("talk", want.id)):
-                got[want.id] = want.first  # some day of its window; read from the flow below
+                got.add(want.id)  # its day is read from the flow below
         return {w.id: d for w in todo for d in spans[w.id] if flow.carries(("talk", w.id), d)}
 
     def _pack(self, todo: list[Want], days: dict[str, date]) -> date | None:
