@@ -7,6 +7,8 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 
+from kontaktsync.sync.targets.transport import PLACEHOLDER
+
 _PREFIXES = {"DAV:": "DAV", "urn:ietf:params:xml:ns:caldav": "CALDAV", "http://apple.com/ns/ical/": "ICAL"}
 
 
@@ -40,7 +42,7 @@ def precondition(body: str | bytes | None) -> str | None:
 def name_warning(template: str, calendar: str, explicit: Mapping[str, str]) -> str:
     """A warning, before the first sync, for a collection name some servers refuse to create
     (Cyrus: 403 "Invalid characters in collection name" for a '.')."""
-    if calendar in explicit or "{counsellor}" not in template or not _UNSAFE_NAME.search(calendar):
+    if calendar in explicit or PLACEHOLDER not in template or not _UNSAFE_NAME.search(calendar):
         return ""
     return (
         f"; WARNING: its name carries {calendar!r}, and some servers refuse such characters in a new "

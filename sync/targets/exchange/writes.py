@@ -52,7 +52,6 @@ from kontaktsync.sync.targets.exchange.patches import MARKER_FIELD, STALE_KEY_ER
 log = logging.getLogger(__name__)
 
 # The server refused the change key sent: someone, or Exchange itself, changed the item.
-STALE = STALE_KEY_ERRORS
 Plan = tuple[str, Any, list[str], str, RemoteItem]  # uid, item to send, field names, hash, base
 
 
@@ -224,7 +223,7 @@ class Writes(Connection):
         for chunk in chunks(list(plans), self.chunk_size):
             stale: list[Plan] = []
             for plan, res in self._send_updates(acc, chunk):
-                if isinstance(res, STALE):
+                if isinstance(res, STALE_KEY_ERRORS):
                     stale.append(plan)
                 else:
                     yield _update_result(plan, res)
@@ -348,7 +347,7 @@ class Writes(Connection):
                 yield r, Result(r.uid, ok=True)
             elif isinstance(res, ErrorItemNotFound):
                 yield r, Result(r.uid, ok=True, gone=True)
-            elif isinstance(res, STALE):
+            elif isinstance(res, STALE_KEY_ERRORS):
                 yield r, res
             else:
                 yield r, Result(r.uid, ok=False, error=short(res))
@@ -356,7 +355,7 @@ class Writes(Connection):
 
 def _update_result(plan: Plan, res: Any) -> Result:
     uid, sent, _, written, _ = plan
-    if isinstance(res, STALE):
+    if isinstance(res, STALE_KEY_ERRORS):
         return Result(uid, ok=False, conflict=True, error="changed on the server meanwhile")
     if isinstance(res, ErrorItemNotFound):
         return Result(uid, ok=False, gone=True, error="item no longer exists")
