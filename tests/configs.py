@@ -8,6 +8,8 @@ from typing import Any
 from kontaktsync.sync.config.loading import to_toml
 from kontaktsync.sync.config.models import Settings
 
+from tests.builders import EXAMPLES
+
 
 def settings_for(url: str, tmp: Path, source: Path, *, appointments: str = "marker", **sync: Any) -> Settings:
     """Settings for a CalDAV server (or proxy) at `url` (one calendar per counsellor below it),
@@ -77,9 +79,6 @@ def service_config(
     for name, values in sections.items():
         data.setdefault(name, {}).update(values)
     return data
-
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "sync" / "examples"
 
 
 def exchange_config(

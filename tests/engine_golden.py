@@ -186,3 +186,50 @@ def dump(paths: tuple[Path, Path, Path], policy_id: str, as_of: date, explained:
 
 def digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# Text a caseload export may hold: each is put into some cells of the generated caseloads.
+AWKWARD = [
+    "Müller-Lüdenscheidt",
+    'Anna "Ann" Smith',
+    "=HYPERLINK(1)",
+    "+49 170",
+    "-5",
+    "@home",
+    "\tTab",
+    "line\u2028sep",
+    "O'Brien; Jr.",
+    "emoji 🙂",
+    "Ελένη",
+    "back\\slash",
+    "bell\x07",
+    "del\x7f",
+    "ß",
+]
+
+
+def messy(folder: Path, n: int, as_of: date, seed: int) -> tuple[Path, Path, Path]:
+    """A generated caseload (engine_golden.generate) with awkward text in case ids, display
+    names and measure kinds, and some broken cells, so that rows fail with errors."""
+    paths = generate(folder, n, as_of, seed)
+    rnd = random.Random(seed)
+    renamed: dict[str, str] = {}  # case id -> awkward case id; cases.csv comes first
+    for path in paths:
+        with path.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+        header = rows[0]
+        for row in rows[1:]:
+            for i, name in enumerate(header):
+                r = rnd.random()
+                if name in {"display_name", "kind", "extension_reason"} and r < 0.3:
+                    row[i] = rnd.choice(AWKWARD)
+                elif r < 0.015:  # a bad cell: its error message quotes it
+                    row[i] = rnd.choice(["31.02.2026", "morgen", "x" * 70, "2M", "ja", *AWKWARD])
+        for row in rows[1:]:
+            if path.name == "cases.csv" and rnd.random() < 0.1:
+                # an awkward case id; its measures and contacts follow it
+                renamed[row[0]] = f"{row[0]}-{rnd.choice(['Ä', '=1', ';x', 'ü ß', '🙂'])}"
+            row[0] = renamed.get(row[0], row[0])
+        with path.open("w", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerows(rows)
+    return paths

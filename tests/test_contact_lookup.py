@@ -13,7 +13,8 @@ from kontaktsync.rules.model import Case, Duration, Profile, Status, Team
 from kontaktsync.rules.policy import BUILTIN_IDS, load_policy
 from kontaktsync.rules.view import CaseView
 
-AS_OF = date(2026, 11, 22)
+from tests.builders import AS_OF
+
 ENGINES = {pid: Engine(load_policy(pid), AS_OF) for pid in BUILTIN_IDS}
 MAYBE_DAY = st.none() | st.dates(min_value=date(2000, 1, 1), max_value=AS_OF)
 

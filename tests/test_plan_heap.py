@@ -10,11 +10,11 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from engine_golden import messy
 from kontaktsync.rules.engine import explain, plan
 from kontaktsync.rules.heap import gc_frozen, thaw
 from kontaktsync.rules.policy import BUILTIN_IDS, load_policy
 from kontaktsync.sync.caseload import read_caseload
-from test_plan_identical import messy
 
 AS_OF = date(2026, 11, 22)
 

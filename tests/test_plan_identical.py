@@ -17,17 +17,15 @@ Regenerate the golden file only for a meant change: `python tests/test_plan_iden
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
-import random
 import sys
 from datetime import date
 from pathlib import Path
 
 import pytest
-from engine_golden import generate
+from engine_golden import messy
 from kontaktsync.rules.engine import plan
 from kontaktsync.rules.model import OBLIGATION_FIELDS, Obligation, ObligationKind, Plan
 from kontaktsync.rules.policy import BUILTIN_IDS, load_policy
@@ -47,25 +45,6 @@ FORMATS = ("json", "csv", "table")
 RANDOM = [(11, 150, date(2026, 11, 22)), (12, 90, date(2027, 3, 26)), (13, 60, date(2026, 1, 2))]
 MESSY_SEED = 21
 
-# Text a caseload export may hold: each is put into some cells of the generated caseloads.
-AWKWARD = [
-    "Müller-Lüdenscheidt",
-    'Anna "Ann" Smith',
-    "=HYPERLINK(1)",
-    "+49 170",
-    "-5",
-    "@home",
-    "\tTab",
-    "line\u2028sep",
-    "O'Brien; Jr.",
-    "emoji 🙂",
-    "Ελένη",
-    "back\\slash",
-    "bell\x07",
-    "del\x7f",
-    "ß",
-]
-
 
 def reference_json(result: Plan) -> bytes:
     """The JSON writer before issue 11."""
@@ -82,33 +61,6 @@ def reference_csv(result: Plan) -> str:
         d = o.to_json()
         w.writerow(["" if d[f] is None else str(d[f]).lower() if f == "overdue" else d[f] for f in fields])
     return out.getvalue()
-
-
-def messy(folder: Path, n: int, as_of: date, seed: int) -> tuple[Path, Path, Path]:
-    """A generated caseload (engine_golden.generate) with awkward text in case ids, display
-    names and measure kinds, and some broken cells, so that rows fail with errors."""
-    paths = generate(folder, n, as_of, seed)
-    rnd = random.Random(seed)
-    renamed: dict[str, str] = {}  # case id -> awkward case id; cases.csv comes first
-    for path in paths:
-        with path.open(newline="", encoding="utf-8") as f:
-            rows = list(csv.reader(f))
-        header = rows[0]
-        for row in rows[1:]:
-            for i, name in enumerate(header):
-                r = rnd.random()
-                if name in {"display_name", "kind", "extension_reason"} and r < 0.3:
-                    row[i] = rnd.choice(AWKWARD)
-                elif r < 0.015:  # a bad cell: its error message quotes it
-                    row[i] = rnd.choice(["31.02.2026", "morgen", "x" * 70, "2M", "ja", *AWKWARD])
-        for row in rows[1:]:
-            if path.name == "cases.csv" and rnd.random() < 0.1:
-                # an awkward case id; its measures and contacts follow it
-                renamed[row[0]] = f"{row[0]}-{rnd.choice(['Ä', '=1', ';x', 'ü ß', '🙂'])}"
-            row[0] = renamed.get(row[0], row[0])
-        with path.open("w", newline="", encoding="utf-8") as f:
-            csv.writer(f).writerows(rows)
-    return paths
 
 
 def _sha(data: bytes | str) -> str:

@@ -14,12 +14,13 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from engine_golden import messy
 from kontaktsync.rules.policy import BUILTIN_IDS, load_policy
 from kontaktsync.sync.caseload import Share, read_caseload
 from kontaktsync.sync.cli import plan_workers
 from kontaktsync.sync.cli.inputs import Resolved
 from kontaktsync.sync.service.exit_codes import ExitCode
-from test_plan_identical import AS_OF, messy
+from test_plan_identical import AS_OF
 
 from tests.cli import clean_env, kontaktsync_cli, require_console_script
 
