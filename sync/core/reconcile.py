@@ -38,9 +38,13 @@ ActionKind = Literal["create", "update", "complete", "delete", "adopt", "keep", 
 WRITES = frozenset({"create", "update", "complete", "delete"})
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Action:
-    """One decision. `calendar` is the counsellor whose state row the item belongs to."""
+    """One decision. `calendar` is the counsellor whose state row the item belongs to.
+
+    Not frozen, though never changed once made: a run makes one per item, and a frozen
+    dataclass sets each of its 14 fields through `object.__setattr__` (1.9 µs a decision
+    instead of 0.3 µs; 0.17 s of a 100k-item cycle)."""
 
     kind: ActionKind
     uid: str
