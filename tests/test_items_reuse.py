@@ -64,3 +64,20 @@ def test_whatever_an_item_depends_on_makes_it_anew():
     desired_items(plan, names)
     shown = desired_items(renamed, names)
     assert all("(Max Muster)" in i.summary for cal in shown.values() for i in cal.values())
+
+
+def test_the_same_plan_again_costs_no_item_and_hands_out_dicts_of_its_own(monkeypatch):
+    from kontaktsync.sync.core import items as items_mod
+
+    s, plan = settings(), _plan()
+    first = desired_items(plan, s)
+    built: list[object] = []
+    monkeypatch.setattr(items_mod, "desired_for", lambda *a: built.append(a) or desired_for(*a))
+    first[next(iter(first))].clear()  # a caller adds to and takes from what it gets (runner)
+    first["someone else"] = {}
+    again = desired_items(plan, s)
+    assert built == [] and again == built_afresh(plan, s)
+    again[next(iter(again))].clear()
+    assert desired_items(plan, s) == built_afresh(plan, s)
+    assert desired_items(plan, settings(show_names=True)) == built_afresh(plan, settings(show_names=True))
+    assert len(built) == len(plan.obligations)  # other settings: every item made anew

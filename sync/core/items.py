@@ -6,6 +6,7 @@ task and the marker appointment of each obligation. The item model itself: konta
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from datetime import date, timedelta
 from operator import attrgetter
@@ -146,16 +147,28 @@ def desired_for(
 # obligation, the case's display name, the plan's date and the settings in `_RunKeys.identity`.
 # Reusing them spares building and hashing ~100k items per unchanged cycle. Replaced by every
 # run, so it holds one run's items at most.
-_previous: tuple[tuple[Any, ...], dict[tuple[Any, ...], list[DesiredItem]]] | None = None
+@dataclass(slots=True)
+class _Previous:
+    identity: tuple[Any, ...]
+    plan: Plan  # the plan they were made for (plans are never changed once made)
+    items: dict[tuple[Any, ...], list[DesiredItem]]  # by obligation (and display name)
+    out: dict[str, dict[str, DesiredItem]]  # what desired_items returned
+
+
+_previous: _Previous | None = None
 _obligation_values = attrgetter(*(f.name for f in dataclass_fields(Obligation)))
 
 
 def desired_items(plan: Plan, settings: Settings) -> dict[str, dict[str, DesiredItem]]:
-    """calendar (counsellor) -> uid -> item, for every obligation of the plan."""
+    """calendar (counsellor) -> uid -> item, for every obligation of the plan. The caller may
+    change the dicts it gets."""
     global _previous
     keys = _RunKeys(settings)
     identity = (*keys.identity, plan.as_of)
-    before = _previous[1] if _previous is not None and _previous[0] == identity else {}
+    same = _previous is not None and _previous.identity == identity
+    if same and _previous.plan is plan:  # the daemon while the export is unchanged
+        return {cal: dict(items) for cal, items in _previous.out.items()}
+    before = _previous.items if same else {}
     now: dict[tuple[Any, ...], list[DesiredItem]] = {}
     names = settings.privacy.show_names
     out: dict[str, dict[str, DesiredItem]] = {}
@@ -168,5 +181,5 @@ def desired_items(plan: Plan, settings: Settings) -> dict[str, dict[str, Desired
         now[key] = items
         for item in items:
             out.setdefault(item.calendar, {})[item.uid] = item
-    _previous = (identity, now)
-    return out
+    _previous = _Previous(identity, plan, now, out)
+    return {cal: dict(items) for cal, items in out.items()}
