@@ -49,9 +49,10 @@ def event_intervals(body: bytes | str, start: datetime, end: datetime, ns_tag: s
         begin, finish = _aware(occ.start, zone), _aware(occ.end, zone)
         if finish <= begin:
             continue  # an instant blocks nothing
-        own = _own_uid(occ, ns_tag)
+        marker = marker_of(occ)
+        own = _own_uid(occ, marker, ns_tag)
         theirs = own is not None and made_theirs(
-            marker_of(occ), _text(occ, "STATUS") in ("TENTATIVE", ""), lambda occ=occ: _times(occ)
+            marker, _text(occ, "STATUS") in ("TENTATIVE", ""), lambda occ=occ, m=marker: _times(occ, m)
         )
         out.append(Interval(begin, finish, own, theirs))
     return out
@@ -97,12 +98,12 @@ def _aware(value: date | datetime, zone: tzinfo) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=zone)
 
 
-def _times(comp: Any) -> tuple[str | None, str | None]:
-    fields = fields_of(comp)
+def _times(comp: Any, marker: dict[str, str]) -> tuple[str | None, str | None]:
+    fields = fields_of(comp, marker)
     return fields["start"], fields.get("end")
 
 
-def _own_uid(comp: Any, ns_tag: str) -> str | None:
-    if not marker_codec.is_ours(marker_of(comp), ns_tag):
+def _own_uid(comp: Any, marker: dict[str, str], ns_tag: str) -> str | None:
+    if not marker_codec.is_ours(marker, ns_tag):
         return None
     return str(comp.get("UID", "")) or None

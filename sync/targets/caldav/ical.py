@@ -260,11 +260,12 @@ def parse(body: bytes | str) -> Parsed | None:
     comp = _component(cal)
     if comp is None:
         return None
+    marker = marker_of(comp)
     return Parsed(
         uid=str(comp.get("UID", "")),
-        item_type=_type_of(comp),
-        fields=fields_of(comp),
-        marker=marker_of(comp),
+        item_type=_type_of(comp, marker),
+        fields=fields_of(comp, marker),
+        marker=marker,
     )
 
 
@@ -287,10 +288,13 @@ def marker_of(comp: icalendar.cal.Component) -> dict[str, str]:
     return marker_codec.decode(str(raw))
 
 
-def _type_of(comp: icalendar.cal.Component) -> str:
+def _type_of(comp: icalendar.cal.Component, marker: dict[str, str] | None = None) -> str:
+    """task, proposal or marker; `marker` is the component's, when the caller has read it."""
     if comp.name == "VTODO":
         return "task"
-    return "proposal" if marker_of(comp).get("t") == "proposal" else "marker"
+    if marker is None:
+        marker = marker_of(comp)
+    return "proposal" if marker.get("t") == "proposal" else "marker"
 
 
 def _moment(value: Any) -> str | None:
@@ -321,9 +325,10 @@ def _categories(comp: icalendar.cal.Component) -> list[str]:
     return out
 
 
-def fields_of(comp: icalendar.cal.Component) -> dict[str, Any]:
-    """The managed fields as `DesiredItem.fields` has them, read from a component."""
-    kind = _type_of(comp)
+def fields_of(comp: icalendar.cal.Component, marker: dict[str, str] | None = None) -> dict[str, Any]:
+    """The managed fields as `DesiredItem.fields` has them, read from a component (whose
+    marker the caller may pass, when it has read it: it tells a proposal from a marker)."""
+    kind = _type_of(comp, marker)
     is_task = kind == "task"
     priority = comp.get("PRIORITY")
     status = str(comp.get("STATUS", "")).upper()
@@ -369,15 +374,15 @@ def merge(
     comp = _component(cal)
     if comp is None:
         return None
-    before = fields_of(comp)
     before_marker = marker_of(comp)
+    before = fields_of(comp, before_marker)
     kept_fields = set(keep)
     keep = props_of(kept_fields, item.item_type)
     _set_managed(comp, item, keep)
     if item.item_type == "task" and item.status == "completed" and "status" not in kept_fields:
         completed_at = (now or datetime.now(UTC)).replace(microsecond=0)
         comp.add("COMPLETED", completed_at)
-    after = fields_of(comp)
+    after = fields_of(comp, before_marker)  # the marker is replaced below, its type kept
     # The hash written is what the program would write; kept person fields make the current
     # hash differ from it, which is how the next run knows to keep keeping them.
     new_marker = marker_codec.encode(item, ns_tag)
