@@ -27,14 +27,31 @@ from contextlib import contextmanager
 def gc_frozen() -> Iterator[None]:
     """Run a block without the cyclic collector, then freeze what it made (see above). The
     collector's previous state is restored (a caller may have disabled it)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
+    was_enabled = pause()
     try:
         yield
     finally:
-        gc.freeze()
-        if was_enabled:
-            gc.enable()
+        freeze(was_enabled)
+
+
+def pause() -> bool:
+    """Stop the cyclic collector; whether it ran (for `freeze` or `resume`). For a block that
+    does not fit a `with` (the sync run: core/runner.py)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    return was_enabled
+
+
+def freeze(was_enabled: bool) -> None:
+    """Freeze what lives now, and let the collector run again if it ran before `pause`."""
+    gc.freeze()
+    resume(was_enabled)
+
+
+def resume(was_enabled: bool) -> None:
+    """Let the collector run again if it ran before `pause` (a block that ended before `freeze`)."""
+    if was_enabled:
+        gc.enable()
 
 
 def thaw() -> None:

@@ -16,6 +16,7 @@ import uuid
 from contextlib import nullcontext
 from datetime import UTC, date, datetime
 
+from kontaktsync.rules import heap
 from kontaktsync.rules.model import Plan
 from kontaktsync.rules.policy import load_policy
 from kontaktsync.sync.config.models import Settings
@@ -47,26 +48,23 @@ class _RunObjects:
     Desired items, state rows, listings and decisions (~10 objects per item) live until the run
     ends and hold no reference cycles, yet every collection would walk them again: a quarter of
     an unchanged cycle at 100k items. The collector is paused while they are built; `done()`
-    freezes them (`gc.freeze`: out of every later collection) and resumes it for the writes,
-    whose short-lived objects it may have to collect; the end of the run thaws them."""
+    freezes them and resumes it for the writes, whose short-lived objects it may have to collect
+    (rules/heap.py); the end of the run thaws them."""
 
     def __enter__(self) -> _RunObjects:
-        self.was_enabled = gc.isenabled()
+        self.was_enabled = heap.pause()
         self.frozen = False
-        gc.disable()
         return self
 
     def done(self) -> None:
-        gc.freeze()
+        heap.freeze(self.was_enabled)
         self.frozen = True
-        if self.was_enabled:
-            gc.enable()
 
     def __exit__(self, *exc: object) -> None:
         if self.frozen:
             gc.unfreeze()
-        if self.was_enabled:
-            gc.enable()
+        else:
+            heap.resume(self.was_enabled)
 
 
 def run_sync(
