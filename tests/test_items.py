@@ -188,6 +188,18 @@ def test_unchanged_needs_no_read_and_no_write():
     assert {a.kind for a in decide(inp, PlanView(plan.cases, {}))} == {"adopt"}
 
 
+def test_items_of_a_case_the_plan_lacks_stay_while_a_row_without_a_readable_case_id_is_held():
+    """That row may be the case's own (its id cell is what could not be read): its items stay
+    exactly as they are, as the items of a case whose row is in error do."""
+    _s, old, rows, refs, _plan = _world(obligation(), ())
+    inp = CalendarInput("anna", {}, rows, refs)
+    inp.fetched = {u: _remote(old[u]) for u in (r.uid for r in to_fetch(inp))}
+    for view in (PlanView({}, {}, held_unknown=True), PlanView({}, {}, held=frozenset({"100234"}))):
+        assert view.holds("100234") and decide(inp, view) == []
+    gone = decide(inp, PlanView({}, {}))  # the case left the caseload: its items go
+    assert not PlanView({}, {}).holds("100234") and [a.kind for a in gone] == ["delete", "delete"]
+
+
 def test_fulfilled_task_is_completed_marker_deleted():
     _s, old, rows, refs, plan = _world(obligation(), (date(2026, 10, 2), date(2026, 11, 19)))
     inp = CalendarInput("anna", {}, rows, refs)

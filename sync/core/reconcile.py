@@ -81,6 +81,11 @@ class PlanView:
     on_case_left: str = "delete"
     as_of: date = field(default_factory=date.today)
 
+    def holds(self, case_id: str) -> bool:
+        """The case's row is in error this run (or a row without a readable case id is, and the
+        case is not in the plan): its items stay exactly as they are."""
+        return case_id in self.held or (self.held_unknown and case_id not in self.cases)
+
 
 @dataclass
 class CalendarInput:
@@ -233,8 +238,8 @@ def _decide_gone(
         return Action("fail", uid, owner, ref=ref, reason="could not be read")
     ident = _identity(row, remote, view.case_keys)
     facts = view.cases.get(ident["case_id"])
-    if ident["case_id"] in view.held or (facts is None and view.held_unknown):
-        return None  # the case's row is in error this run: its items stay exactly as they are
+    if view.holds(ident["case_id"]):
+        return None
     if _untouched(row, ref):
         assert row is not None
         if row.status != "open":

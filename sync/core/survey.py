@@ -43,11 +43,6 @@ def _plan_view(plan: Plan, settings: Settings) -> PlanView:
     )
 
 
-def _held(row: ItemRow, view: PlanView) -> bool:
-    """The item's case row is in error this run, so its items stay as they are."""
-    return row.case_id in view.held or (view.held_unknown and row.case_id not in view.cases)
-
-
 def _by_address(
     names: list[str], tgt: Target, desired: dict[str, dict[str, DesiredItem]], report: SyncReport
 ) -> dict[str, list[str]]:
@@ -130,7 +125,7 @@ def survey(
                 report.unreachable.append(cal)
             return None
         actions = decide(inp, view)
-        held = sum(1 for uid, row in rows.items() if uid not in want and _held(row, view))
+        held = sum(1 for uid, row in rows.items() if uid not in want and view.holds(row.case_id))
         if held:
             with report._lock:
                 report.held_items += held
