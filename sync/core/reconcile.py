@@ -24,7 +24,7 @@ Only items carrying the program's marker are ever written or removed.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
@@ -237,9 +237,18 @@ def _decide_gone(
     if row is None and remote is None:
         return Action("fail", uid, owner, ref=ref, reason="could not be read")
     ident = _identity(row, remote, view.case_keys)
-    facts = view.cases.get(ident["case_id"])
     if view.holds(ident["case_id"]):
         return None
+    facts = view.cases.get(ident["case_id"])
+    # An item without a state row is known by its marker alone: the case it names, pseudonym resolved.
+    marked = remote.marker.get("c", "") if row is None and remote is not None else None
+    case_id = "" if marked is None else view.case_keys.get(marked, marked)
+
+    def act(kind: ActionKind, reason: str, **flags: bool) -> Action:
+        return Action(
+            kind, uid, owner, ref=ref, base=remote, row=row, reason=reason, case_id=case_id, **flags
+        )
+
     if _untouched(row, ref):
         assert row is not None
         if row.status != "open":
@@ -247,38 +256,29 @@ def _decide_gone(
     elif remote is None:
         if row is not None and row.status != "open":
             return None
-        return Action("fail", uid, owner, ref=ref, row=row, reason="could not be read")
+        return act("fail", "could not be read")
     if remote is not None:
         if not remote.ours:
             return None
         if remote.completed:
             # Done already, by a person or by an earlier run: record it, never reopen/delete.
-            return Action(
-                "keep",
-                uid,
-                owner,
-                ref=ref,
-                base=remote,
-                row=row,
-                reason="completed",
-                person_edit=row is not None and row.status == "open",
-            )
+            return act("keep", "completed", person_edit=row is not None and row.status == "open")
     edited = remote is not None and remote.edited_by_person
     is_task = ident["item_type"] == "task"
     if facts is None:
         if view.on_case_left == "keep":
             return None
         if edited and not is_task:
-            return Action("keep", uid, owner, ref=ref, base=remote, row=row, reason="moved by a person")
+            return act("keep", "moved by a person")
         verb = "complete" if is_task and (edited or view.on_case_left == "complete") else "delete"
         why = "case left caseload" + ("; kept the counsellor's edits" if edited else "")
-        return Action(verb, uid, owner, ref=ref, base=remote, row=row, reason=why, departure=True)
+        return act(verb, why, departure=True)
     ws = ident["window_start"]
     verdict = fate(ident["kind"], ident["cycle"], date.fromisoformat(ws) if ws else None, None, facts)
     if verdict == "keep":
         return None  # the counsellor's to tick off (a follow-up-start task of a live measure)
     if is_task and verdict == "complete":
-        return Action("complete", uid, owner, ref=ref, base=remote, row=row, reason="fulfilled")
+        return act("complete", "fulfilled")
     key = _identity_key(ident["case_id"], ident["kind"], ident["cycle"], ident["item_type"])
     if key in successors:
         # The same obligation under a new UID (pseudonymisation or the namespace switched on):
@@ -286,14 +286,14 @@ def _decide_gone(
         why = "replaced by the same obligation under a new identity"
         if edited and is_task:
             why += "; completed, not deleted, to keep the counsellor's edits"
-            return Action("complete", uid, owner, ref=ref, base=remote, row=row, reason=why, replaced=True)
-        return Action("delete", uid, owner, ref=ref, base=remote, row=row, reason=why, replaced=True)
+            return act("complete", why, replaced=True)
+        return act("delete", why, replaced=True)
     if edited:
         if not is_task:
-            return Action("keep", uid, owner, ref=ref, base=remote, row=row, reason="moved by a person")
+            return act("keep", "moved by a person")
         why = "obligation vanished; completed, not deleted, to keep the counsellor's edits"
-        return Action("complete", uid, owner, ref=ref, base=remote, row=row, reason=why)
-    return Action("delete", uid, owner, ref=ref, base=remote, row=row, reason="obligation vanished")
+        return act("complete", why)
+    return act("delete", "obligation vanished")
 
 
 def decide(inp: CalendarInput, view: PlanView) -> list[Action]:
@@ -306,9 +306,6 @@ def decide(inp: CalendarInput, view: PlanView) -> list[Action]:
     successors = {_identity_key(i.case_id, i.kind, i.cycle, i.item_type): u for u, i in inp.desired.items()}
     for uid in sorted(gone):
         act = _decide_gone(inp, uid, view, successors)
-        if act is not None and act.row is None and act.base is not None:
-            key = act.base.marker.get("c", "")
-            act = replace(act, case_id=view.case_keys.get(key, key))
         if act is not None:
             actions.append(act)
     return actions
