@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 from kontaktsync.sync.config.loading import ConfigError, load_settings, masked_dump, secret_values
-from kontaktsync.sync.service.observability import Health, JsonFormatter, SecretMaskFilter, setup_logging
+from kontaktsync.sync.service.logs import JsonFormatter, SecretMaskFilter, setup_logging
+from kontaktsync.sync.service.observability import Health
 
 from tests.cli import clean_env, run_cli
 from tests.configs import write_config

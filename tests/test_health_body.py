@@ -5,7 +5,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from kontaktsync.sync.service.exit_codes import ExitCode, for_outcome
-from kontaktsync.sync.service.observability import Health, SecretMaskFilter, failure_reason
+from kontaktsync.sync.service.logs import SecretMaskFilter
+from kontaktsync.sync.service.observability import Health, failure_reason
 
 SECRET = "Sehr-Geheim-1234"
 

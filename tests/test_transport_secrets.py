@@ -16,7 +16,7 @@ import pytest
 from kontaktsync.sync.config.loading import mask_userinfo
 from kontaktsync.sync.config.models import Settings
 from kontaktsync.sync.config.network import insecure_http_problem
-from kontaktsync.sync.service.observability import setup_logging
+from kontaktsync.sync.service.logs import setup_logging
 from kontaktsync.sync.targets.base import TargetError
 from kontaktsync.sync.targets.caldav.target import CalDAVTarget
 from kontaktsync.sync.targets.exchange.target import ExchangeTarget

@@ -81,7 +81,7 @@ def register(app: typer.Typer) -> None:
     def daemon(config: ConfigOption = None, secrets_dir: SecretsOption = None) -> None:
         """Sync on a schedule, serve /healthz and /metrics, stop cleanly on SIGTERM."""
         from kontaktsync.sync.service.daemon import run_daemon
-        from kontaktsync.sync.service.observability import setup_logging
+        from kontaktsync.sync.service.logs import setup_logging
 
         settings = load_config(config, secrets_dir, warn=False)
         obs = settings.observability

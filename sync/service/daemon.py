@@ -30,10 +30,10 @@ from kontaktsync.sync.config.models import ScheduleSettings, Settings
 from kontaktsync.sync.core.report import COUNTERS
 from kontaktsync.sync.report.service import ReportPublisher
 from kontaktsync.sync.service.exit_codes import ExitCode
+from kontaktsync.sync.service.logs import SecretMaskFilter
 from kontaktsync.sync.service.observability import (
     Health,
     Metrics,
-    SecretMaskFilter,
     StatusServer,
     failure_reason,
     start_status_server,
