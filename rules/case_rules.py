@@ -9,7 +9,7 @@ from kontaktsync.rules.conditions import Test, compile_case_condition
 from kontaktsync.rules.datespec import DateFn, PolicyDates
 from kontaktsync.rules.listener import Listener
 from kontaktsync.rules.model import Obligation, ObligationKind
-from kontaktsync.rules.policy import CaseRule, Policy
+from kontaktsync.rules.policy_format import CaseRule, Policy
 from kontaktsync.rules.view import CaseView, obligation
 
 

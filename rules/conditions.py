@@ -13,7 +13,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from operator import attrgetter
 
-from kontaktsync.rules.policy import CaseCondition, Condition
+from kontaktsync.rules.policy_format import CaseCondition, Condition
 from kontaktsync.rules.view import CaseView
 
 Pred = Callable[[CaseView], bool]

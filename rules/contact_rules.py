@@ -11,7 +11,7 @@ from kontaktsync.rules.dates import parse_duration
 from kontaktsync.rules.datespec import DateFn, PolicyDates
 from kontaktsync.rules.listener import Listener, Tried
 from kontaktsync.rules.model import Duration, Obligation, ObligationKind
-from kontaktsync.rules.policy import ContactRule, Policy
+from kontaktsync.rules.policy_format import ContactRule, Policy
 from kontaktsync.rules.view import CaseView, obligation
 
 

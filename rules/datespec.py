@@ -13,7 +13,7 @@ from operator import attrgetter
 
 from kontaktsync.rules.dates import Calendar, parse_offset
 from kontaktsync.rules.model import Case, Measure
-from kontaktsync.rules.policy import MEASURE_BASES, DateSpec
+from kontaktsync.rules.policy_format import MEASURE_BASES, DateSpec
 
 DateFn = Callable[[Case, "Measure | None"], "date | None"]
 

@@ -29,7 +29,7 @@ from kontaktsync.rules.model import (
     RowError,
     Unmatched,
 )
-from kontaktsync.rules.policy import Policy
+from kontaktsync.rules.policy_format import Policy
 from kontaktsync.rules.trace import TraceListener
 from kontaktsync.rules.view import CaseView, Viewer
 

@@ -11,7 +11,7 @@ from datetime import date
 
 from kontaktsync.rules.conditions import Test
 from kontaktsync.rules.model import Case, Contact, Duration, Measure
-from kontaktsync.rules.policy import CaseRule, ContactRule, MeasureRule
+from kontaktsync.rules.policy_format import CaseRule, ContactRule, MeasureRule
 from kontaktsync.rules.view import CaseView
 
 Tried = tuple[tuple[ContactRule, Test], ...]

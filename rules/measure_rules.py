@@ -10,7 +10,7 @@ from kontaktsync.rules.dates import german_date, parse_duration
 from kontaktsync.rules.datespec import DateFn, PolicyDates
 from kontaktsync.rules.listener import Listener
 from kontaktsync.rules.model import Measure, Obligation, ObligationKind
-from kontaktsync.rules.policy import MeasureRule, Policy
+from kontaktsync.rules.policy_format import MeasureRule, Policy
 from kontaktsync.rules.view import CaseView, obligation
 
 _duration = cache(parse_duration)

@@ -9,7 +9,7 @@ from kontaktsync.rules.dates import Calendar
 from kontaktsync.rules.datespec import describe_date, empty_fields, next_measure, offset
 from kontaktsync.rules.listener import Dates, Listener, Tried
 from kontaktsync.rules.model import Case, Contact, Duration, Measure
-from kontaktsync.rules.policy import CaseRule, ContactRule, MeasureRule, Policy
+from kontaktsync.rules.policy_format import CaseRule, ContactRule, MeasureRule, Policy
 from kontaktsync.rules.view import CaseView
 
 

@@ -12,7 +12,7 @@ import pytest
 from kontaktsync.rules.conditions import compile_condition, facts_key
 from kontaktsync.rules.listener import Listener
 from kontaktsync.rules.model import Case, Profile, Status, Team
-from kontaktsync.rules.policy import DEFAULT_PROFILE_GROUPS, Condition
+from kontaktsync.rules.policy_format import DEFAULT_PROFILE_GROUPS, Condition
 from kontaktsync.rules.trace import TraceListener
 from kontaktsync.rules.view import CaseView
 

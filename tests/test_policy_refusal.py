@@ -14,7 +14,8 @@ import pytest
 import yaml
 from builders import write_caseload
 from kontaktsync.rules.engine import explain
-from kontaktsync.rules.policy import MEASURE_BASES, PolicyError, load_policy
+from kontaktsync.rules.policy import PolicyError, load_policy
+from kontaktsync.rules.policy_format import MEASURE_BASES
 from kontaktsync.sync.caseload import read_caseload
 
 CASE_DATES = [

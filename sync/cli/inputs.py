@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from kontaktsync.rules.model import Caseload
-from kontaktsync.rules.policy import BUILTIN_IDS, Policy, load_policy
+from kontaktsync.rules.policy import BUILTIN_IDS, load_policy
+from kontaktsync.rules.policy_format import Policy
 from kontaktsync.sync.caseload import ENCODINGS, Share, read_caseload
 from kontaktsync.sync.cli.common import load_config, parse_as_of
 from kontaktsync.sync.service.exit_codes import ExitCode

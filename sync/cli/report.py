@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from kontaktsync.rules.engine import plan
 from kontaktsync.rules.model import Plan
-from kontaktsync.rules.policy import Policy
+from kontaktsync.rules.policy_format import Policy
 from kontaktsync.sync.cli.common import AsOfOption, ConfigOption
 from kontaktsync.sync.cli.inputs import (
     CasesOpt,

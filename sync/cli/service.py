@@ -10,7 +10,8 @@ from typing import Annotated
 
 import typer
 from kontaktsync.rules.engine import plan
-from kontaktsync.rules.policy import BUILTIN_IDS, Policy, PolicyError, load_policy
+from kontaktsync.rules.policy import BUILTIN_IDS, PolicyError, load_policy
+from kontaktsync.rules.policy_format import Policy
 from kontaktsync.sync.caseload import SourceError
 from kontaktsync.sync.cli.common import ConfigOption, SecretsOption, config_warnings, load_config
 from kontaktsync.sync.config.loading import (

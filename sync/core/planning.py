@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 
 from kontaktsync.rules.engine import plan
 from kontaktsync.rules.model import Caseload, Plan
-from kontaktsync.rules.policy import Policy, load_policy
+from kontaktsync.rules.policy import load_policy
+from kontaktsync.rules.policy_format import Policy
 from kontaktsync.sync.caseload import read_caseload
 from kontaktsync.sync.config.models import Settings, SourceSettings
 

@@ -22,7 +22,7 @@ from kontaktsync.rules.dates import Calendar, german_date
 from kontaktsync.rules.model import Obligation, ObligationKind, Plan
 from kontaktsync.rules.office import Office
 from kontaktsync.rules.placement import Diary, OfficeIncomplete, Slot, Talk, place, scaled
-from kontaktsync.rules.policy import Policy
+from kontaktsync.rules.policy_format import Policy
 from kontaktsync.sync.config.models import ItemSettings, Settings, opening_ranges
 from kontaktsync.sync.core.items import CATEGORY, desired_items
 from kontaktsync.sync.core.survey import map_calendars, workers

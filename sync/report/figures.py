@@ -27,7 +27,7 @@ from typing import Any
 
 from kontaktsync.rules.compliance import QUOTA, monday_of
 from kontaktsync.rules.model import Obligation, ObligationKind, Plan
-from kontaktsync.rules.policy import Policy
+from kontaktsync.rules.policy_format import Policy
 from kontaktsync.sync.config.models import ItemSettings
 from kontaktsync.sync.core.proposals import Outlook, office_for
 
