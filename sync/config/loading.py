@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,7 @@ from kontaktsync.sync.config.files import (
     ConfigFiles,
 )
 from kontaktsync.sync.config.masking import MASK, is_secret_setting, mask_userinfo, secret_values
-from kontaktsync.sync.config.provenance import origin_of, unknown_setting_problems
+from kontaktsync.sync.config.provenance import Provenance
 from kontaktsync.sync.config.secrets_source import secrets_source, secrets_warnings
 from kontaktsync.sync.config.show import masked_dump, to_toml
 from kontaktsync.sync.config.toml_source import TomlFileSource, read_toml
@@ -174,12 +175,13 @@ def _file_problem(files: ConfigFiles, exc: Exception) -> ConfigError:
     return ConfigError([problem], files)
 
 
-def _settings_error(files: ConfigFiles, exc: SettingsError) -> ConfigError:
+def _settings_error(provenance: Provenance, exc: SettingsError) -> ConfigError:
     """e.g. KONTAKTSYNC_TARGET='{not json' for a whole table."""
     match = re.search(r'field "([^"]+)"', str(exc))
     setting = match.group(1) if match else "(unknown)"
     fix = f"give a table as JSON, or set its keys one by one ({ENV_PREFIX}{setting.upper()}__<KEY>)"
-    return ConfigError([Problem(setting, f"cannot be parsed: {exc}", fix, origin_of(setting, files))], files)
+    problem = Problem(setting, f"cannot be parsed: {exc}", fix, provenance.origin_of(setting))
+    return ConfigError([problem], provenance.files)
 
 
 def load_settings(
@@ -198,21 +200,23 @@ def load_settings(
     files = resolve_files(config_path, secrets_dir=secrets_dir, env_file=env_file)
     try:
         toml_data = read_toml(files.toml) if files.toml is not None else None
-        settings = _settings_class(files, toml_data)(**(overrides or {}))
     except (tomllib.TOMLDecodeError, OSError) as exc:
         raise _file_problem(files, exc) from None
+    provenance = Provenance(files, toml_data)  # explains every problem below, each file read once
+    try:
+        settings = _settings_class(files, toml_data)(**(overrides or {}))
+    except OSError as exc:  # the .env file or a secret file cannot be read
+        raise _file_problem(files, exc) from None
     except SettingsError as exc:
-        raise _settings_error(files, exc) from None
+        raise _settings_error(provenance, exc) from None
     except ValidationError as exc:
-        problems = problems_from_validation_error(exc, files, Settings)
+        problems = problems_from_validation_error(exc, provenance, Settings)
         known = {p.setting for p in problems}
-        extra = [p for p in unknown_setting_problems(files, Settings) if p.setting not in known]
+        extra = [p for p in provenance.unknown_setting_problems(Settings) if p.setting not in known]
         raise ConfigError(problems + extra, files) from None
-    problems = unknown_setting_problems(files, Settings)
+    problems = provenance.unknown_setting_problems(Settings)
     problems += semantic_problems(settings, require_target=require_target)
     if problems:
-        raise ConfigError(
-            [Problem(p.setting, p.message, p.fix, p.origin or origin_of(p.setting, files)) for p in problems],
-            files,
-        )
+        explained = [replace(p, origin=p.origin or provenance.origin_of(p.setting)) for p in problems]
+        raise ConfigError(explained, files)
     return settings

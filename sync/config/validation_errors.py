@@ -15,7 +15,7 @@ from kontaktsync.sync.config.errors import Problem
 from kontaktsync.sync.config.files import ENV_PREFIX, ConfigFiles
 from kontaktsync.sync.config.masking import is_secret_setting
 from kontaktsync.sync.config.model_walk import did_you_mean, known_fields, unwrap
-from kontaktsync.sync.config.provenance import origin_of
+from kontaktsync.sync.config.provenance import Provenance
 from pydantic import BaseModel, ValidationError
 
 
@@ -137,9 +137,10 @@ def _message(err: Any, dotted: str) -> str:
 
 
 def problems_from_validation_error(
-    exc: ValidationError, files: ConfigFiles, root: type[BaseModel]
+    exc: ValidationError, provenance: Provenance, root: type[BaseModel]
 ) -> list[Problem]:
     """One `Problem` per distinct setting in a pydantic ValidationError of the model `root`."""
+    files = provenance.files
     seen: dict[str, Problem] = {}
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
@@ -151,5 +152,5 @@ def problems_from_validation_error(
         if dotted in seen:
             continue  # a union reports once per member; the first says enough
         fix = _fix_for(err, parts, holder, files, root)
-        seen[dotted] = Problem(dotted, _message(err, dotted), fix, origin_of(dotted, files))
+        seen[dotted] = Problem(dotted, _message(err, dotted), fix, provenance.origin_of(dotted))
     return list(seen.values())
