@@ -1,7 +1,8 @@
 """A second CalDAV client for reading calendars back and acting as a person in them.
 
-Deliberately not kontaktsync code: plain urllib PROPFIND, GET, PUT and DELETE, so what it sees
-is what any client would see. `auth` is (user, password) for servers with Basic auth.
+Deliberately not kontaktsync code: plain urllib (MKCOL, MKCALENDAR, PROPFIND, REPORT, GET, PUT,
+DELETE), so what it sees is what any client would see. Every test that plays a person or another
+program on a server uses it. `auth` is (user, password) for servers with Basic auth.
 """
 
 from __future__ import annotations
@@ -36,6 +37,29 @@ def request(
     req = urllib.request.Request(url, data=body, method=method, headers=all_headers)
     with urllib.request.urlopen(req, timeout=30) as resp:
         return resp.status, resp.read(), resp.headers.get("ETag", "")
+
+
+def answer(
+    url: str,
+    method: str = "GET",
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    auth: Auth = None,
+) -> tuple[int, bytes]:
+    """(status, body) of one request, an HTTP error status returned like any other."""
+    try:
+        status, content, _ = request(url, method, body, headers, auth)
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    return status, content
+
+
+def make_calendar(url: str, auth: Auth = None) -> None:
+    """MKCALENDAR, after the counsellor's home above it (MKCOL; it may be there already, 405):
+    servers create a calendar's parent, not the parent's parent."""
+    home = url.rstrip("/").rsplit("/", 1)[0] + "/"
+    assert answer(home, "MKCOL", auth=auth)[0] in (201, 405)
+    assert request(url, "MKCALENDAR", auth=auth)[0] == 201
 
 
 def etags(url: str, auth: Auth = None) -> dict[str, str]:
@@ -99,6 +123,15 @@ def put_object(url: str, body: bytes, etag: str | None = None, auth: Auth = None
     if etag:
         headers["If-Match"] = etag
     return request(url, "PUT", body, headers, auth)[0]
+
+
+def put_events(
+    calendar_url: str, *events: icalendar.Event, name: str | None = None, auth: Auth = None
+) -> None:
+    """A person's new object holding `events` (see `calendar_of`), at `name`.ics in the calendar
+    (default: the first event's UID); the server must take it."""
+    href = f"{calendar_url}{name or events[0]['UID']}.ics"
+    assert put_object(href, calendar_of(*events), auth=auth) in (200, 201, 204)
 
 
 def delete_object(url: str, etag: str | None = None, auth: Auth = None) -> int:

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.calendars import request
+
 READY_TIMEOUT_S = 30.0
 
 
@@ -52,9 +54,9 @@ class DavServer:
         The prefix is made as a plain collection (MKCOL), since servers create a calendar's
         parent but not the parent's parent."""
         url = f"{self.url}{prefix.strip('/')}/"
-        with urllib.request.urlopen(urllib.request.Request(url, method="MKCOL"), timeout=30) as resp:
-            if resp.status != 201:
-                raise RuntimeError(f"MKCOL {url} answered {resp.status}, not 201 Created")
+        status = request(url, "MKCOL")[0]
+        if status != 201:
+            raise RuntimeError(f"MKCOL {url} answered {status}, not 201 Created")
         return replace(self, url=url)
 
     def calendar_url(self, counsellor: str, calendar: str = "kontaktdichte") -> str:

@@ -12,7 +12,6 @@ with both methods (free-busy-query and calendar-query) on Radicale and Xandikos;
 
 from __future__ import annotations
 
-import urllib.error
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -25,7 +24,7 @@ from kontaktsync.sync.targets.caldav.busy_ical import Unusable, freebusy_interva
 from kontaktsync.sync.targets.caldav.target import CalDAVTarget
 from kontaktsync.sync.targets.memory import MemTarget
 
-from tests.calendars import calendar_of, event, put_object, request
+from tests.calendars import calendar_of, event, make_calendar, put_events
 from tests.exchange_helpers import ews_account, exchange_settings
 from tests.fake_ews import SERVICE_PASSWORD
 from tests.fake_ews.server import TNS
@@ -43,19 +42,6 @@ PROPOSAL_UID = "kontaktsync-proposal-1"
 
 def berlin(day: int, hour: int, minute: int = 0, month: int = 11) -> datetime:
     return datetime(2026, month, day, hour, minute, tzinfo=BERLIN)
-
-
-def _put(url: str, *events: icalendar.Event, auth: tuple[str, str] | None = None) -> None:
-    assert put_object(f"{url}{events[0]['UID']}.ics", calendar_of(*events), auth=auth) in (200, 201, 204)
-
-
-def _mkcalendar(url: str, auth: tuple[str, str] | None = None) -> None:
-    """MKCALENDAR, after the counsellor's parent collection (which may exist already)."""
-    try:
-        request(url.rstrip("/").rsplit("/", 1)[0] + "/", "MKCOL", auth=auth)
-    except urllib.error.HTTPError as exc:
-        assert exc.code == 405  # there already
-    assert request(url, "MKCALENDAR", auth=auth)[0] == 201
 
 
 def personal_objects() -> list[list[icalendar.Event]]:
@@ -88,17 +74,17 @@ def own_objects() -> list[list[icalendar.Event]]:
 
 def personal_calendar(server: DavServer) -> str:
     url = server.calendar_url(WHO, "calendar")
-    _mkcalendar(url)
+    make_calendar(url)
     for obj in personal_objects():
-        _put(url, *obj)
+        put_events(url, *obj)
     return url
 
 
 def own_calendar(server: DavServer) -> str:
     url = server.calendar_url(WHO)
-    _mkcalendar(url)
+    make_calendar(url)
     for obj in own_objects():
-        _put(url, *obj)
+        put_events(url, *obj)
     return url
 
 
@@ -266,9 +252,9 @@ def test_a_wrong_password_fails_closed(tmp_path):
     server = start_radicale(tmp_path / "radicale", users={WHO: "right"})
     try:
         for name in ("kontaktdichte", "calendar"):
-            _mkcalendar(server.calendar_url(WHO, name), auth=(WHO, "right"))
+            make_calendar(server.calendar_url(WHO, name), auth=(WHO, "right"))
         single = event("single", berlin(24, 10), berlin(24, 11))
-        _put(server.calendar_url(WHO, "calendar"), single, auth=(WHO, "right"))
+        put_events(server.calendar_url(WHO, "calendar"), single, auth=(WHO, "right"))
         got = {}
         for password in ("right", "wrong"):
             target = target_for(server, tmp_path, retries=0, username=WHO, password=password)

@@ -8,10 +8,10 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 from tests.builders import AS_OF, caseload
+from tests.calendars import request
 from tests.cli import run_cli
 from tests.configs import settings_for
 from tests.configs import write_settings as write_config
@@ -61,9 +61,7 @@ def test_demo_serve_keeps_running_until_ctrl_c(tmp_path):
                 break
         assert any("Serving until Ctrl-C" in x for x in lines), "".join(lines) + proc.stderr.read()
         url = next(x.split()[-1] for x in lines if "/coburg-2016/" in x and x.startswith("  "))
-        req = urllib.request.Request(url, method="PROPFIND", headers={"Depth": "0"})
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            assert resp.status == 207  # still serving
+        assert request(url, "PROPFIND", headers={"Depth": "0"})[0] == 207  # still serving
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
         assert proc.returncode == 0 and "stopped." in out

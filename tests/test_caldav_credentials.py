@@ -6,6 +6,7 @@ from kontaktsync.sync.config.models import Settings
 from kontaktsync.sync.core.runner import run_sync
 
 from tests.builders import AS_OF, caseload
+from tests.calendars import request
 from tests.cli import run_cli
 from tests.configs import write_settings as write_config
 from tests.servers import start_radicale, stop
@@ -56,20 +57,11 @@ def test_credentials_are_used_and_never_shown(tmp_path):
         assert out.returncode == 5 and "refused the credentials" in out.stderr  # outage exit
         assert WRONG not in out.stdout + out.stderr
         # items never carry credentials (read back with the right password via the state's URLs)
-        import base64
-        import urllib.request
-
         # nor do the items: read them back as the counsellor's client would
         who = sorted(report.per_calendar)[0]
-        auth = "Basic " + base64.b64encode(f"sync:{PASSWORD}".encode()).decode()
-        req = urllib.request.Request(
-            f"{server.url}{who}/kontaktdichte/",
-            method="REPORT",
-            data=REPORT_ALL,
-            headers={"Depth": "1", "Authorization": auth, "Content-Type": "application/xml"},
-        )
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            everything = resp.read()
+        headers = {"Depth": "1", "Content-Type": "application/xml"}
+        url = f"{server.url}{who}/kontaktdichte/"
+        everything = request(url, "REPORT", REPORT_ALL, headers, ("sync", PASSWORD))[1]
         assert b"BEGIN:VTODO" in everything and PASSWORD.encode() not in everything
     finally:
         stop(server)

@@ -6,7 +6,6 @@ import io
 import json
 import logging
 import re
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from kontaktsync.sync.config.loading import ConfigError, load_settings, masked_d
 from kontaktsync.sync.service.logs import JsonFormatter, SecretMaskFilter, setup_logging
 from kontaktsync.sync.service.observability import Health
 
+from tests.calendars import make_calendar
 from tests.cli import clean_env, run_cli
 from tests.configs import write_config
 from tests.servers import DavServer
@@ -232,12 +232,6 @@ def test_config_show_masks_secrets(tmp_path: Path) -> None:
     assert shown["source"]["cases"] == str(tmp_path / "export" / "cases.csv")
 
 
-def _mkcalendar(url: str) -> None:
-    parent = url.rstrip("/").rsplit("/", 1)[0] + "/"
-    urllib.request.urlopen(urllib.request.Request(parent, method="MKCOL"), timeout=10).close()
-    urllib.request.urlopen(urllib.request.Request(url, method="MKCALENDAR"), timeout=10).close()
-
-
 def _files(folder: Path) -> set[Path]:
     return {p for p in folder.rglob("*") if p.is_file() and ".Radicale.cache" not in p.parts}
 
@@ -255,7 +249,7 @@ def test_config_check_reads_source_and_probes_calendars_read_only(
         "400003,bernd,not-a-date,arbeitslos,foerderprofil,2026-02-05,2026-10-01,Hans Bad\n",
         encoding="utf-8",
     )
-    _mkcalendar(radicale_server.calendar_url("anna"))
+    make_calendar(radicale_server.calendar_url("anna"))
     data = base_config(tmp_path)
     data["target"]["caldav"]["url"] = radicale_server.url_template
     config = write_config(tmp_path / "kontaktsync.toml", data)

@@ -25,7 +25,7 @@ from kontaktsync.sync.config.models import Settings
 from kontaktsync.sync.core.runner import run_sync
 
 from tests.builders import AS_OF, counsellors_caseload
-from tests.calendars import calendar_of, etags, event, put_object, request
+from tests.calendars import etags, event, make_calendar, put_events, put_object, request
 from tests.cli import run_cli
 from tests.configs import settings_for, write_config
 from tests.servers import DavServer
@@ -56,13 +56,10 @@ def _settings(server: DavServer, tmp: Path) -> Settings:
 def _personal(server: DavServer) -> str:
     """The counsellor's own calendar: the weekly meeting and the absence."""
     url = server.calendar_url(WHO, "calendar")
-    assert request(url.rsplit("/", 2)[0] + "/", "MKCOL")[0] == 201  # the counsellor's home
-    assert request(url, "MKCALENDAR")[0] == 201
+    make_calendar(url)
     wed = datetime(2026, 11, 25, 8, tzinfo=BERLIN)
-    weekly = calendar_of(event("weekly", wed, wed.replace(hour=16), RRULE={"FREQ": "WEEKLY"}))
-    absence = calendar_of(event("absent", ABSENT[0], ABSENT[1] + timedelta(days=1)))
-    for uid, body in (("weekly", weekly), ("absent", absence)):
-        assert put_object(f"{url}{uid}.ics", body) in (200, 201, 204)
+    put_events(url, event("weekly", wed, wed.replace(hour=16), RRULE={"FREQ": "WEEKLY"}))
+    put_events(url, event("absent", ABSENT[0], ABSENT[1] + timedelta(days=1)))
     return url
 
 
@@ -126,7 +123,7 @@ def test_proposals_fit_the_free_time_and_stay_unless_they_must_move(
     # A busy item over one proposal: that one moves, and only that one.
     moved_uid, (moved, _) = sorted(got.items())[0]
     start, end = _span(moved)
-    assert put_object(f"{personal}clash.ics", calendar_of(event("clash", start, end))) in (200, 201, 204)
+    put_events(personal, event("clash", start, end))
     third = run_sync(settings, as_of=AS_OF)
     assert (third.updated, third.created, third.deleted, third.failed) == (1, 0, 0, 0), third.errors
     now = _proposals(dav_server)
@@ -144,11 +141,7 @@ def test_proposals_fit_the_free_time_and_stay_unless_they_must_move(
         comp["STATUS"] = icalendar.vText("CONFIRMED")
     assert put_object(href, cal.to_ical(), etag) in (200, 204)
     k_start, k_end = _span(kept)
-    assert put_object(f"{personal}over-confirmed.ics", calendar_of(event("over", k_start, k_end))) in (
-        200,
-        201,
-        204,
-    )
+    put_events(personal, event("over", k_start, k_end), name="over-confirmed")
     fourth = run_sync(settings, as_of=AS_OF)
     assert fourth.failed == 0 and fourth.deleted == 0, fourth.errors
     after = _proposals(dav_server)

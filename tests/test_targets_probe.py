@@ -3,21 +3,17 @@ Radicale: read-only, one request per calendar, clear messages, no credentials.""
 
 from __future__ import annotations
 
-import urllib.request
 from pathlib import Path
 
 from kontaktsync.sync.targets.caldav.target import CalDAVTarget
 from pydantic import SecretStr
 
 from tests.builders import caseload
+from tests.calendars import make_calendar, request
 from tests.configs import settings_for
 from tests.servers import start_radicale, stop
 
 PASSWORD = "pr0be-secret"
-
-
-def _mkcol(url: str, method: str) -> None:
-    urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=10).close()
 
 
 def _files(folder: Path) -> set[Path]:
@@ -27,9 +23,8 @@ def _files(folder: Path) -> set[Path]:
 def test_caldav_probe_says_what_is_there_and_writes_nothing(tmp_path: Path) -> None:
     server = start_radicale(tmp_path / "radicale")
     try:
-        _mkcol(server.url + "anna/", "MKCOL")
-        _mkcol(server.calendar_url("anna"), "MKCALENDAR")
-        _mkcol(server.url + "carl/", "MKCOL")  # a plain collection, no calendar
+        make_calendar(server.calendar_url("anna"))
+        assert request(server.url + "carl/", "MKCOL")[0] == 201  # a plain collection, no calendar
         before = _files(server.folder / "collections")
         settings = settings_for(server.url, tmp_path, caseload(tmp_path / "src"))
         assert settings.target.caldav is not None

@@ -22,6 +22,7 @@ from kontaktsync.sync.targets.caldav.target import CalDAVTarget
 from kontaktsync.sync.targets.exchange.target import ExchangeTarget
 
 from tests.builders import case_rows, write_cases
+from tests.calendars import request
 from tests.cli import clean_env, run_cli
 from tests.configs import write_config
 from tests.servers import start_radicale, stop
@@ -182,17 +183,7 @@ def test_credentials_in_the_url_still_work_and_reach_no_output_state_or_item(tmp
         url = server.url.replace("http://", f"http://svc:{SECRET}@") + "{counsellor}/kontaktdichte/"
         config = _config(tmp_path, {"url": url})
         result = run_cli(["sync", "--config", str(config)], cwd=tmp_path)
-        import base64
-        import urllib.request
-
-        auth = "Basic " + base64.b64encode(f"svc:{SECRET}".encode()).decode()
-        req = urllib.request.Request(
-            server.calendar_url("anna"),
-            method="PROPFIND",
-            headers={"Depth": "1", "Authorization": auth},
-        )
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            listing = resp.read()
+        listing = request(server.calendar_url("anna"), "PROPFIND", None, {"Depth": "1"}, ("svc", SECRET))[1]
     finally:
         stop(server)
     assert result.returncode == 0, result.stdout + result.stderr

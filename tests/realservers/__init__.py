@@ -19,7 +19,6 @@ whenever a pytest session starts), so each daemon's own files live in a folder u
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import glob
 import grp
@@ -33,12 +32,11 @@ import socket
 import subprocess
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.calendars import answer
 from tests.servers import DavServer, free_port
 
 INSTALL = "tests/realservers/install.sh"
@@ -311,19 +309,10 @@ def _wait_port(port: int, proc: _Proc, log: Path) -> None:
 
 def propfind(url: str, user: str, password: str, depth: str = "0") -> tuple[int, bytes]:
     """One authenticated PROPFIND: (status, body); HTTP errors are returned, not raised."""
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
     body = b'<?xml version="1.0"?><propfind xmlns="DAV:"><prop><resourcetype/></prop></propfind>'
-    req = urllib.request.Request(
-        url,
-        data=body,
-        method="PROPFIND",
-        headers={"Depth": depth, "Content-Type": "application/xml", "Authorization": f"Basic {token}"},
+    return answer(
+        url, "PROPFIND", body, {"Depth": depth, "Content-Type": "application/xml"}, (user, password)
     )
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
 
 
 def _wait_dav(url: str, user: str, password: str, proc: _Proc, log: Path) -> None:
@@ -643,13 +632,7 @@ def start_cyrus(folder: Path) -> RealServer:
 
 def _mkcalendar(url: str, user: str, password: str) -> int:
     """MKCALENDAR as `user`: the HTTP status."""
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    req = urllib.request.Request(url, method="MKCALENDAR", headers={"Authorization": f"Basic {token}"})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
+    return answer(url, "MKCALENDAR", auth=(user, password))[0]
 
 
 def _cyradm(cyradm: str, port: int, admin_pw: str, script: str) -> None:
