@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from kontaktsync.sync.item import ReadContent
@@ -102,6 +102,11 @@ class Interval:
     # For our own items: is it the counsellor's now (a proposal a person confirmed, moved,
     # lengthened or shortened: theirs from then on, never moved by the program)?
     confirmed: bool = False
+
+
+# All-day and floating events are placed in the counsellor's zone after the server chose them by
+# its own: busy time is asked for a day more on both sides, then clipped (`Busy.of`).
+BUSY_MARGIN = timedelta(days=1)
 
 
 @dataclass(frozen=True)

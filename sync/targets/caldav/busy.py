@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from kontaktsync.sync.config.masking import mask_userinfo
-from kontaktsync.sync.targets.base import Busy, Interval, TargetError, window_error
+from kontaktsync.sync.targets.base import BUSY_MARGIN, Busy, Interval, TargetError, window_error
 from kontaktsync.sync.targets.caldav.busy_ical import Unusable, event_intervals, freebusy_intervals
 from kontaktsync.sync.targets.caldav.webdav import multistatus, path, without_userinfo
 from kontaktsync.sync.targets.transport import calendar_url
@@ -58,9 +58,6 @@ HEADERS = {"Depth": "1", "Content-Type": "application/xml; charset=utf-8"}
 # Answers to free-busy-query that mean "not here" (the REPORT unknown, refused or not for this
 # collection): fall back to calendar-query. So does a 2xx answer without VFREEBUSY.
 NOT_SUPPORTED = frozenset({400, 403, 404, 405, 415, 501})
-# All-day and floating events are placed in the counsellor's zone after the server filtered
-# them in its own: ask for a day more on both sides, then clip (Busy.of).
-MARGIN = timedelta(days=1)
 
 
 class BusyReader:
@@ -166,8 +163,8 @@ class BusyReader:
 
 
 def _window(body: str, start: datetime, end: datetime) -> str:
-    """The time range of a REPORT: a day more on both sides (MARGIN), clipped again by Busy.of."""
-    return body.format(start=_utc(start - MARGIN), end=_utc(end + MARGIN))
+    """The time range of a REPORT: a day more on both sides (BUSY_MARGIN), clipped again by Busy.of."""
+    return body.format(start=_utc(start - BUSY_MARGIN), end=_utc(end + BUSY_MARGIN))
 
 
 def _origin(url: str) -> str:

@@ -23,7 +23,7 @@ import icalendar
 import recurring_ical_events
 from kontaktsync.sync.item import made_theirs
 from kontaktsync.sync.targets import marker as marker_codec
-from kontaktsync.sync.targets.base import Interval
+from kontaktsync.sync.targets.base import BUSY_MARGIN, Interval
 from kontaktsync.sync.targets.caldav.ical import fields_of, marker_of
 
 NOT_BUSY_FBTYPES = frozenset({"FREE"})
@@ -39,11 +39,9 @@ def event_intervals(body: bytes | str, start: datetime, end: datetime, ns_tag: s
     cal = _calendar(body)
     zone = start.tzinfo
     assert zone is not None, "an aware window (Target.busy checks it)"
-    # A day of margin on both sides: all-day and floating events are placed in `zone` below,
-    # whatever zone the expansion assumed for them.
-    margin = timedelta(days=1)
-    out = []
-    for occ in recurring_ical_events.of(cal).between(start - margin, end + margin):
+    out = []  # all-day and floating events are placed in `zone` below, whatever zone the
+    # expansion assumed for them: it looks a margin further (BUSY_MARGIN), Busy.of clips
+    for occ in recurring_ical_events.of(cal).between(start - BUSY_MARGIN, end + BUSY_MARGIN):
         if _text(occ, "TRANSP") == "TRANSPARENT" or _text(occ, "STATUS") == "CANCELLED":
             continue
         begin, finish = _aware(occ.start, zone), _aware(occ.end, zone)

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from exchangelib import EWSDateTime
 from kontaktsync.sync.item import made_theirs
 from kontaktsync.sync.targets import marker as marker_codec
-from kontaktsync.sync.targets.base import Busy, Interval, TargetError, window_error
+from kontaktsync.sync.targets.base import BUSY_MARGIN, Busy, Interval, TargetError, window_error
 from kontaktsync.sync.targets.exchange.connection import Connection, short
 from kontaktsync.sync.targets.exchange.mapping import MARKERS, moment_text
 from kontaktsync.sync.targets.exchange.patches import MARKER_FIELD, UID_FIELD
@@ -33,9 +33,6 @@ NOT_BUSY = frozenset({"Free", "WorkingElsewhere"})
 BUSY_FIELDS = (
     "start", "end", "is_all_day", "is_cancelled", "legacy_free_busy_status", UID_FIELD, MARKER_FIELD,
 )  # fmt: skip
-# All-day items are placed in the mailbox's zone after Exchange chose them by UTC instants:
-# ask for a day more on both sides, then clip (Busy.of).
-MARGIN = timedelta(days=1)
 
 
 class BusyReads(Connection):
@@ -47,7 +44,7 @@ class BusyReads(Connection):
         source = [f"{self._mailbox_text(calendar)} Calendar (CalendarView)"]
         try:
             folder = self._whole(calendar, lambda: self.folder(calendar, MARKERS))
-            view_start, view_end = _ews(start - MARGIN), _ews(end + MARGIN)
+            view_start, view_end = _ews(start - BUSY_MARGIN), _ews(end + BUSY_MARGIN)
             # only the fields busy time needs: without .only() exchangelib's GetItem after the
             # FindItem fetches every field of every appointment of 93 days (bodies, MIME)
             view = folder.view(start=view_start, end=view_end).only(*BUSY_FIELDS)
