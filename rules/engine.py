@@ -142,7 +142,7 @@ def _plan(caseload: Caseload, policy: Policy, as_of: date, release: bool, with_f
             case.profile_since,
             # the measures still inside the policy's horizon (an aged-out one takes its
             # follow-up-start task with it: rules.fulfilment)
-            {m.key: m.effective_end for m in case.measures if m.effective_end >= horizon}
+            frozenset(m.key for m in case.measures if m.effective_end >= horizon)
             if case.measures
             else NO_MEASURES,
             case.team,

@@ -9,11 +9,9 @@ needs to know which policy rule made an obligation beyond the `rule` and `cycle`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
-from types import MappingProxyType
 from typing import Any
 
 
@@ -224,7 +222,7 @@ class Obligation:
 # `Obligation.contract` (tests/test_plan_identical.py), the columns of plan --format csv.
 OBLIGATION_FIELDS = ("case_id", "counsellor", "kind", "tag", "due", "window_start", "overdue", "rule")
 
-NO_MEASURES: Mapping[str, date] = MappingProxyType({})  # shared, read-only: most cases have none
+NO_MEASURES: frozenset[str] = frozenset()  # most cases have none
 
 
 @dataclass(slots=True, eq=True)
@@ -233,8 +231,8 @@ class CaseFacts:
 
     `counting_contacts` are the dates of every contact that counts under the policy (including
     `last_contact`), so the reconciler can tell a fulfilled obligation from a vanished one.
-    `profile_since` and `measures` (measure key -> effective end, every measure of the case)
-    let `rules.fulfilment.fate` decide about profile reviews and follow-up-start tasks.
+    `profile_since` and `measures` (the keys of the case's measures inside the policy's measure
+    horizon) let `rules.fulfilment.fate` decide about profile reviews and follow-up-start tasks.
     """
 
     case_id: str
@@ -245,7 +243,7 @@ class CaseFacts:
     first_talk: bool = False
     care_plan_created: date | None = None
     profile_since: date | None = None
-    measures: Mapping[str, date] = field(default_factory=lambda: NO_MEASURES)
+    measures: frozenset[str] = NO_MEASURES
     team: Team = Team.STANDARD  # the team leader's report counts per team (sync/report)
 
 

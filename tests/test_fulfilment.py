@@ -81,24 +81,24 @@ def test_profile_review_is_not_completed_by_a_contact():
 
 
 def test_follow_up_start_stays_while_its_measure_is_in_the_caseload():
-    f = facts(measures={"M1": D("2026-12-31")}, counting_contacts=(D("2026-11-20"),))
+    f = facts(measures=frozenset({"M1"}), counting_contacts=(D("2026-11-20"),))
     assert fate("follow_up_start", "M1", None, "M1", f) == "keep"
 
 
 def test_follow_up_start_goes_with_its_measure():
-    assert fate("follow_up_start", "M1", None, "M1", facts(measures={"M2": D("2026-12-31")})) == ("delete")
+    assert fate("follow_up_start", "M1", None, "M1", facts(measures=frozenset({"M2"}))) == ("delete")
     assert fate("follow_up_start", "M1", None, "M1", facts()) == "delete"
 
 
 def test_follow_up_start_goes_with_a_measure_the_plan_no_longer_lists():
     """The engine lists in `facts.measures` only the measures inside the policy's horizon (the
     age-out across runs is shown with real plans below)."""
-    assert fate("follow_up_start", "M1", None, "M1", facts(measures={"M1": D("2026-05-23")})) == "keep"
-    assert fate("follow_up_start", "M1", None, "M1", facts(measures={"M2": D("2026-05-23")})) == "delete"
+    assert fate("follow_up_start", "M1", None, "M1", facts(measures=frozenset({"M1"}))) == "keep"
+    assert fate("follow_up_start", "M1", None, "M1", facts(measures=frozenset({"M2"}))) == "delete"
 
 
 def test_follow_up_start_without_measure_key_uses_the_cycle():
-    f = facts(measures={"M1": D("2026-12-31")})
+    f = facts(measures=frozenset({"M1"}))
     assert fate("follow_up_start", "M1", None, None, f) == "keep"
 
 
