@@ -1,7 +1,8 @@
 """The Exchange target against a fake EWS server that behaves as Exchange really does
 (issue 13, part 4): change keys that move by themselves, stale keys refused under
 AutoResolve too, "last processed wins" for a task's Status and PercentComplete, throttling
-as HTTP 200 answers and ErrorExceededConnectionCount, and ErrorExceededFindCountLimit.
+as HTTP 200 answers and ErrorExceededConnectionCount, and ErrorExceededFindCountLimit
+(learned once per server and service account, limits.py).
 
 Each behaviour is a switch or an `inject` kind of the fake (tests/fake_ews/server.py); the
 fake encodes our understanding of Exchange, not Exchange itself.
@@ -20,6 +21,7 @@ import pytest
 from exchangelib import Task
 from exchangelib.errors import ErrorStaleObject
 from exchangelib.items import AUTO_RESOLVE
+from kontaktsync.sync.core.items import desired_items
 from kontaktsync.sync.targets.base import RemoteItem
 from kontaktsync.sync.targets.exchange.mapping import split_ref
 from kontaktsync.sync.targets.exchange.target import ExchangeTarget, forget_accounts
@@ -39,7 +41,7 @@ from tests.exchange_helpers import (
 from tests.fake_ews import FakeEWS, StoredItem
 from tests.fake_ews.server import MNS, SOAPNS, TNS
 
-ANNA = mailbox_of("anna")
+ANNA, BEN = mailbox_of("anna"), mailbox_of("ben")
 
 
 @pytest.fixture(autouse=True)
@@ -253,27 +255,61 @@ def test_each_throttling_answer_is_waited_out_then_succeeds(
         assert "waiting 0.30 s as asked" in caplog.text
 
 
-def test_find_count_limit_lists_in_smaller_pages_with_the_same_result(
+def test_find_count_limit_is_learned_once_for_every_mailbox_call_and_run(
     exchange: FakeEWS, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = exchange_settings(exchange, tmp_path)
-    plan = make_plan(30)
+    plan = make_plan(30, ("anna", "ben"))
     exchange.max_find_count = 8  # the server's throttling policy allows 8 items per request
     with caplog.at_level(logging.INFO, logger="kontaktsync"):
         first = run(settings, plan)
     assert (first.created, first.failed, first.errors) == (30, 0, [])
-    assert "looking up 7 UIDs at a time" in caplog.text  # FindItem before creating: 30 -> 15 -> 7
-    assert "listing in pages of 8" in caplog.text
+    # the first listing is refused from 512 down to 16 and accepted at 8; the second mailbox's
+    # listing and every FindItem before creating start from 8: nothing else is refused
+    assert exchange.find_count_refusals == [512, 256, 128, 64, 32, 16]
+    assert "listing in pages of 8" in caplog.text and "UIDs at a time" not in caplog.text
+    for mailbox in (ANNA, BEN):
+        assert exchange.counts_by_operation(mailbox)["FindItem"] == 2  # 15 UIDs: 8 + 7
+        assert len(exchange.items(mailbox)) == 15
+
+    exchange.reset_counts()
+    again = run(settings, plan)  # the daemon's next run: a new target, the same process
+    assert (again.writes, again.failed) == (0, 0)
+    assert exchange.find_count_refusals == []
+    # per mailbox, the first run's own 15 creates come back as changes: pages of 8 and 7
+    assert exchange.count(operation="SyncFolderItems") == 4
 
     target = ExchangeTarget(settings, retry_wait=0.01)
-    exchange.reset_counts()
-    paged = target.list_ours("anna", None, {})
-    syncs = exchange.count(operation="SyncFolderItems")
+    paged = target.list_ours("anna", None, {})  # in full: 15 changes in pages of 8
+    syncs = exchange.count(operation="SyncFolderItems") - 4
+    forget_accounts()
     exchange.max_find_count = None
     whole = target.list_ours("anna", None, {})
     target.close()
-    assert paged.refs == whole.refs and len(paged.refs) == 30
-    assert syncs == 6 + 4  # 512..16 refused, then 30 changes in pages of 8
+    assert paged.refs == whole.refs and len(paged.refs) == 15
+    assert syncs == 2 and exchange.find_count_refusals == []
+
+
+def test_a_find_count_limit_met_before_creating_is_where_the_listing_starts(
+    exchange: FakeEWS, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = exchange_settings(exchange, tmp_path)
+    desired = desired_items(make_plan(60, ("anna", "ben")), settings)
+    exchange.max_find_count = 8
+    target = ExchangeTarget(settings, retry_wait=0.01)
+    with caplog.at_level(logging.INFO, logger="kontaktsync"):
+        results = list(target.create("anna", list(desired["anna"].values())))
+    assert len(results) == 30 and all(r.ok for r in results)
+    assert "looking up 7 UIDs at a time" in caplog.text  # FindItem before creating: 30 -> 15 -> 7, 8
+    assert exchange.find_count_refusals == [30, 15, 15]
+
+    listing = target.list_ours("anna", None, {})  # starts from the 8 accepted
+    results = list(target.create("ben", list(desired["ben"].values())))  # another mailbox
+    target.close()
+    assert exchange.find_count_refusals == [30, 15, 15]
+    assert len(listing.refs) == 30 and {r.uid for r in results} == set(desired["ben"])
+    assert exchange.counts_by_operation(BEN)["FindItem"] == 4  # 30 UIDs: 8 + 8 + 8 + 6
+    assert len(exchange.items(ANNA)) == len(exchange.items(BEN)) == 30
 
 
 # ----- the CLI ---------------------------------------------------------------------------------

@@ -330,6 +330,7 @@ class FakeEWS:
         self.requests: list[RequestRecord] = []
         self.faults: list[Fault] = []
         self.soap_log: list[str] = []  # raw request bodies, for tests that check the wire format
+        self.find_count_refusals: list[int] = []  # the sizes refused for max_find_count, in order
         self.keep_soap_log = False
         self._mailboxes: dict[str, _Mailbox] = {}
         self._lock = threading.RLock()
@@ -422,6 +423,7 @@ class FakeEWS:
     def reset_counts(self) -> None:
         with self._lock:
             self.requests.clear()
+            self.find_count_refusals.clear()
 
     def items(self, mailbox: str, folder: str | None = "tasks") -> list[StoredItem]:
         with self._lock:
@@ -1047,6 +1049,7 @@ class _Context:
     def check_find_count(self, asked: int) -> None:
         limit = self.fake.max_find_count
         if limit is not None and asked > limit:
+            self.fake.find_count_refusals.append(asked)
             raise ItemError(
                 "ErrorExceededFindCountLimit",
                 f"The count of items requested exceeds the maximum allowed ({limit}); use paging.",

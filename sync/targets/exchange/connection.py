@@ -203,21 +203,24 @@ class Connection:
         where = self.ex.endpoint or "autodiscover"
         return f"{where}#{self._mailbox_text(calendar)}"
 
-    def _cache_key(self, address: str) -> tuple[str, ...]:
+    @property
+    def server_key(self) -> tuple[str, ...]:
+        """The server and the service account (no secret): what facts learned about the
+        server's throttling policy are kept under (limits.py)."""
         ex = self.ex
-        secret = ex.password or ex.client_secret
-        digest = hashlib.sha256(secret.get_secret_value().encode()).hexdigest() if secret else ""
         return (
             ex.endpoint or "autodiscover",
             ex.auth,
             ex.username or "",
             ex.client_id or "",
             ex.tenant_id or "",
-            digest,
             ex.access,
-            ex.timezone,
-            address,
         )
+
+    def _cache_key(self, address: str) -> tuple[str, ...]:
+        secret = self.ex.password or self.ex.client_secret
+        digest = hashlib.sha256(secret.get_secret_value().encode()).hexdigest() if secret else ""
+        return (*self.server_key, digest, self.ex.timezone, address)
 
     def account(self, calendar: str) -> Account:
         """The one Account of this counsellor's mailbox: made on first use, then reused by

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from exchangelib.errors import ErrorExceededFindCountLimit, ErrorInvalidSyncStateData, ErrorItemNotFound
 from exchangelib.folders import Folder
 from kontaktsync.sync.targets.base import Listing, RemoteItem, RemoteRef, Result, TargetError
+from kontaktsync.sync.targets.exchange import limits
 from kontaktsync.sync.targets.exchange.connection import Connection, short
 from kontaktsync.sync.targets.exchange.mapping import (
     LIST_FIELDS,
@@ -83,10 +84,11 @@ class Listings(Connection):
 
         exchangelib pages through the changes itself until IncludesLastItemInRange. A server
         whose throttling policy allows fewer items per request (ErrorExceededFindCountLimit)
-        is asked again, from the same state, in pages half as large."""
+        is asked again, from the same state, in pages half as large; the page it accepted is
+        where later listings start (limits.py)."""
         refs = dict(known)
         by_id = {split_ref(r.ref)[1]: u for u, r in refs.items()}
-        page = SYNC_PAGE
+        page = limits.size(self.server_key, SYNC_PAGE)
         while True:
             # exchangelib starts from the folder's last state when given none; the folder
             # object is cached with its Account, so a full listing must clear it.
@@ -95,8 +97,10 @@ class Listings(Connection):
                 changes = list(
                     folder.sync_items(sync_state=state, only_fields=LIST_FIELDS, max_changes_returned=page)
                 )
+                limits.accepted(self.server_key, page)
                 break
             except ErrorExceededFindCountLimit:
+                limits.refused(self.server_key, page)
                 if page <= 1:
                     raise
                 page //= 2

@@ -5,6 +5,7 @@ Implements the `Target` protocol of targets/base.py with exchangelib, cut by job
 
 - patches.py: what is changed in exchangelib (extended properties, task dates, HTTP adapter)
   and the process-wide state (Account cache, request counter);
+- limits.py: the items per request the server's throttling policy accepts, once learned;
 - connection.py: settings, credentials, Accounts, calendar-wide errors, retries;
 - mapping.py: DesiredItem fields <-> EWS item fields, refs;
 - listing.py: SyncFolderItems listing and reading items;
@@ -17,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 
 from kontaktsync.sync.targets.base import ProbeResult, TargetError
-from kontaktsync.sync.targets.exchange import patches
+from kontaktsync.sync.targets.exchange import limits, patches
 from kontaktsync.sync.targets.exchange.busy import BusyReads
 from kontaktsync.sync.targets.exchange.listing import Listings
 from kontaktsync.sync.targets.exchange.writes import Writes
@@ -59,6 +60,11 @@ class ExchangeTarget(Writes, Listings, BusyReads):
             return ProbeResult(calendar, False, str(e))
 
 
-forget_accounts = patches.forget_accounts
+def forget_accounts() -> None:
+    """Forget what the process keeps across runs: the Accounts (patches.py) and the limits
+    learned from the server (limits.py). For tests (a new process) and a changed configuration."""
+    patches.forget_accounts()
+    limits.forget_limits()
+
 
 __all__ = ["ExchangeTarget", "forget_accounts"]

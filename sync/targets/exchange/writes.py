@@ -34,6 +34,7 @@ from exchangelib.items import MOVE_TO_DELETED_ITEMS, NEVER_OVERWRITE, SEND_TO_NO
 from kontaktsync.sync.item import DesiredItem, completed_marker, completion_keeps, hash_fields
 from kontaktsync.sync.targets import marker as marker_codec
 from kontaktsync.sync.targets.base import RemoteItem, RemoteRef, Result, TargetError, Write
+from kontaktsync.sync.targets.exchange import limits
 from kontaktsync.sync.targets.exchange.connection import Connection, short, transient
 from kontaktsync.sync.targets.exchange.mapping import (
     MARKERS,
@@ -76,16 +77,25 @@ class Writes(Connection):
                 yield from self._create_chunk(acc, folder, which, chunk)
 
     def _find_uids(self, folder: Folder, uids: Sequence[str]) -> dict[str, Any]:
-        """FindItem restricted to these UIDs (extended property): uid -> item.
+        """FindItem restricted to these UIDs (extended property): uid -> item, in pieces no
+        larger than the server's throttling policy was found to accept (limits.py)."""
+        found: dict[str, Any] = {}
+        for piece in chunks(uids, limits.size(self.server_key, max(len(uids), 1))):
+            found |= self._find_piece(folder, piece)
+        return found
 
-        A server that finds the restriction too large, or the page (one item per UID) larger
-        than its throttling policy allows, gets it in halves."""
+    def _find_piece(self, folder: Folder, uids: Sequence[str]) -> dict[str, Any]:
+        """One FindItem for these UIDs. A server that finds the restriction too large, or
+        the page (one item per UID) larger than its throttling policy allows, gets it in
+        halves."""
         found: dict[str, Any] = {}
         query = folder.filter(**{f"{UID_FIELD}__in": list(uids)}).only(UID_FIELD)
         query.page_size = max(len(uids), 1)
         try:
             items = list(query)
         except (ErrorRestrictionTooComplex, ErrorQueryFilterTooLong, ErrorExceededFindCountLimit) as e:
+            if isinstance(e, ErrorExceededFindCountLimit):
+                limits.refused(self.server_key, query.page_size)
             if len(uids) < 2:
                 raise
             if isinstance(e, ErrorExceededFindCountLimit):
@@ -93,7 +103,8 @@ class Writes(Connection):
                     "Exchange allows fewer items per request; looking up %d UIDs at a time", len(uids) // 2
                 )
             half = len(uids) // 2
-            return self._find_uids(folder, uids[:half]) | self._find_uids(folder, uids[half:])
+            return self._find_piece(folder, uids[:half]) | self._find_piece(folder, uids[half:])
+        limits.accepted(self.server_key, query.page_size)
         for item in items:
             uid = getattr(item, UID_FIELD, None)
             if uid:
