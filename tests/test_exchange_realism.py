@@ -152,6 +152,7 @@ def test_a_delete_after_a_moved_key_goes_ahead_a_real_edit_stops_it(
     exchange.touch(ANNA, _id(moved))  # before the delete reads the item
     exchange.inject("touch", operation="DeleteItem", item_id=_id(in_window))  # after
     exchange.person_set(ANNA, _id(edited), Subject="Nicht löschen")
+    exchange.reset_counts()
     results = {r.uid: r for r in target.delete("anna", [moved.ref, in_window.ref, edited.ref])}
     target.close()
 
@@ -161,6 +162,47 @@ def test_a_delete_after_a_moved_key_goes_ahead_a_real_edit_stops_it(
     assert edited.ref.uid in left and not {moved.ref.uid, in_window.ref.uid} & left
     stale = [r for r in exchange.requests if r.operation == "DeleteItem"]
     assert len(stale) == 2  # the one refused for its moved key was sent once more
+    # GetItem: the three keys; the two items whose key had moved, whole; the one refused, whole
+    assert exchange.counts_by_operation(ANNA)["GetItem"] == 1 + 1 + 1
+
+
+def test_a_delete_of_unchanged_items_reads_only_their_change_keys(exchange: FakeEWS, tmp_path: Path) -> None:
+    target, bases = _target_and_bases(exchange, tmp_path)
+    exchange.reset_counts()
+    exchange.keep_soap_log = True
+    results = list(target.delete("anna", [b.ref for b in bases[:4]]))
+    exchange.keep_soap_log = False
+    target.close()
+
+    assert sorted(r.uid for r in results if r.ok and not r.gone) == sorted(b.ref.uid for b in bases[:4])
+    assert len(exchange.items(ANNA)) == 2 and len(_ours(exchange, "deleteditems")) == 4
+    assert exchange.counts_by_operation(ANNA) == {"GetItem": 1, "DeleteItem": 1}
+    [read] = [body for body in exchange.soap_log if "<m:GetItem" in body]
+    assert "<t:BaseShape>IdOnly</t:BaseShape>" in read and "AdditionalProperties" not in read
+    [delete] = [body for body in exchange.soap_log if "<m:DeleteItem" in body]
+    assert all(f'ChangeKey="{b.ref.version}"' in delete for b in bases[:4])  # the keys listed
+
+
+def test_a_person_editing_an_item_after_its_keys_were_read_stops_its_delete(
+    exchange: FakeEWS, tmp_path: Path
+) -> None:
+    """The change key read before the delete is the one the delete carries: an edit in the
+    moment between the two is refused by Exchange and found to be an edit when read again."""
+    target, bases = _target_and_bases(exchange, tmp_path)
+    edited, untouched = bases[:2]
+    edit = exchange.inject(
+        "person_edit", operation="DeleteItem", item_id=_id(edited), edit={"Subject": "Nicht löschen"}
+    )
+    exchange.reset_counts()
+    results = {r.uid: r for r in target.delete("anna", [edited.ref, untouched.ref])}
+    target.close()
+    assert edit.fired == 1
+    assert results[edited.ref.uid].conflict and not results[edited.ref.uid].ok
+    assert results[untouched.ref.uid].ok
+    assert exchange.item(ANNA, _id(edited)).text("Subject") == "Nicht löschen"
+    assert [i.id for i in exchange.items(ANNA)].count(_id(edited)) == 1
+    # the keys; the delete (the edited one refused); the edited one read whole: an edit
+    assert exchange.counts_by_operation(ANNA) == {"GetItem": 2, "DeleteItem": 1}
 
 
 def test_a_stale_key_is_refused_under_auto_resolve(exchange: FakeEWS) -> None:

@@ -214,7 +214,8 @@ class Fault:
       `back_off_ms`; the request has no effect;
     - `connection_count`: HTTP 200, ErrorExceededConnectionCount; no effect;
     - `touch`: right before an UpdateItem / DeleteItem acts on an item (`item_id`, or any),
-      the item's ChangeKey moves by itself (content unchanged), so the key sent is stale.
+      the item's ChangeKey moves by itself (content unchanged), so the key sent is stale;
+    - `person_edit`: the same moment, but a person edits the item (`edit`: element -> text).
 
     It applies to requests matching `operation` and `mailbox` (None matches any), after
     `skip` matching requests have passed, `times` times.
@@ -228,6 +229,7 @@ class Fault:
     back_off_ms: int = 50
     retry_after: int | None = None
     item_id: str | None = None
+    edit: dict[str, str] | None = None
     fired: int = 0
 
     def matches(self, operation: str, mailbox: str | None) -> bool:
@@ -278,6 +280,7 @@ class RequestRecord:
     mailbox: str | None
     user: str | None
     outcome: str  # "ok", "fault:<code>", "http<status>", "dropped", "unauthorized"
+    answer_bytes: int = 0  # the SOAP answer's size
 
 
 @dataclass
@@ -844,6 +847,7 @@ class _Handler(BaseHTTPRequestHandler):
             record.outcome = "dropped-after"
             self._drop()
             return
+        record.answer_bytes = len(payload)
         self._send(status, payload, "text/xml; charset=utf-8")
 
     _ntlm_ctx: Any = None
@@ -1030,8 +1034,13 @@ class _Context:
         item = mbx.items.get(ref.get("Id") or "")
         if item is None:
             raise ItemError("ErrorItemNotFound", "The specified object was not found in the store.")
-        if self.fake._take_fault(operation, mbx.address, {"touch"}, item.id) is not None:
-            self.fake._touch(mbx, item)  # the key moves by itself before this request acts
+        fault = self.fake._take_fault(operation, mbx.address, {"touch", "person_edit"}, item.id)
+        if fault is not None and fault.kind == "person_edit":
+            for tag, value in (fault.edit or {}).items():  # a person's edit just before
+                _set_child(item.elem, t(tag), value)
+            _task_rules(item.elem)
+        if fault is not None:
+            self.fake._touch(mbx, item)  # the key moves before this request acts
         return item
 
     def check_key(self, item: StoredItem, ref: ET.Element, resolution: str) -> None:

@@ -5,7 +5,8 @@ creating, a FindItem restricted to the chunk's UIDs makes sure none exists alrea
 counterpart of CalDAV's If-None-Match); a chunk retried after a dropped connection adopts
 what the lost attempt created instead of creating it twice. Updates use `NeverOverwrite` with
 the change key read last, so a person's concurrent edit is a conflict, never overwritten.
-Deletes check the change key first and move the item to Deleted Items.
+Deletes read the items' change keys first (IdOnly: no content), read whole only the items
+whose key moved, and move the items to Deleted Items with the key just read.
 
 Exchange moves an item's change key by itself now and then (re-indexing, a reminder firing)
 and then rejects the key we read (ErrorIrresolvableConflict under NeverOverwrite,
@@ -305,7 +306,7 @@ class Writes(Connection):
             pending = list(chunk)
             for last in (False, True):  # a second round for keys that moved meanwhile
                 stale: list[RemoteRef] = []
-                for r, res in self._delete_round(acc, pending):
+                for r, res in self._delete_round(acc, pending, whole=last):
                     if isinstance(res, Result):
                         yield res
                     elif last:
@@ -317,18 +318,51 @@ class Writes(Connection):
                 log.info("%d change keys moved while deleting; reading the items again", len(stale))
                 pending = stale
 
-    def _delete_round(
-        self, acc: Account, refs: Sequence[RemoteRef]
-    ) -> Iterator[tuple[RemoteRef, Result | Exception]]:
-        """Read the items, then DeleteItem those still ours and unchanged, each with the key
-        just read. Yields a Result per item, or the stale-key refusal of one whose key moved
-        between the read and the delete."""
+    def _keys_now(self, acc: Account, refs: Sequence[RemoteRef]) -> list[str | Exception]:
+        """The items' change keys as they are now, in the order of `refs` (an exception for
+        one that could not be read): GetItem with the IdOnly shape, none of their content."""
         try:
-            current = self._read_again(acc, refs)
-        except Exception as e:  # pragma: no cover - _read_again answers per item
-            current = [e] * len(refs)
+            got = self._retrying(
+                lambda: list(
+                    acc.fetch(
+                        ids=[(split_ref(r.ref)[1], None) for r in refs],
+                        only_fields=["changekey"],
+                        chunk_size=self.chunk_size,
+                    )
+                )
+            )
+        except Exception as e:
+            return [e] * len(refs)
+        return [item if isinstance(item, Exception) else item.changekey for item in got]
+
+    def _delete_round(
+        self, acc: Account, refs: Sequence[RemoteRef], *, whole: bool
+    ) -> Iterator[tuple[RemoteRef, Result | Exception]]:
+        """DeleteItem those of these items still ours and unchanged, each with its current key.
+        Yields a Result per item, or the stale-key refusal of one whose key moved between the
+        read and the delete.
+
+        Which are unchanged is asked for first by their change keys alone: an item whose key
+        is still the one listed holds what the run decided to delete. Only items whose key
+        moved (all of them when `whole`: the round after a stale-key refusal) are read whole,
+        to tell a person's edit from a key Exchange moved by itself. The key is read right
+        before the delete, not taken from the listing: that way a server that ignored a stale
+        key on DeleteItem (Microsoft's references disagree on whether it checks one) would
+        still not delete an item changed since the listing, only one changed within the
+        moment between the two requests."""
         doomed: list[tuple[RemoteRef, str | None]] = []
-        for r, item in zip(refs, current, strict=True):
+        moved: list[RemoteRef] = []
+        keys: Sequence[str | Exception | None] = [None] * len(refs) if whole else self._keys_now(acc, refs)
+        for r, key in zip(refs, keys, strict=True):
+            if isinstance(key, ErrorItemNotFound):
+                yield r, Result(r.uid, ok=True, gone=True)
+            elif isinstance(key, Exception):
+                yield r, Result(r.uid, ok=False, error=short(key))
+            elif key is not None and key == r.version:
+                doomed.append((r, key))  # unchanged since the listing
+            else:
+                moved.append(r)
+        for r, item in zip(moved, self._read_again(acc, moved) if moved else [], strict=True):
             if isinstance(item, ErrorItemNotFound):
                 yield r, Result(r.uid, ok=True, gone=True)
             elif isinstance(item, Exception):
@@ -337,7 +371,7 @@ class Writes(Connection):
                 yield r, Result(r.uid, ok=False, error="item does not carry our UID; not deleted")
             elif r.version is not None and item.ref.version != r.version and _edited(item):
                 yield r, Result(r.uid, ok=False, conflict=True, error="changed on the server meanwhile")
-            else:  # unchanged, or only its key moved: what we wrote last is still there
+            else:  # only its key moved: what we wrote last is still there
                 doomed.append((r, item.ref.version))
         if not doomed:
             return
