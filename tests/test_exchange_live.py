@@ -26,10 +26,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from exchangelib.items import MOVE_TO_DELETED_ITEMS
 from kontaktsync.sync.config.models import Settings
 from kontaktsync.sync.core.runner import run_sync
 from kontaktsync.sync.item import uid_prefix
-from kontaktsync.sync.targets.exchange.patches import UID_FIELD
+from kontaktsync.sync.targets.exchange.mapping import split_ref
+from kontaktsync.sync.targets.exchange.patches import STALE_KEY_ERRORS, UID_FIELD
 from kontaktsync.sync.targets.exchange.target import ExchangeTarget, forget_accounts
 
 from tests.exchange_helpers import AS_OF, LIVE, make_plan
@@ -136,3 +138,28 @@ if LIVE:
             if getattr(t, UID_FIELD, "").startswith(uid_prefix(settings)) and t.status == "Completed"
         ]
         assert len(completed) == 1 and completed[0].percent_complete == 100
+
+    def test_live_a_stale_key_stops_a_delete_and_so_does_a_persons_edit(live) -> None:
+        """What the deletes rely on (writes.py): Exchange refuses a DeleteItem whose change key
+        is stale (the fake's strict_change_keys), and an item a person edited since the
+        listing is not deleted."""
+        settings, target = live
+        assert run_sync(settings, plan=make_plan(3, ("live",)), target=target).created == 6
+        listing = target.list_ours("live", None, {})
+        refs = sorted((r for r in listing.refs.values() if split_ref(r.ref)[0] == "t"), key=lambda r: r.uid)
+        assert len(refs) == 3
+        edited, stale, plain = refs
+        acc = target.account("live")
+        for ref in (edited, stale):  # a person edits the subject: the key moves
+            [item] = acc.fetch(ids=[(split_ref(ref.ref)[1], None)], only_fields=["subject"])
+            item.subject = f"{item.subject} (geändert)"
+            item.save(update_fields=["subject"])
+        [answer] = acc.bulk_delete(
+            ids=[(split_ref(stale.ref)[1], stale.version)], delete_type=MOVE_TO_DELETED_ITEMS
+        )
+        assert isinstance(answer, STALE_KEY_ERRORS), f"Exchange deleted with a stale key: {answer!r}"
+        results = {r.uid: r for r in target.delete("live", [edited, plain])}
+        assert results[edited.uid].conflict and not results[edited.uid].ok
+        assert results[plain.uid].ok
+        left = {getattr(i, UID_FIELD) for i in _ours(settings, target)}
+        assert left == {edited.uid, stale.uid}

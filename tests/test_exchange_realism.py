@@ -183,6 +183,21 @@ def test_a_delete_of_unchanged_items_reads_only_their_change_keys(exchange: Fake
     assert all(f'ChangeKey="{b.ref.version}"' in delete for b in bases[:4])  # the keys listed
 
 
+def test_a_persons_edit_stops_a_delete_even_where_the_server_ignores_stale_keys(
+    exchange: FakeEWS, tmp_path: Path
+) -> None:
+    """Why a delete reads the current keys instead of sending the ones listed: the read,
+    not the server's key check, finds an edit made since the listing."""
+    target, bases = _target_and_bases(exchange, tmp_path)
+    exchange.strict_change_keys = False  # DeleteItem takes any key
+    edited, untouched = bases[:2]
+    exchange.person_set(ANNA, _id(edited), Subject="Nicht löschen")
+    results = {r.uid: r for r in target.delete("anna", [edited.ref, untouched.ref])}
+    target.close()
+    assert results[edited.ref.uid].conflict and results[untouched.ref.uid].ok
+    assert exchange.item(ANNA, _id(edited)).text("Subject") == "Nicht löschen"
+
+
 def test_a_person_editing_an_item_after_its_keys_were_read_stops_its_delete(
     exchange: FakeEWS, tmp_path: Path
 ) -> None:
