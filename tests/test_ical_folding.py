@@ -67,3 +67,25 @@ def test_ical_writes_with_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(content_line, "_foldline", ORIGINAL)
     assert ours == cal.to_ical()
     assert max(map(len, ours.split(b"\r\n"))) <= 75 < len(todo["DESCRIPTION"].encode())
+
+
+def test_an_icalendar_that_folds_otherwise_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A release whose `_foldline` cuts elsewhere (here: without keeping escapes on one line,
+    as releases before icalendar's issue #1501 did) keeps its own function."""
+
+    def older(line: str, limit: int = 75, fold_sep: str = "\r\n ") -> str:
+        data = line.encode("utf-8")
+        parts, start = [], 0
+        while len(data) - start > limit - 1:
+            end = start + limit - 1
+            while data[end] & 0xC0 == 0x80:
+                end -= 1
+            parts.append(data[start:end].decode("utf-8"))
+            start = end
+        return fold_sep.join([*parts, data[start:].decode("utf-8")])
+
+    assert older("a" * 200) == ORIGINAL("a" * 200)  # alike but for escapes at the cut
+    monkeypatch.setattr(content_line, "_foldline", older)
+    assert folding.install() is False and content_line._foldline is older
+    monkeypatch.setattr(content_line, "_foldline", ORIGINAL)
+    assert folding.install() is True and content_line._foldline.original is ORIGINAL  # type: ignore[attr-defined]

@@ -11,7 +11,8 @@ bytes of a line at the same places as icalendar does, in one encode, and hands w
 not cover to icalendar's own function: a limit below 8 (where icalendar may carry an escape
 onto a line that then runs over the limit), a line with a line break or one that does not
 encode. tests/test_ical_folding.py compares both on random lines of every kind; where a release
-of icalendar has no such function or folds otherwise, `install` leaves it alone.
+of icalendar has no such function, or folds the probe lines (`PROBES`) otherwise, `install`
+leaves it alone.
 """
 
 from __future__ import annotations
@@ -55,9 +56,23 @@ def folder(original: Fold) -> Fold:
     return fold
 
 
+# Lines that tell one folding rule from another: an escape, a parameter escape and a character
+# of two, three and four octets at the cut, and a line just below and at the limit.
+PROBES = (
+    "DESCRIPTION:" + "x" * 61 + "\\n" + "y" * 80,
+    "X-A;P=" + "A" * 67 + "^'" + "B" * 90,
+    "SUMMARY:" + "Ü" * 100,
+    "SUMMARY:" + "a" + "€" * 60,
+    "X-B:" + "😀" * 40,
+    "X-C:" + "c" * 70,
+    "X-C:" + "c" * 71,
+)
+
+
 def install() -> bool:
-    """Fold icalendar's content lines with `fold`; False where this icalendar has no
-    `_foldline` to replace (it then folds as it always did)."""
+    """Fold icalendar's content lines with `fold`; False (icalendar folds as it always did)
+    where this icalendar has no `_foldline` to replace, or one that folds the probe lines
+    otherwise than `fold` would."""
     try:
         from icalendar.parser import content_line
     except ImportError:
@@ -65,6 +80,13 @@ def install() -> bool:
     current = getattr(content_line, "_foldline", None)
     if current is None:
         return False
-    if getattr(current, "original", None) is None:
-        content_line._foldline = folder(current)
-    return True
+    if getattr(current, "original", None) is not None:
+        return True  # installed already
+    fold = folder(current)
+    try:
+        same = all(fold(line) == current(line) for line in PROBES)
+    except Exception:  # a function of another shape: left alone
+        same = False
+    if same:
+        content_line._foldline = fold
+    return same
