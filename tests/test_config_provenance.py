@@ -1,4 +1,5 @@
-"""Where a wrong setting came from: every file of a load read once, however many problems.
+"""Where a wrong setting came from: the files of a load read once for the explanations (the
+TOML file as the load parsed it, .env once), however many problems.
 
 The messages are pinned whole (setting, message, fix, origin): explaining ten problems must
 say exactly what it said when each problem read the files again.

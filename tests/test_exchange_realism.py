@@ -357,15 +357,15 @@ def test_a_find_count_limit_met_before_creating_is_where_the_listing_starts(
     with caplog.at_level(logging.INFO, logger="kontaktsync"):
         results = list(target.create("anna", list(desired["anna"].values())))
     assert len(results) == 30 and all(r.ok for r in results)
-    assert "looking up 7 UIDs at a time" in caplog.text  # FindItem before creating: 30 -> 15 -> 7, 8
-    assert exchange.find_count_refusals == [30, 15, 15]
+    assert "looking up 7 UIDs at a time" in caplog.text  # FindItem before creating: 30 -> 15 -> 7
+    assert exchange.find_count_refusals == [30, 15]  # no size asked for again once refused
 
     listing = target.list_ours("anna", None, {})  # starts from the 8 accepted
     results = list(target.create("ben", list(desired["ben"].values())))  # another mailbox
     target.close()
-    assert exchange.find_count_refusals == [30, 15, 15]
+    assert exchange.find_count_refusals == [30, 15]
     assert len(listing.refs) == 30 and {r.uid for r in results} == set(desired["ben"])
-    assert exchange.counts_by_operation(BEN)["FindItem"] == 4  # 30 UIDs: 8 + 8 + 8 + 6
+    assert exchange.counts_by_operation(BEN)["FindItem"] == 5  # 30 UIDs: 7 + 7 + 7 + 7 + 2
     assert len(exchange.items(ANNA)) == len(exchange.items(BEN)) == 30
 
 

@@ -13,8 +13,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from kontaktsync.sync.config.loading import mask_userinfo
-from kontaktsync.sync.config.masking import MASK
+from kontaktsync.sync.config.masking import MASK, mask_userinfo
 
 LOGGER_NAME = "kontaktsync"
 

@@ -103,7 +103,7 @@ class Listings(Connection):
                 limits.refused(self.server_key, page)
                 if page <= 1:
                     raise
-                page //= 2
+                page = limits.size(self.server_key, page)  # below the refused size
                 log.info("Exchange allows fewer items per request; listing in pages of %d", page)
         for change, item in changes:
             if change == "read_flag_change":

@@ -79,30 +79,35 @@ class Writes(Connection):
 
     def _find_uids(self, folder: Folder, uids: Sequence[str]) -> dict[str, Any]:
         """FindItem restricted to these UIDs (extended property): uid -> item, in pieces no
-        larger than the server's throttling policy was found to accept (limits.py)."""
+        larger than the server's throttling policy was found to accept (limits.py), the size
+        asked for again before each piece (a refusal meanwhile makes the rest smaller)."""
         found: dict[str, Any] = {}
-        for piece in chunks(uids, limits.size(self.server_key, max(len(uids), 1))):
+        rest = list(uids)
+        while rest:
+            size = limits.size(self.server_key, len(rest))
+            piece, rest = rest[:size], rest[size:]
             found |= self._find_piece(folder, piece)
         return found
 
     def _find_piece(self, folder: Folder, uids: Sequence[str]) -> dict[str, Any]:
-        """One FindItem for these UIDs. A server that finds the restriction too large, or
-        the page (one item per UID) larger than its throttling policy allows, gets it in
-        halves."""
+        """One FindItem for these UIDs. A page (one item per UID) larger than the server's
+        throttling policy allows goes back to `_find_uids`, which cuts it at the size learned
+        from the refusal; a restriction the server finds too large is sent in halves."""
         found: dict[str, Any] = {}
         query = folder.filter(**{f"{UID_FIELD}__in": list(uids)}).only(UID_FIELD)
         query.page_size = max(len(uids), 1)
         try:
             items = list(query)
-        except (ErrorRestrictionTooComplex, ErrorQueryFilterTooLong, ErrorExceededFindCountLimit) as e:
-            if isinstance(e, ErrorExceededFindCountLimit):
-                limits.refused(self.server_key, query.page_size)
+        except ErrorExceededFindCountLimit:
+            limits.refused(self.server_key, query.page_size)
             if len(uids) < 2:
                 raise
-            if isinstance(e, ErrorExceededFindCountLimit):
-                log.info(
-                    "Exchange allows fewer items per request; looking up %d UIDs at a time", len(uids) // 2
-                )
+            size = limits.size(self.server_key, len(uids))  # below the refused size
+            log.info("Exchange allows fewer items per request; looking up %d UIDs at a time", size)
+            return self._find_uids(folder, uids)
+        except (ErrorRestrictionTooComplex, ErrorQueryFilterTooLong):
+            if len(uids) < 2:
+                raise
             half = len(uids) // 2
             return self._find_piece(folder, uids[:half]) | self._find_piece(folder, uids[half:])
         limits.accepted(self.server_key, query.page_size)
@@ -351,9 +356,8 @@ class Writes(Connection):
         still not delete an item changed since the listing, only one changed within the
         moment between the two requests."""
         doomed: list[tuple[RemoteRef, str | None]] = []
-        moved: list[RemoteRef] = []
-        keys: Sequence[str | Exception | None] = [None] * len(refs) if whole else self._keys_now(acc, refs)
-        for r, key in zip(refs, keys, strict=True):
+        moved: list[RemoteRef] = list(refs) if whole else []
+        for r, key in zip(refs, [] if whole else self._keys_now(acc, refs), strict=not whole):
             if isinstance(key, ErrorItemNotFound):
                 yield r, Result(r.uid, ok=True, gone=True)
             elif isinstance(key, Exception):
