@@ -59,7 +59,7 @@ def test_a_lowered_policy_is_learned_again() -> None:
 def test_what_was_learned_is_kept_a_day_at_most(monkeypatch: pytest.MonkeyPatch) -> None:
     limits.refused(SERVER, 16)
     limits.accepted(SERVER, 8)
-    monkeypatch.setattr(limits, "KEEP_SECONDS", -1.0)  # as if a day had passed
+    monkeypatch.setattr(limits._LEARNED, "keep_seconds", -1.0)  # as if a day had passed
     assert limits.size(SERVER, 512) == 512
 
 

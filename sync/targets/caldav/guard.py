@@ -10,8 +10,6 @@ gone (update, delete) into the Result to report instead of writing it.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Sequence
 from typing import Literal
 from urllib.parse import urljoin, urlsplit
@@ -20,17 +18,11 @@ from kontaktsync.sync.targets.base import RemoteRef, Result, TargetError
 from kontaktsync.sync.targets.caldav.preconditions import Preconditions, learn
 from kontaktsync.sync.targets.caldav.session import DavSession
 from kontaktsync.sync.targets.caldav.webdav import ETAGS_HEAD, multistatus, path
+from kontaktsync.sync.targets.learned import Learned
 
-# What each server (scheme://host:port) honours, and when that was learned: for the process.
-_LEARNED: dict[str, tuple[float, Preconditions]] = {}
-_LEARNED_LOCK = threading.Lock()
-KEEP_SECONDS = 24 * 3600
-
-
-def forget_preconditions() -> None:
-    """Drop what was learned about the servers (tests; a server known to have changed)."""
-    with _LEARNED_LOCK:
-        _LEARNED.clear()
+# What each server (scheme://host:port) honours: for the process, a day at most.
+_LEARNED: Learned[Preconditions] = Learned()
+forget_preconditions = _LEARNED.forget  # tests; a server known to have changed
 
 
 class WriteGuard:
@@ -41,14 +33,11 @@ class WriteGuard:
         """What the calendar's server honours, learned at the first write into it within a day
         (preconditions.py); the calendar must exist."""
         origin = "{0.scheme}://{0.netloc}".format(urlsplit(self.address(calendar)))
-        with _LEARNED_LOCK:
+        with _LEARNED.lock:  # one probe per server, however many threads write into it
             known = _LEARNED.get(origin)
-            if known is None or time.monotonic() - known[0] > KEEP_SECONDS:
-                known = _LEARNED[origin] = (
-                    time.monotonic(),
-                    learn(self.http, self.address(calendar), self.prefix),
-                )
-        return known[1]
+            if known is None:
+                known = _LEARNED.put(origin, learn(self.http, self.address(calendar), self.prefix))
+        return known
 
     def current_etags(self, calendar: str, refs: Sequence[RemoteRef]) -> dict[str, str | None]:
         """uid -> the ETag the server has now (None: not there), one REPORT per batch; raises
