@@ -279,9 +279,14 @@ class Connection:
         except Exception as e:
             raise TargetError(f"{self.mailbox(calendar)}: {short(e)}") from e
 
-    def read(self, acc: Account, refs: Sequence[RemoteRef], which: str) -> list[Any]:
-        """GetItem of these items (an exception in place of one that could not be read)."""
+    def read(
+        self, acc: Account, refs: Sequence[RemoteRef], which: str | None, only: Sequence[str] | None = None
+    ) -> list[Any]:
+        """GetItem of these items (an exception in place of one that could not be read): the
+        fields `only` names, else a task's fields or every field of a marker."""
         ids = [(split_ref(r.ref)[1], None) for r in refs]
+        if only is not None:
+            return list(acc.fetch(ids=ids, only_fields=list(only), chunk_size=self.chunk_size))
         if which == TASKS:
             return list(acc.fetch(ids=ids, only_fields=TASK_FIELDS))
         return list(acc.fetch(ids=ids))  # markers: all fields, so time zones come along
