@@ -327,7 +327,7 @@ class Writes(Connection):
         """The items' change keys as they are now, in the order of `refs` (an exception for
         one that could not be read): GetItem with the IdOnly shape, none of their content."""
         try:
-            got = self._retrying(lambda: self.read(acc, refs, "", only=("changekey",)))  # tasks and markers
+            got = self._retrying(lambda: self.read(acc, refs, None, only=("changekey",)))  # tasks and markers
         except Exception as e:
             return [e] * len(refs)
         return [item if isinstance(item, Exception) else item.changekey for item in got]
