@@ -37,6 +37,9 @@ TRICKY_CASES = [
     [],
     # a last contact after the as-of date: left out with an error
     ["LATE1", "vfk004", "", "arbeitslos", "marktnah", "", "2026-02-01", "2027-05-01"],
+    # case ids that cannot be read (a NUL byte; far too long): errors, each in one share only
+    ["NUL\x00ID", "vfk004", "", "arbeitslos", "marktnah", "", "2026-02-01", ""],
+    ["L" * 10_001, "vfk004", "", "arbeitslos", "marktnah", "", "2026-02-01", ""],
 ]
 TRICKY_CONTACTS = [
     ["SPACED", "2026-10-01", "persoenlich", "erschienen"],
@@ -44,6 +47,8 @@ TRICKY_CONTACTS = [
     ["NOSUCH", "2026-10-01", "persoenlich", "erschienen"],  # of no case: an error
     ["DUP1", "2027-01-01", "persoenlich", "erschienen"],  # after the as-of date: an error
     [" DUP1", "2026-10-20", "telefonisch", "erschienen"],
+    ["NUL\x00ID", "2026-10-02", "persoenlich", "erschienen"],
+    ["L" * 10_001, "2026-10-02", "persoenlich", "erschienen"],
 ]
 
 
@@ -74,7 +79,13 @@ def test_several_processes_write_what_one_writes(tmp_path: Path, policy: str, fm
     folder = tricky(tmp_path, 300, seed=31)
     one = _plan(folder, policy, fmt, 1)
     assert one[2] == ExitCode.PARTIAL, one[1]  # --strict: rows with errors
-    for needle in ("DUP1 appears twice", "no case NOSUCH", "lies after the as-of date"):
+    for needle in (
+        "DUP1 appears twice",
+        "no case NOSUCH",
+        "lies after the as-of date",
+        "NUL byte",
+        "10001 characters",
+    ):
         assert needle in (one[0] if fmt == "json" else one[1]), needle
     for jobs in (2, 3, 5):
         assert _plan(folder, policy, fmt, jobs) == one, f"--jobs {jobs}"

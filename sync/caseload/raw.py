@@ -7,7 +7,7 @@ column like any other bad value.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,10 @@ class RawTable:
     label: str  # the name errors give: cases.csv, or caseload.xlsx:cases
     header: list[str]
     rows: Iterable[tuple[int, list[Any]]]  # (spreadsheet row number, cells)
+    # What a row's cells become before they are converted, each unreadable one an `Unreadable`
+    # (None: they are read as they are). Validation applies it to the rows it reads, once it
+    # has chosen them: a row of another share (validate.Share) is never looked at closely.
+    clean: Callable[[list[Any]], list[Any]] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -134,6 +134,7 @@ def read_rows(
     # (blank, bad) is in exactly one share too, where its error is reported.
     index, count = (share.index, share.count) if share is not None else (0, 0)
     at, to_id = next((p[0], p[4]) for p in present if p[2] == "case_id")
+    clean = raw.clean
     for n, cells in raw.rows:
         if not any(cells):
             continue  # blank line
@@ -141,6 +142,8 @@ def read_rows(
             cell = cells[at] if at < len(cells) else ""
             if hash(cell.strip() if type(cell) is str else _id_text(cell, to_id)) % count != index:
                 continue
+        if clean is not None:
+            cells = clean(cells)
         length = len(cells)
         row = cells if length >= width else cells + padding[length:]  # missing cells are empty
         args = template.copy()

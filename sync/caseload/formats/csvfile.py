@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -53,11 +53,25 @@ def decode(path: Path, data: bytes, encoding: str) -> tuple[str, str, bool]:
         return data.decode(encoding, "surrogateescape"), encoding, True
 
 
+def cleaner(encoding: str, escaped: bool) -> Callable[[list[str]], list[Any]]:
+    """A record's cells made readable (`RawTable.clean`): a record whose cells can all be read
+    as it is, else `unreadable_cells` of it."""
+
+    def clean(record: list[str]) -> list[Any]:
+        joined = "".join(record)
+        if (
+            "\x00" not in joined
+            and len(joined) <= MAX_CELL_CHARS
+            and not (escaped and _ESCAPED.search(joined))
+        ):
+            return record
+        return unreadable_cells(record, encoding, escaped)
+
+    return clean
+
+
 def unreadable_cells(record: list[str], encoding: str, escaped: bool) -> list[Any]:
     """`record` with each cell that cannot be read replaced by an `Unreadable`."""
-    joined = "".join(record)
-    if "\x00" not in joined and len(joined) <= MAX_CELL_CHARS and not (escaped and _ESCAPED.search(joined)):
-        return record
     out: list[Any] = []
     for cell in record:
         bad = _ESCAPED.search(cell) if escaped else None
@@ -131,8 +145,8 @@ def read_csv(path: Path, encoding: str = "auto") -> RawTable:
         n = 1
         try:
             for n, record in enumerate(reader, start=2):
-                yield n, (unreadable_cells(record, encoding, escaped) if check else record)
+                yield n, record
         except csv.Error as exc:
             raise SourceError(f"{path}: row {n + 1} cannot be read as CSV ({exc})") from None
 
-    return RawTable(path.name, header, rows())
+    return RawTable(path.name, header, rows(), cleaner(encoding, escaped) if check else None)
