@@ -9,24 +9,17 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import get_args
 
 import pytest
 import yaml
 from builders import write_caseload
 from kontaktsync.rules.engine import explain
 from kontaktsync.rules.policy import PolicyError, load_policy
-from kontaktsync.rules.policy_format import MEASURE_BASES
+from kontaktsync.rules.policy_format import MEASURE_BASES, CaseDateField
 from kontaktsync.sync.caseload import read_caseload
 
-CASE_DATES = [
-    "registration_date",
-    "last_contact",
-    "non_activation_end",
-    "profile_since",
-    "care_plan_created",
-    "care_plan_valid_until",
-    "birth_date",
-]
+CASE_DATES = list(get_args(CaseDateField))  # every case date a policy may count from
 MEASURE_KINDS = ["measure_window", "measure_before_end", "measure_after_end", "follow_up_start"]
 CASE_KINDS = ["care_plan", "care_plan_review", "profile_review"]
 
