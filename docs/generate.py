@@ -156,7 +156,10 @@ class GenerateError(Exception):
 
 
 def _members(annotation: Any) -> list[Any]:
-    """The members of a type: `X | None` -> [X, NoneType]; other annotations as they are."""
+    """The members of a type: `X | None` -> [X, NoneType]; `Annotated[X, ...]` -> [X] (its
+    constraints are said in the description); other annotations as they are."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _members(typing.get_args(annotation)[0])
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         return list(typing.get_args(annotation))
     return [annotation]

@@ -65,6 +65,9 @@ def test_generated_blocks_are_current() -> None:
     for page, block in (("operations.md", "settings"), ("policies.md", "policy-schema")):
         text = (DOCS / page).read_text(encoding="utf-8")
         assert f"<!-- generated: {block} -->" in text, f"docs/{page} lost its generated block {block}"
+        # every type in words a reader knows, never Python's spelling of it
+        spelled = re.findall(r"typing\.\w+|FieldInfo|<class '[^']*'>|NoneType", text)
+        assert not spelled, f"docs/{page} shows Python types: {spelled}"
 
 
 def test_generator_rewrites_a_stale_block_and_check_reports_it(tmp_path: Path) -> None:
