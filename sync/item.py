@@ -215,18 +215,24 @@ def times_changed(start: str | None, end: str | None, marker: Mapping[str, str])
     base = decode_field_hashes(marker.get("f"))
     if base is None:
         return False
-    return base["start"] not in (_digest([start, end], FIELD_HASH_SIZE), _field_hash("start", start))
+    times = {"start": start, "end": end}
+    return not _as_written("start", _digest([start, end], FIELD_HASH_SIZE), times, base)
+
+
+def _as_written(name: str, hashed: str, fields: Mapping[str, Any], base: Mapping[str, str]) -> bool:
+    """Is field `name` of `fields` (`hashed`: its hash) what `base` says the program wrote? A
+    proposal written before its end was hashed with its start (slot mode's first release) has
+    the start alone in `base`: a start equal to that is as written (its end unknown)."""
+    if hashed == base[name]:
+        return True
+    return name == "start" and "end" in fields and _field_hash("start", fields["start"]) == base["start"]
 
 
 def _changed_since(have: Mapping[str, Any], base: Mapping[str, str]) -> frozenset[str]:
     """The managed fields of `have` (read from a server) that differ from `base` (the hashes of
-    what the program last wrote). A proposal written before its end was hashed with its start
-    has the start alone in `base`: a start equal to that is unchanged (its end unknown)."""
+    what the program last wrote)."""
     now = field_hashes(have)
-    changed = {n for n in EDITABLE if now[n] != base[n]}
-    if "start" in changed and "end" in have and _field_hash("start", have["start"]) == base["start"]:
-        changed.discard("start")  # a marker of slot mode's first release: see times_changed
-    return frozenset(changed)
+    return frozenset(n for n in EDITABLE if not _as_written(n, now[n], have, base))
 
 
 def changed_fields(
@@ -280,7 +286,7 @@ def three_way(want: Mapping[str, Any], have: Mapping[str, Any], marker: Mapping[
             return Merge()
         return Merge(frozenset(n for n in LEGACY_KEEP if now[n] != plan[n]), frozenset())
     keep = _changed_since(have, base)
-    moved = frozenset(n for n in keep if plan[n] != base[n] and plan[n] != now[n])
+    moved = frozenset(n for n in keep if not _as_written(n, plan[n], want, base) and plan[n] != now[n])
     return Merge(keep, moved)
 
 

@@ -329,3 +329,7 @@ def test_a_proposals_times_are_one_field_and_older_markers_still_read():
     assert three_way(written, written, older).keep == frozenset()
     moved = dict(written, start="2026-11-27T11:00:00+01:00", end="2026-11-27T11:30:00+01:00")
     assert "start" in three_way(written, moved, older).keep
+    # the plan still wants what was written: the counsellor's move is kept, and no conflict
+    assert three_way(written, moved, older).moved == frozenset()
+    later = dict(written, start="2026-11-30T09:00:00+01:00", end="2026-11-30T09:30:00+01:00")
+    assert three_way(later, moved, older).moved == {"start"}  # the plan moved it as well
