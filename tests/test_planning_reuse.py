@@ -55,3 +55,24 @@ def test_a_changed_reader_setting_makes_a_new_plan(tmp_path: Path) -> None:
     first = make_plan(settings, AS_OF)
     cp1252 = settings.model_copy(update={"source": settings.source.model_copy(update={"encoding": "utf-8"})})
     assert make_plan(cp1252, AS_OF) is not first
+
+
+def test_the_run_places_under_the_policy_the_plan_was_made_with(tmp_path: Path) -> None:
+    """A policy file edited between planning and placing is not taken for the plan's."""
+    from kontaktsync.rules.policy import builtin_policy_text
+    from kontaktsync.sync.core.planning import policy_for
+
+    src = caseload(tmp_path / "src")
+    policy_file = tmp_path / "mine.yaml"
+    policy_file.write_text(builtin_policy_text("coburg-2016"), encoding="utf-8")
+    settings = _settings(src, str(policy_file))
+    made = make_plan(settings, AS_OF)
+    planned_with = policy_for(made, settings)
+    assert planned_with.id == made.policy == "coburg-2016"
+    policy_file.write_text(
+        builtin_policy_text("coburg-2016").replace("id: coburg-2016", "id: coburg-edited"), encoding="utf-8"
+    )
+    assert policy_for(made, settings) is planned_with
+    other = make_plan(settings, AS_OF)  # the next run plans under the edited file
+    assert policy_for(other, settings).id == other.policy == "coburg-edited"
+    assert policy_for(made, settings).id == "coburg-edited"  # an older plan: the configured policy

@@ -23,7 +23,7 @@ from kontaktsync.sync.config.models import Settings, SourceSettings
 
 _CHUNK = 1 << 20
 
-_last: tuple[bytes, Plan] | None = None
+_last: tuple[bytes | None, Plan, Policy] | None = None  # fingerprint, plan, its policy
 
 
 def today_in(policy: Policy) -> date:
@@ -49,8 +49,17 @@ def make_plan(settings: Settings, as_of: date | None = None) -> Plan:
     if key is not None and _last is not None and _last[0] == key:
         return _last[1]
     made = plan(read_source(src), policy, day)
-    _last = (key, made) if key is not None else None
+    _last = (key, made, policy)
     return made
+
+
+def policy_for(made: Plan, settings: Settings) -> Policy:
+    """The policy `made` was planned with, where `make_plan` made it (a policy file edited since
+    is not taken for it: the run places its talks under the plan's policy), else the configured
+    one (a plan made elsewhere)."""
+    if _last is not None and _last[1] is made:
+        return _last[2]
+    return load_policy(settings.policy)
 
 
 def fingerprint(src: SourceSettings, policy: Policy, day: date) -> bytes | None:

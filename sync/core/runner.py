@@ -18,12 +18,11 @@ from datetime import UTC, date, datetime
 
 from kontaktsync.rules import heap
 from kontaktsync.rules.model import Plan
-from kontaktsync.rules.policy import load_policy
 from kontaktsync.sync.config.models import Settings
 from kontaktsync.sync.core import items as items_mod
 from kontaktsync.sync.core.execute import FAULT_ENV, FAULT_EXIT_CODE, execute_all
 from kontaktsync.sync.core.lock import LockHeld, SyncLock
-from kontaktsync.sync.core.planning import make_plan
+from kontaktsync.sync.core.planning import make_plan, policy_for
 from kontaktsync.sync.core.proposals import Outlook, proposals
 from kontaktsync.sync.core.reconcile import MassDeleteRefused, check_mass_delete, open_items, removals
 from kontaktsync.sync.core.report import DryRunAction, SyncReport, report_dry
@@ -113,7 +112,7 @@ def _run(
         try:
             if settings.items.appointments == "slot":
                 report.proposals = Outlook()
-                policy = load_policy(settings.policy)  # the plan's: cached (rules.policy)
+                policy = policy_for(plan, settings)
                 for cal, items in proposals(
                     plan, settings, policy, desired, tgt, report.proposals, report.errors
                 ).items():
