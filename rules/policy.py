@@ -126,14 +126,15 @@ def load_policy(ref: str | Path) -> Policy:
             st = path.stat()
         except OSError as exc:
             raise PolicyError(f"cannot read policy file {path}: {exc.strerror}") from None
-        return _from_file(str(path), st.st_mtime_ns, st.st_size)
+        return _from_file(str(path), st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size)
     return _builtin(ref_s)  # raises with the list of built-ins
 
 
 @lru_cache(maxsize=8)
-def _from_file(path: str, mtime_ns: int, size: int) -> Policy:
-    """A policy file, read once while it is unchanged (a run plans with it and places its
-    talks; the daemon runs again and again): a changed file has another mtime or size."""
+def _from_file(path: str, mtime_ns: int, ctime_ns: int, inode: int, size: int) -> Policy:
+    """A policy file, read once while it is unchanged (the daemon runs again and again): a
+    changed file has another mtime, size, inode (replaced) or ctime (written, even by a copy
+    that kept the mtime: no program can set a ctime)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:

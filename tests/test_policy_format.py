@@ -160,7 +160,7 @@ def test_a_user_policy_can_ask_for_the_follow_up_check_after_qualifying_measures
 def test_a_policy_file_is_read_once_while_it_is_unchanged(tmp_path):
     import os
 
-    from kontaktsync.rules.policy import builtin_policy_text, load_policy
+    from kontaktsync.rules.policy import load_policy
 
     path = tmp_path / "mine.yaml"
     path.write_text(builtin_policy_text("coburg-2016"), encoding="utf-8")
@@ -169,3 +169,22 @@ def test_a_policy_file_is_read_once_while_it_is_unchanged(tmp_path):
     path.write_text(builtin_policy_text("coburg-2016").replace("coburg-2016", "mine-2026"), encoding="utf-8")
     os.utime(path, ns=(1, 1))  # a changed file, whatever the clock's resolution
     assert load_policy(path).id == "mine-2026"
+
+
+def test_a_policy_file_rewritten_with_its_size_and_time_kept_is_read_again(tmp_path):
+    """The policy cache knows a file by more than its size and mtime (`cp -p`, `rsync -t`)."""
+    import os
+
+    from kontaktsync.rules.policy import load_policy
+
+    path = tmp_path / "mine.yaml"
+    path.write_text(builtin_policy_text("coburg-2016"), encoding="utf-8")
+    assert load_policy(path).id == "coburg-2016"
+    before = path.stat()
+    path.write_text(
+        builtin_policy_text("coburg-2016").replace("id: coburg-2016", "id: coburg-2099"), encoding="utf-8"
+    )
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    assert load_policy(path).id == "coburg-2099"
