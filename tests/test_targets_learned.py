@@ -29,22 +29,42 @@ def test_forget_drops_every_fact() -> None:
     assert store.get(("ews.invalid", "svc")) is None and store.get(("other.invalid", "svc")) is None
 
 
-def test_one_thread_learns_while_the_others_wait_for_what_it_learned() -> None:
-    store: Learned[int] = Learned()
-    learned: list[int] = []
+def test_one_probe_per_server_however_many_threads_write_into_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """WriteGuard.preconditions from eight threads at once: one probe, one answer for all."""
+    from kontaktsync.sync.targets.caldav import guard
+    from kontaktsync.sync.targets.caldav.preconditions import Preconditions
+
+    probes: list[str] = []
+
+    def learn(http: object, url: str, prefix: str) -> Preconditions:
+        probes.append(url)
+        time.sleep(0.05)  # the probe's requests
+        return Preconditions(True, True, True)
+
+    monkeypatch.setattr(guard, "learn", learn)
+    writer = guard.WriteGuard(None, lambda cal: f"https://dav.invalid/{cal}/", "ks")  # type: ignore[arg-type]
     start = threading.Barrier(8)
+    got: list[Preconditions] = []
 
-    def ask() -> None:
+    def write(cal: str) -> None:
         start.wait()
-        with store.lock:  # read, learn and keep in one go, as guard.py does
-            if store.get("server") is None:
-                learned.append(1)
-                time.sleep(0.01)  # a probe request
-                store.put("server", len(learned))
+        got.append(writer.preconditions(cal))
 
-    threads = [threading.Thread(target=ask) for _ in range(8)]
+    threads = [threading.Thread(target=write, args=(f"c{i}",)) for i in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert learned == [1] and store.get("server") == 1
+    assert len(probes) == 1 and len(got) == 8 and all(g is got[0] for g in got)
+
+
+def test_a_probe_that_could_not_tell_is_made_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kontaktsync.sync.targets.caldav import guard
+    from kontaktsync.sync.targets.caldav.preconditions import Preconditions
+
+    answers = [Preconditions(False, False, False, "probe refused: HTTP 503"), Preconditions(True, True, True)]
+    monkeypatch.setattr(guard, "learn", lambda *a: answers.pop(0))
+    writer = guard.WriteGuard(None, lambda cal: "https://dav.invalid/anna/", "ks")  # type: ignore[arg-type]
+    assert writer.preconditions("anna").note  # unknown: checked by reading, this run
+    assert writer.preconditions("anna").update  # asked again, and now kept
+    assert writer.preconditions("anna").update and answers == []

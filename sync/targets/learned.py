@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 V = TypeVar("V")
@@ -44,6 +44,18 @@ class Learned(Generic[V]):
         with self.lock:
             self._facts[key] = (time.monotonic(), value)
         return value
+
+    def get_or_learn(self, key: Hashable, learn: Callable[[], V], keep: Callable[[V], bool]) -> V:
+        """The fact for `key`, learned by `learn` where none is kept; kept only where `keep` says
+        it may be (a probe that failed by chance is not a fact for a day). One thread learns,
+        the others wait for what it learned."""
+        with self.lock:
+            known = self.get(key)
+            if known is None:
+                known = learn()
+                if keep(known):
+                    self.put(key, known)
+            return known
 
     def forget(self) -> None:
         """Drop everything learned (tests; a server known to have changed)."""

@@ -33,11 +33,11 @@ class WriteGuard:
         """What the calendar's server honours, learned at the first write into it within a day
         (preconditions.py); the calendar must exist."""
         origin = "{0.scheme}://{0.netloc}".format(urlsplit(self.address(calendar)))
-        with _LEARNED.lock:  # one probe per server, however many threads write into it
-            known = _LEARNED.get(origin)
-            if known is None:
-                known = _LEARNED.put(origin, learn(self.http, self.address(calendar), self.prefix))
-        return known
+        return _LEARNED.get_or_learn(
+            origin,
+            lambda: learn(self.http, self.address(calendar), self.prefix),
+            keep=lambda rules: not rules.note,  # a probe that could not tell is asked again next run
+        )
 
     def current_etags(self, calendar: str, refs: Sequence[RemoteRef]) -> dict[str, str | None]:
         """uid -> the ETag the server has now (None: not there), one REPORT per batch; raises
