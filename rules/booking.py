@@ -104,18 +104,16 @@ class Booking:
         """Days inside the windows for as many talks as possible (a maximum flow), found from an
         earliest-deadline-first sweep over the days."""
         flow, spans = Flow(), {}
+        wanting: dict[date, list[Want]] = {}  # day -> the talks whose span holds it, in todo's order
         for want in todo:
             spans[want.id] = [d for d in self.boards if want.first <= d <= want.due and caps[d] > 0]
             for day in spans[want.id]:
                 flow.edge(("talk", want.id), day, 1)
+                wanting.setdefault(day, []).append(want)
         for day, cap in caps.items():
             week = week_of(day)
             flow.edge(day, week, cap)
             flow.edge(week, SINK, max(0, self.week_cap - self.per_week.get(week, 0)))
-        wanting: dict[date, list[Want]] = {}  # day -> the talks whose span holds it, in todo's order
-        for want in todo:
-            for day in spans[want.id]:
-                wanting.setdefault(day, []).append(want)
         got: set[str] = set()
         for day in self.boards:  # earliest deadline first, day by day
             for want in wanting.get(day, ()):
