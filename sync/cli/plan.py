@@ -115,11 +115,9 @@ def plan_command(
         write_json(result, sys.stdout.buffer)
     elif fmt is Format.csv:
         write_csv(result, sys.stdout)
-        if result.errors:
-            _print_errors(result)
     else:
         _print_table(result)
-    end_process(ExitCode.PARTIAL if strict and result.errors else ExitCode.OK)
+    _finish(result, fmt, strict)
 
 
 def _write_merged(merged: Merged, fmt: Format, strict: bool) -> None:
@@ -129,9 +127,14 @@ def _write_merged(merged: Merged, fmt: Format, strict: bool) -> None:
         write_json_items(sys.stdout.buffer, merged.head, merged.items)  # type: ignore[arg-type]
     else:
         write_csv_lines(sys.stdout, merged.items)  # type: ignore[arg-type]
-        if merged.head.errors:
-            _print_errors(merged.head)
-    end_process(ExitCode.PARTIAL if strict and merged.head.errors else ExitCode.OK)
+    _finish(merged.head, fmt, strict)
+
+
+def _finish(result: Plan, fmt: Format, strict: bool) -> None:
+    """The rows with errors beside a CSV plan (json and the table hold them), then the exit."""
+    if fmt is Format.csv and result.errors:
+        _print_errors(result)
+    end_process(ExitCode.PARTIAL if strict and result.errors else ExitCode.OK)
 
 
 def register(app: typer.Typer) -> None:
