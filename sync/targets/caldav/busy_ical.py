@@ -17,6 +17,7 @@ Pure functions, shared by the CalDAV target (caldav/busy.py) and the in-memory t
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, tzinfo
+from functools import partial
 from typing import Any
 
 import icalendar
@@ -50,7 +51,7 @@ def event_intervals(body: bytes | str, start: datetime, end: datetime, ns_tag: s
         marker = marker_of(occ)
         own = _own_uid(occ, marker, ns_tag)
         theirs = own is not None and made_theirs(
-            marker, _text(occ, "STATUS") in ("TENTATIVE", ""), lambda occ=occ, m=marker: _times(occ, m)
+            marker, _text(occ, "STATUS") in ("TENTATIVE", ""), partial(_times, occ, marker)
         )
         out.append(Interval(begin, finish, own, theirs))
     return out

@@ -102,8 +102,10 @@ class Writes(Connection):
             limits.refused(self.server_key, query.page_size)
             if len(uids) < 2:
                 raise
-            size = limits.size(self.server_key, len(uids))  # below the refused size
-            log.info("Exchange allows fewer items per request; looking up %d UIDs at a time", size)
+            log.info(  # the size learned from the refusal, which _find_uids cuts the UIDs at
+                "Exchange allows fewer items per request; looking up %d UIDs at a time",
+                limits.size(self.server_key, len(uids)),
+            )
             return self._find_uids(folder, uids)
         except (ErrorRestrictionTooComplex, ErrorQueryFilterTooLong):
             if len(uids) < 2:
@@ -348,16 +350,19 @@ class Writes(Connection):
         still not delete an item changed since the listing, only one changed within the
         moment between the two requests."""
         doomed: list[tuple[RemoteRef, str | None]] = []
-        moved: list[RemoteRef] = list(refs) if whole else []
-        for r, key in zip(refs, [] if whole else self._keys_now(acc, refs), strict=not whole):
-            if isinstance(key, ErrorItemNotFound):
-                yield r, Result(r.uid, ok=True, gone=True)
-            elif isinstance(key, Exception):
-                yield r, Result(r.uid, ok=False, error=short(key))
-            elif key is not None and key == r.version:
-                doomed.append((r, key))  # unchanged since the listing
-            else:
-                moved.append(r)
+        moved: list[RemoteRef] = []
+        if whole:
+            moved = list(refs)
+        else:
+            for r, key in zip(refs, self._keys_now(acc, refs), strict=True):
+                if isinstance(key, ErrorItemNotFound):
+                    yield r, Result(r.uid, ok=True, gone=True)
+                elif isinstance(key, Exception):
+                    yield r, Result(r.uid, ok=False, error=short(key))
+                elif key is not None and key == r.version:
+                    doomed.append((r, key))  # unchanged since the listing
+                else:
+                    moved.append(r)
         for r, item in zip(moved, self._read_again(acc, moved) if moved else [], strict=True):
             if isinstance(item, ErrorItemNotFound):
                 yield r, Result(r.uid, ok=True, gone=True)
