@@ -20,8 +20,8 @@ from kontaktsync.sync.caseload import Share, read_caseload
 from kontaktsync.sync.cli import plan_workers
 from kontaktsync.sync.cli.inputs import Resolved
 from kontaktsync.sync.service.exit_codes import ExitCode
-from test_plan_identical import AS_OF
 
+from tests.builders import AS_OF
 from tests.cli import clean_env, kontaktsync_cli, require_console_script
 
 TRICKY_CASES = [
@@ -53,8 +53,8 @@ TRICKY_CONTACTS = [
 
 
 def tricky(folder: Path, n: int, seed: int) -> Path:
-    """A messy generated caseload (test_plan_identical) with the TRICKY_ rows added."""
-    paths = messy(folder, n, date.fromisoformat(AS_OF), seed)
+    """A messy generated caseload (engine_golden.messy) with the TRICKY_ rows added."""
+    paths = messy(folder, n, AS_OF, seed)
     for path, extra in ((paths[0], TRICKY_CASES), (paths[2], TRICKY_CONTACTS)):
         with path.open(newline="", encoding="utf-8") as f:
             rows = list(csv.reader(f))
@@ -67,7 +67,7 @@ def tricky(folder: Path, n: int, seed: int) -> Path:
 
 def _plan(folder: Path, policy: str, fmt: str, jobs: int) -> tuple[str, str, int]:
     r = kontaktsync_cli(
-        "plan", "--policy", policy, "--cases", str(folder), "--as-of", AS_OF, "--format", fmt,
+        "plan", "--policy", policy, "--cases", str(folder), "--as-of", AS_OF.isoformat(), "--format", fmt,
         "--strict", "--jobs", str(jobs),
     )  # fmt: skip
     return r.stdout, r.stderr, r.returncode
