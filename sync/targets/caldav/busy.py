@@ -29,12 +29,11 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from kontaktsync.sync.config.masking import mask_userinfo
 from kontaktsync.sync.targets.base import BUSY_MARGIN, Busy, Interval, TargetError, window_error
 from kontaktsync.sync.targets.caldav.busy_ical import Unusable, event_intervals, freebusy_intervals
-from kontaktsync.sync.targets.caldav.webdav import multistatus, path, without_userinfo
+from kontaktsync.sync.targets.caldav.webdav import multistatus, origin, path, without_userinfo
 from kontaktsync.sync.targets.transport import calendar_url
 
 if TYPE_CHECKING:
@@ -80,11 +79,11 @@ class BusyReader:
         if self.forced is not None:
             return self.forced
         with self._lock:
-            return self._learned.get(_origin(url))
+            return self._learned.get(origin(url))
 
     def _learn(self, url: str, answers: bool) -> None:
         with self._lock:
-            self._learned[_origin(url)] = answers
+            self._learned[origin(url)] = answers
 
     def busy(self, calendar: str, start: datetime, end: datetime) -> Busy:
         """See `Target.busy`: never raises."""
@@ -165,10 +164,6 @@ class BusyReader:
 def _window(body: str, start: datetime, end: datetime) -> str:
     """The time range of a REPORT: a day more on both sides (BUSY_MARGIN), clipped again by Busy.of."""
     return body.format(start=_utc(start - BUSY_MARGIN), end=_utc(end + BUSY_MARGIN))
-
-
-def _origin(url: str) -> str:
-    return "{0.scheme}://{0.netloc}".format(urlsplit(url))
 
 
 def _utc(value: datetime) -> str:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Literal
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 from kontaktsync.sync.targets.base import RemoteRef, Result, TargetError
 from kontaktsync.sync.targets.caldav.preconditions import Preconditions, learn
 from kontaktsync.sync.targets.caldav.session import DavSession
-from kontaktsync.sync.targets.caldav.webdav import ETAGS_HEAD, multistatus, path
+from kontaktsync.sync.targets.caldav.webdav import ETAGS_HEAD, multistatus, origin, path
 from kontaktsync.sync.targets.learned import Learned
 
 # What each server (scheme://host:port) honours: for the process, a day at most.
@@ -32,9 +32,8 @@ class WriteGuard:
     def preconditions(self, calendar: str) -> Preconditions:
         """What the calendar's server honours, learned at the first write into it within a day
         (preconditions.py); the calendar must exist."""
-        origin = "{0.scheme}://{0.netloc}".format(urlsplit(self.address(calendar)))
         return _LEARNED.get_or_learn(
-            origin,
+            origin(self.address(calendar)),
             lambda: learn(self.http, self.address(calendar), self.prefix),
             keep=lambda rules: not rules.note,  # a probe that could not tell is asked again next run
         )

@@ -76,6 +76,11 @@ def path(url: str) -> str:
     return urlsplit(url).path or "/"
 
 
+def origin(url: str) -> str:
+    """scheme://host:port of a URL: what is learned about a server is kept under it."""
+    return "{0.scheme}://{0.netloc}".format(urlsplit(url))
+
+
 def host(netloc: str) -> str:
     """host[:port] of a netloc, without user-info."""
     return netloc.rpartition("@")[2]
