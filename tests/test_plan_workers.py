@@ -52,8 +52,15 @@ TRICKY_CONTACTS = [
 ]
 
 
-def tricky(folder: Path, n: int, seed: int) -> Path:
-    """A messy generated caseload (engine_golden.messy) with the TRICKY_ rows added."""
+def tricky(folder: Path, n: int, seed: int, layout: str = "quoted") -> Path:
+    """A messy generated caseload (engine_golden.messy) with the TRICKY_ rows added.
+
+    layout: "quoted", as the csv module writes it (cells with quotes, commas, line breaks
+    quoted), which a share parses whole; "plain", the same cells without quotes, commas and
+    line breaks, cases and measures with CR LF line ends, contacts with LF and their case_id in
+    the last column, which a share reads line by line (formats/csvfile `share_rows`); "mixed",
+    the measures quoted and the rest plain, so that the two ways must put every case id in the
+    same share."""
     paths = messy(folder, n, AS_OF, seed)
     for path, extra in ((paths[0], TRICKY_CASES), (paths[2], TRICKY_CONTACTS)):
         with path.open(newline="", encoding="utf-8") as f:
@@ -62,7 +69,21 @@ def tricky(folder: Path, n: int, seed: int) -> Path:
         rows += [r + [""] * (width - len(r)) if r else [] for r in extra]
         with path.open("w", newline="", encoding="utf-8") as f:
             csv.writer(f).writerows(rows)
+    plain = {"quoted": (), "plain": paths, "mixed": (paths[0], paths[2])}[layout]
+    for path in plain:
+        with path.open(newline="", encoding="utf-8") as f:
+            rows = [[_plain(c) for c in r] for r in csv.reader(f)]
+        if path.name == "contacts.csv":
+            rows = [r[1:] + r[:1] for r in rows]  # case_id last
+        ends = "\n" if path.name == "contacts.csv" else "\r\n"
+        with path.open("w", newline="", encoding="utf-8") as f:
+            csv.writer(f, lineterminator=ends).writerows(rows)
+        assert b'"' not in path.read_bytes()
     return folder
+
+
+def _plain(cell: str) -> str:
+    return cell.replace('"', "'").replace(",", ";").replace("\r", " ").replace("\n", " ")
 
 
 def _plan(folder: Path, policy: str, fmt: str, jobs: int) -> tuple[str, str, int]:
@@ -76,7 +97,8 @@ def _plan(folder: Path, policy: str, fmt: str, jobs: int) -> tuple[str, str, int
 @pytest.mark.parametrize("fmt", ["json", "csv"])
 @pytest.mark.parametrize("policy", BUILTIN_IDS)
 def test_several_processes_write_what_one_writes(tmp_path: Path, policy: str, fmt: str) -> None:
-    folder = tricky(tmp_path, 300, seed=31)
+    layout = ["quoted", "plain", "mixed"][BUILTIN_IDS.index(policy) % 3]  # each at least twice
+    folder = tricky(tmp_path, 300, seed=31, layout=layout)
     one = _plan(folder, policy, fmt, 1)
     assert one[2] == ExitCode.PARTIAL, one[1]  # --strict: rows with errors
     for needle in (
@@ -91,8 +113,9 @@ def test_several_processes_write_what_one_writes(tmp_path: Path, policy: str, fm
         assert _plan(folder, policy, fmt, jobs) == one, f"--jobs {jobs}"
 
 
-def test_every_row_is_in_exactly_one_share(tmp_path: Path) -> None:
-    folder = tricky(tmp_path, 200, seed=32)
+@pytest.mark.parametrize("layout", ["quoted", "plain", "mixed"])
+def test_every_row_is_in_exactly_one_share(tmp_path: Path, layout: str) -> None:
+    folder = tricky(tmp_path, 200, seed=32, layout=layout)
     whole = read_caseload(folder)
     spaced = next(c for c in whole.cases if c.case_id == "SPACED")
     assert [c.date for c in spaced.contacts] == [date(2026, 10, 1)]  # named without the spaces

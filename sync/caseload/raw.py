@@ -7,7 +7,7 @@ column like any other bad value.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,11 @@ class RawTable:
     # (None: they are read as they are). Validation applies it to the rows it reads, once it
     # has chosen them: a row of another share (validate.Share) is never looked at closely.
     clean: Callable[[list[Any]], list[Any]] | None = None
+    # The rows of one share (validate.Share) without parsing the others', or None where the
+    # format cannot find them so: given the case_id column, the share's index and the count of
+    # shares, the rows of `rows` whose case id falls in that share (by `share_of`), in the same
+    # order, with the same numbers and cells (formats/csvfile: a CSV file without quotes).
+    share_rows: Callable[[int, int, int], Iterator[tuple[int, list[Any]]] | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,3 +45,11 @@ class Unreadable:
 def too_long(cell: str, hint: str = "") -> Unreadable:
     """The stand-in for a cell longer than MAX_CELL_CHARS."""
     return Unreadable(f"holds {len(cell)} characters, more than the {MAX_CELL_CHARS} a cell may hold{hint}")
+
+
+def share_of(case_id: str, count: int) -> int:
+    """The share (0 to count - 1) of a row by the text of its case_id cell: stripped, as the
+    case id converter takes it (nothing else changes a valid id), so that a case, its measures
+    and contacts fall in one share. Python's own hash: the same in processes forked from one,
+    not from run to run. `RawTable.share_rows` computes the same in C."""
+    return hash(case_id.strip()) % count

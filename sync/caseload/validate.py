@@ -17,7 +17,7 @@ from kontaktsync.rules.model import RowError
 from kontaktsync.sync.caseload.columns import Column
 from kontaktsync.sync.caseload.converters import Blank, norm_key
 from kontaktsync.sync.caseload.errors import SourceError
-from kontaktsync.sync.caseload.raw import RawTable, Unreadable
+from kontaktsync.sync.caseload.raw import RawTable, Unreadable, share_of
 
 _ABSENT = 1 << 30  # column index of a required column the file lacks: never inside a row
 
@@ -32,8 +32,7 @@ class Share:
     """One of `count` shares of a caseload, for planning in several processes at once: the
     cases whose id hashes to `index`, with their measures and contacts. Each row, and so each
     row error, belongs to exactly one share, and a case, its measures and contacts to the same
-    one, so the shares' plans together are the plan of the whole caseload. The hash is Python's
-    own: the same in processes forked from one (sync/cli/plan_workers.py), not from run to run."""
+    one, so the shares' plans together are the plan of the whole caseload (raw.share_of)."""
 
     index: int
     count: int
@@ -129,18 +128,22 @@ def read_rows(
     label = raw.label
     width = len(raw.header)
     padding = [""] * width
-    # With a share: the case_id cell's text (stripped, as `to_case_id` takes it; nothing else
-    # changes a valid id) picks the share, without converting it. A cell that is no case id
-    # (blank, bad) is in exactly one share too, where its error is reported.
+    # With a share: the case_id cell's text picks the share (`share_of`), without converting
+    # it. A cell that is no case id (blank, bad) is in exactly one share too, where its error is
+    # reported. Where the format can pick the share's rows itself, the others are not parsed.
     index, count = (share.index, share.count) if share is not None else (0, 0)
     at, to_id = next((p[0], p[4]) for p in present if p[2] == "case_id")
     clean = raw.clean
-    for n, cells in raw.rows:
+    rows = raw.rows
+    picked = raw.share_rows(at, index, count) if count and raw.share_rows is not None else None
+    if picked is not None:
+        rows, count = picked, 0  # the share's rows only: no other is looked at
+    for n, cells in rows:
         if not any(cells):
             continue  # blank line
         if count:
             cell = cells[at] if at < len(cells) else ""
-            if hash(cell.strip() if type(cell) is str else _id_text(cell, to_id)) % count != index:
+            if share_of(cell if type(cell) is str else _id_text(cell, to_id), count) != index:
                 continue
         if clean is not None:
             cells = clean(cells)

@@ -10,10 +10,11 @@ plan's error order.
 The other processes are forked from the first once the policy is read (Linux, no threads yet)
 and send their part through a pipe: first the head (unmatched, errors), then the items in
 slices. A process that fails sends its exception, which the first raises as its own; one that
-dies without a word is an error naming how it ended. Each process parses every row of the files
-(the `csv` pass is ~12 % of a plan) but converts and plans only its own rows. On the 2-core
-development machine two processes took 0.7-0.85 of the time of one, and half the memory each
-(benchmarks/README.md).
+dies without a word is an error naming how it ended. Each process converts and plans only its
+own rows. It finds them in a CSV file without quotes by their case id, line by line, without
+parsing the others (formats/csvfile `share_rows`); a file with quotes each process parses whole.
+On the 2-core development machine two processes took 0.7-0.85 of the time of one, and half the
+memory each (benchmarks/README.md).
 """
 
 from __future__ import annotations

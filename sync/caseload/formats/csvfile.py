@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
 from collections.abc import Callable, Iterator
+from itertools import chain, compress, repeat
+from operator import add, itemgetter, methodcaller
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -17,6 +20,7 @@ ENCODINGS: tuple[str, ...] = get_args(Encoding)
 ENCODING_NAMES = {"utf-8": "UTF-8", "cp1252": "Windows-1252"}
 
 _BOM = b"\xef\xbb\xbf"
+BLOCK = 1 << 20  # bytes of a file decoded at a time to pick a share's rows (`_share_rows`)
 # decoding with "surrogateescape" keeps each undecodable byte b as the lone surrogate U+DC00+b
 _ESCAPED = re.compile("[\udc80-\udcff]")
 
@@ -128,10 +132,9 @@ def read_csv(path: Path, encoding: str = "auto") -> RawTable:
     # The rows are parsed from the bytes, decoded a block at a time as `text` was (the same
     # characters): an io.StringIO of `text` would hold the file a third time, at 4 bytes a
     # character. `text` itself is dropped when this function returns.
-    body = io.BytesIO(data[len(_BOM) :] if data.startswith(_BOM) else data)
-    lines = io.TextIOWrapper(
-        body, encoding=encoding, errors="surrogateescape" if escaped else "strict", newline=""
-    )
+    body = data[len(_BOM) :] if data.startswith(_BOM) else data
+    errors = "surrogateescape" if escaped else "strict"
+    lines = io.TextIOWrapper(io.BytesIO(body), encoding=encoding, errors=errors, newline="")
     reader = csv.reader(lines, delimiter=delimiter)
     try:
         header = next(reader, None)
@@ -149,4 +152,61 @@ def read_csv(path: Path, encoding: str = "auto") -> RawTable:
         except csv.Error as exc:
             raise SourceError(f"{path}: row {n + 1} cannot be read as CSV ({exc})") from None
 
-    return RawTable(path.name, header, rows(), cleaner(encoding, escaped) if check else None)
+    clean = cleaner(encoding, escaped) if check else None
+    return RawTable(path.name, header, rows(), clean, _share_rows(body, encoding, errors, delimiter))
+
+
+def _share_rows(
+    body: bytes, encoding: str, errors: str, delimiter: str
+) -> Callable[[int, int, int], Iterator[tuple[int, list[str]]] | None]:
+    """`RawTable.share_rows` of a CSV file. A file without quotes whose lines all end in LF, or
+    all in CR LF, is read line by line: there a record is a line and a cell what lies between
+    two separators, as the csv module reads it. The rows of one share are found by their
+    case_id cell, picked and hashed in C (`map`), and only those are split into cells, so that a
+    process of `plan --jobs` does not parse the other shares' rows. The file is decoded a block
+    of lines at a time (its bytes are kept anyway), so that its text is never held whole; the
+    bytes tested are ASCII, which mean the same in UTF-8 and Windows-1252. Other files: None
+    (their rows are parsed)."""
+
+    def share_rows(at: int, index: int, count: int) -> Iterator[tuple[int, list[str]]] | None:
+        if b'"' in body:
+            return None
+        end = b"\r\n" if b"\r" in body else b"\n"
+        if end == b"\r\n" and not body.count(b"\r") == body.count(b"\n") == body.count(end):
+            return None  # line ends mixed, or a lone CR
+        pick = _picker(delimiter, at, index, count)
+        chosen = chain.from_iterable(pick(n, lines) for n, lines in _blocks(body, end, encoding, errors))
+        return ((n, line.split(delimiter)) for n, line in chosen if n > 1)  # not the header
+
+    return share_rows
+
+
+def _blocks(body: bytes, end: bytes, encoding: str, errors: str) -> Iterator[tuple[int, list[str]]]:
+    """The lines of `body` (ending in `end`) a block of about 1 MB at a time, each block with the
+    number of its first line."""
+    n, start, sep = 1, 0, end.decode()
+    while True:
+        stop = body.find(end, start + BLOCK)
+        lines = body[start : len(body) if stop < 0 else stop].decode(encoding, errors).split(sep)
+        yield n, lines
+        if stop < 0:
+            return
+        n, start = n + len(lines), stop + len(end)
+
+
+def _picker(
+    delimiter: str, at: int, index: int, count: int
+) -> Callable[[int, list[str]], Iterator[tuple[int, str]]]:
+    """(number, line) of the lines whose cell at `at` is in share `index` (`share_of`), in C.
+    Further right than the first cell, a line is padded with separators, so that a short row's
+    missing cell is "", as the row loop reads it."""
+    pad = repeat(delimiter * at)
+    cut = methodcaller("split", delimiter, at + 1) if at else methodcaller("partition", delimiter)
+    take, mine = itemgetter(at), index.__eq__
+
+    def pick(first: int, lines: list[str]) -> Iterator[tuple[int, str]]:
+        cells = map(take, map(cut, map(add, lines, pad) if at else lines))
+        chosen = map(mine, map(count.__rmod__, map(hash, map(str.strip, cells))))
+        return compress(zip(itertools.count(first), lines), chosen)
+
+    return pick

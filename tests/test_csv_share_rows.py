@@ -1,0 +1,110 @@
+"""A CSV file's rows of one share read line by line (formats/csvfile `share_rows`) are the rows
+the csv module parses whose case_id cell falls in that share (`share_of`), with the same numbers
+and cells; a file that cannot be read so is parsed by the csv module."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from kontaktsync.sync.caseload import Share, read_caseload
+from kontaktsync.sync.caseload.formats import csvfile
+from kontaktsync.sync.caseload.formats.csvfile import read_csv
+from kontaktsync.sync.caseload.raw import share_of
+
+CELLS = [
+    "4711",
+    " 4711 ",
+    "4711\t",
+    "A-1",
+    "Ä-ß",
+    "🙂",
+    "",
+    " ",
+    "x;y",
+    "NUL\x00",
+    "\u00a0N\u00a0",
+    "L" * 300,
+]
+
+
+def _parsed_share(path: Path, at: int, index: int, count: int) -> list[tuple[int, list[str]]]:
+    """What the csv module reads, chosen as the row loop chooses (blank rows left out)."""
+    raw = read_csv(path)
+    out = []
+    for n, cells in raw.rows:
+        if any(cells) and share_of(cells[at] if at < len(cells) else "", count) == index:
+            out.append((n, cells))
+    return out
+
+
+def _random_file(rnd: random.Random, path: Path, delimiter: str, end: str, encoding: str) -> int:
+    """A CSV file without quotes: random cells, short and long rows, blank lines; the width."""
+    width = rnd.randint(1, 6)
+    lines = [delimiter.join(f"col{i}" for i in range(width))]
+    for _ in range(rnd.randint(0, 120)):
+        r = rnd.random()
+        if r < 0.05:
+            lines.append("")
+        else:
+            cells = [rnd.choice(CELLS).replace(delimiter, "") for _ in range(rnd.randint(1, width + 2))]
+            lines.append(delimiter.join(cells))
+    text = end.join(lines) + (end if rnd.random() < 0.7 else "")
+    if encoding == "cp1252":
+        data = text.encode("cp1252", "replace") + (b"\x81" if rnd.random() < 0.5 else b"")  # a stray byte
+    else:
+        data = text.encode("utf-8")
+    path.write_bytes(data)
+    return width
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_rows_of_a_share_are_those_the_csv_module_parses(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rnd = random.Random(seed)
+    monkeypatch.setattr(csvfile, "BLOCK", rnd.choice([1, 2, 7, 50, csvfile.BLOCK]))  # blocks end anywhere
+    path = tmp_path / "t.csv"
+    delimiter = rnd.choice([",", ";"])
+    width = _random_file(rnd, path, delimiter, rnd.choice(["\n", "\r\n"]), rnd.choice(["utf-8", "cp1252"]))
+    raw = read_csv(path)
+    assert raw.share_rows is not None
+    for count in (1, 2, 3):
+        for at in range(width):
+            for index in range(count):
+                picked = raw.share_rows(at, index, count)
+                assert picked is not None
+                mine = [(n, cells) for n, cells in picked if any(cells)]
+                assert mine == _parsed_share(path, at, index, count), (count, at, index)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'case_id,name\r\n1,"a, b"\r\n2,c\r\n',  # a quoted cell
+        b"case_id,name\r1,a\r2,b\r",  # lone CRs end records for the csv module
+        b"case_id,name\r\n1,a\n2,b\r\n",  # line ends mixed
+        b"case_id,name\n1,a\rb\n",  # a CR inside a line
+    ],
+)
+def test_a_file_that_is_not_plain_lines_is_parsed_by_the_csv_module(tmp_path: Path, body: bytes) -> None:
+    path = tmp_path / "cases.csv"
+    path.write_bytes(body)
+    raw = read_csv(path)
+    assert raw.share_rows is not None
+    assert raw.share_rows(0, 0, 2) is None
+    whole = read_caseload(path)
+    shares = [read_caseload(path, share=Share(i, 2)) for i in range(2)]
+    assert Counter(e for s in shares for e in s.errors) == Counter(whole.errors)
+    assert {e.row for e in whole.errors} == {n for n, _ in read_csv(path).rows}  # required columns missing
+
+
+def test_a_plain_file_is_read_line_by_line(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_bytes(b"name;case_id\r\nA; 7 \r\n\r\nB\r\nC;8;extra\r\n")
+    raw = read_csv(path)
+    rows = [r for i in range(2) for r in raw.share_rows(1, i, 2)]  # type: ignore[union-attr]
+    # blank lines (3, and 6 after the last line end) are the row loop's to leave out
+    assert sorted(rows) == [(2, ["A", " 7 "]), (3, [""]), (4, ["B"]), (5, ["C", "8", "extra"]), (6, [""])]
