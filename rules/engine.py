@@ -95,7 +95,13 @@ class Engine:
 
 
 def plan(
-    caseload: Caseload, policy: Policy, as_of: date, *, release: bool = False, facts: bool = True
+    caseload: Caseload,
+    policy: Policy,
+    as_of: date,
+    *,
+    release: bool = False,
+    facts: bool = True,
+    keys: list[str] | None = None,
 ) -> Plan:
     """Apply `policy` to every case of `caseload` on `as_of`.
 
@@ -103,12 +109,16 @@ def plan(
     empty afterwards): for a caller that needs the plan only, so that a large caseload and its
     plan never live in full side by side (the plan keeps what it needs in `CaseFacts`). Without
     `facts`, the plan has no `cases` (`CaseFacts`): for a caller that writes the obligations
-    only (`kontaktsync plan`), not for the sync, which decides with them."""
+    only (`kontaktsync plan`), not for the sync, which decides with them. With `keys`, the
+    obligations' sort keys (`plan_order`) are put in that list, in the plan's order: for a
+    caller that merges plans (`plan --jobs`), which would otherwise make them a second time."""
     with gc_frozen():
-        return _plan(caseload, policy, as_of, release, facts)
+        return _plan(caseload, policy, as_of, release, facts, keys)
 
 
-def _plan(caseload: Caseload, policy: Policy, as_of: date, release: bool, with_facts: bool) -> Plan:
+def _plan(
+    caseload: Caseload, policy: Policy, as_of: date, release: bool, with_facts: bool, keys: list[str] | None
+) -> Plan:
     engine = Engine(policy, as_of, caseload.files)
     result = Plan(as_of=as_of, policy=policy.id, held=set(caseload.held), held_unknown=caseload.held_unknown)
     errors = list(caseload.errors)
@@ -149,7 +159,13 @@ def _plan(caseload: Caseload, policy: Policy, as_of: date, release: bool, with_f
         )
     if release:
         cases.clear()
-    obligations.sort(key=plan_order)
+    if keys is None:
+        obligations.sort(key=plan_order)
+    else:  # the same stable sort, by the keys made once
+        made = list(map(plan_order, obligations))
+        order = sorted(range(len(made)), key=made.__getitem__)
+        obligations[:] = map(obligations.__getitem__, order)
+        keys[:] = map(made.__getitem__, order)
     errors.sort(key=error_order(caseload.files))
     result.errors = errors
     return result

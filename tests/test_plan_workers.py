@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from engine_golden import messy
+from kontaktsync.rules.engine import plan, plan_order
 from kontaktsync.rules.policy import BUILTIN_IDS, load_policy
 from kontaktsync.sync.caseload import Share, read_caseload
 from kontaktsync.sync.cli import plan_workers
@@ -130,6 +131,17 @@ def test_every_row_is_in_exactly_one_share(tmp_path: Path, layout: str) -> None:
         assert Counter(e for s in shares for e in s.errors) == Counter(whole.errors)
         assert set().union(*(s.held for s in shares)) == whole.held
         assert all(len(s.cases) < len(whole.cases) for s in shares)
+
+
+def test_a_plan_gives_its_sort_keys_in_its_order(tmp_path: Path) -> None:
+    folder = tricky(tmp_path, 300, seed=34)
+    policy = load_policy("euskirchen-2011")
+    alone = plan(read_caseload(folder), policy, AS_OF)
+    keys: list[str] = []
+    with_keys = plan(read_caseload(folder), policy, AS_OF, keys=keys)
+    assert with_keys.obligations == alone.obligations
+    assert keys == [plan_order(o) for o in alone.obligations]
+    assert keys == sorted(keys)
 
 
 def test_the_default_is_one_process_for_a_small_or_excel_caseload(

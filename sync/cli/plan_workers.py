@@ -30,7 +30,7 @@ from itertools import chain
 from operator import itemgetter
 from typing import Any, BinaryIO, Literal
 
-from kontaktsync.rules.engine import error_order, plan, plan_order
+from kontaktsync.rules.engine import error_order, plan
 from kontaktsync.rules.model import Plan, RowError, Unmatched
 from kontaktsync.sync.caseload import Share
 from kontaktsync.sync.cli.inputs import Resolved
@@ -42,6 +42,7 @@ Item = bytes | str  # a json_item or a csv line
 MAX_JOBS = 4  # more processes each parse every row again: the gain ends about here
 MIN_BYTES = 1 << 20  # a cases file below ~1 MB (≈ 15,000 cases) is planned at once in one
 SLICE = 8192  # items sent at a time
+PIPE_BYTES = 1 << 20
 
 
 @dataclass(slots=True)
@@ -89,9 +90,9 @@ def default_jobs(resolved: Resolved) -> int:
 def _plan_share(resolved: Resolved, share: Share, kind: Kind) -> tuple[_Head, list[str], list[Item]]:
     caseload = resolved.read(share)
     rows = {c.case_id: c.row for c in caseload.cases}
-    result = plan(caseload, resolved.policy, resolved.day, release=True, facts=False)
+    keys: list[str] = []
+    result = plan(caseload, resolved.policy, resolved.day, release=True, facts=False, keys=keys)
     obs = result.obligations
-    keys = [plan_order(o) for o in obs]
     items: list[Item] = [json_item(o) for o in obs] if kind == "json" else csv_lines(obs)  # type: ignore[assignment]
     unmatched = [(rows[u.case_id], u) for u in result.unmatched]
     return _Head(unmatched, result.errors, caseload.files, len(obs)), keys, items
@@ -116,7 +117,11 @@ def _serve(out: BinaryIO, work: Callable[[], tuple[_Head, list[str], list[Item]]
 
 def _fork(work: Callable[[], tuple[_Head, list[str], list[Item]]], keep_closed: list[int]) -> tuple[int, int]:
     """(pid, read end of its pipe) of a forked process that serves `work`."""
+    import fcntl  # where os.fork is (can_fork): not on Windows
+
     r, w = os.pipe()
+    with contextlib.suppress(AttributeError, OSError):  # Linux: 1 MB (its default limit), not 64 KB
+        fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, PIPE_BYTES)  # the part passes in ~15 writes, not ~230
     pid = os.fork()
     if pid == 0:  # the forked process: it never returns
         code = 0
