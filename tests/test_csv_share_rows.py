@@ -27,16 +27,17 @@ CELLS = [
     "NUL\x00",
     "\u00a0N\u00a0",
     "L" * 300,
+    "L" * 10_001,  # longer than a cell may be
 ]
 
 
 def _parsed_share(path: Path, at: int, index: int, count: int) -> list[tuple[int, list[str]]]:
-    """What the csv module reads, chosen as the row loop chooses (blank rows left out)."""
+    """What the csv module reads, chosen and cleaned as the row loop does (blank rows left out)."""
     raw = read_csv(path)
     out = []
     for n, cells in raw.rows:
         if any(cells) and share_of(cells[at] if at < len(cells) else "", count) == index:
-            out.append((n, cells))
+            out.append((n, raw.clean(cells) if raw.clean else cells))
     return out
 
 

@@ -28,7 +28,8 @@ class RawTable:
     # The rows of one share (validate.Share) without parsing the others', or None where the
     # format cannot find them so: given the case_id column, the share's index and the count of
     # shares, the rows of `rows` whose case id falls in that share (by `share_of`), in the same
-    # order, with the same numbers and cells (formats/csvfile: a CSV file without quotes).
+    # order, with the same numbers, their cells cleaned as `clean` does (formats/csvfile: a CSV
+    # file without quotes).
     share_rows: Callable[[int, int, int], Iterator[tuple[int, list[Any]]] | None] | None = None
 
 

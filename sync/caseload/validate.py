@@ -136,8 +136,8 @@ def read_rows(
     clean = raw.clean
     rows = raw.rows
     picked = raw.share_rows(at, index, count) if count and raw.share_rows is not None else None
-    if picked is not None:
-        rows, count = picked, 0  # the share's rows only: no other is looked at
+    if picked is not None:  # the share's rows only, cleaned: no other is looked at
+        rows, count, clean = picked, 0, None
     for n, cells in rows:
         if not any(cells):
             continue  # blank line

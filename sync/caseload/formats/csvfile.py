@@ -153,12 +153,12 @@ def read_csv(path: Path, encoding: str = "auto") -> RawTable:
             raise SourceError(f"{path}: row {n + 1} cannot be read as CSV ({exc})") from None
 
     clean = cleaner(encoding, escaped) if check else None
-    return RawTable(path.name, header, rows(), clean, _share_rows(body, encoding, errors, delimiter))
+    return RawTable(path.name, header, rows(), clean, _share_rows(body, encoding, escaped, delimiter))
 
 
 def _share_rows(
-    body: bytes, encoding: str, errors: str, delimiter: str
-) -> Callable[[int, int, int], Iterator[tuple[int, list[str]]] | None]:
+    body: bytes, encoding: str, escaped: bool, delimiter: str
+) -> Callable[[int, int, int], Iterator[tuple[int, list[Any]]] | None]:
     """`RawTable.share_rows` of a CSV file. A file without quotes whose lines all end in LF, or
     all in CR LF, is read line by line: there a record is a line and a cell what lies between
     two separators, as the csv module reads it. The rows of one share are found by their
@@ -168,45 +168,57 @@ def _share_rows(
     bytes tested are ASCII, which mean the same in UTF-8 and Windows-1252. Other files: None
     (their rows are parsed)."""
 
-    def share_rows(at: int, index: int, count: int) -> Iterator[tuple[int, list[str]]] | None:
+    def share_rows(at: int, index: int, count: int) -> Iterator[tuple[int, list[Any]]] | None:
         if b'"' in body:
             return None
         end = b"\r\n" if b"\r" in body else b"\n"
         if end == b"\r\n" and not body.count(b"\r") == body.count(b"\n") == body.count(end):
             return None  # line ends mixed, or a lone CR
-        pick = _picker(delimiter, at, index, count)
-        chosen = chain.from_iterable(pick(n, lines) for n, lines in _blocks(body, end, encoding, errors))
-        return ((n, line.split(delimiter)) for n, line in chosen if n > 1)  # not the header
+        pick = _picker(delimiter, at, index, count, cleaner(encoding, escaped))
+        blocks = _blocks(body, end, encoding, escaped)
+        return chain.from_iterable(pick(n, lines, suspect) for n, lines, suspect in blocks)
 
     return share_rows
 
 
-def _blocks(body: bytes, end: bytes, encoding: str, errors: str) -> Iterator[tuple[int, list[str]]]:
-    """The lines of `body` (ending in `end`) a block of about 1 MB at a time, each block with the
-    number of its first line."""
+def _blocks(body: bytes, end: bytes, encoding: str, escaped: bool) -> Iterator[tuple[int, list[str], bool]]:
+    """The lines after the header of `body` (ending in `end`) a block of about BLOCK bytes at a
+    time: the number of the block's first line, its lines, and whether a line may hold a cell
+    that cannot be read (a NUL, an undecodable byte, a line longer than a cell may be)."""
     n, start, sep = 1, 0, end.decode()
+    errors = "surrogateescape" if escaped else "strict"
     while True:
         stop = body.find(end, start + BLOCK)
-        lines = body[start : len(body) if stop < 0 else stop].decode(encoding, errors).split(sep)
-        yield n, lines
+        text = body[start : len(body) if stop < 0 else stop].decode(encoding, errors)
+        lines = text.split(sep)
+        suspect = "\x00" in text or bool(escaped and _ESCAPED.search(text))
+        del text
+        suspect = suspect or max(map(len, lines)) > MAX_CELL_CHARS
+        count = len(lines)
+        if n == 1:
+            del lines[0]  # the header
+        yield n + 1 if n == 1 else n, lines, suspect
         if stop < 0:
             return
-        n, start = n + len(lines), stop + len(end)
+        n, start = n + count, stop + len(end)
 
 
 def _picker(
-    delimiter: str, at: int, index: int, count: int
-) -> Callable[[int, list[str]], Iterator[tuple[int, str]]]:
-    """(number, line) of the lines whose cell at `at` is in share `index` (`share_of`), in C.
-    Further right than the first cell, a line is padded with separators, so that a short row's
-    missing cell is "", as the row loop reads it."""
+    delimiter: str, at: int, index: int, count: int, clean: Callable[[list[str]], list[Any]]
+) -> Callable[[int, list[str], bool], Iterator[tuple[int, list[Any]]]]:
+    """(number, cells) of the lines of a block whose cell at `at` is in share `index`
+    (`share_of`), each unreadable cell an `Unreadable` (`clean`), in C. Further right than the
+    first cell, a line is padded with separators, so that a short row's missing cell is "", as
+    the row loop reads it."""
     pad = repeat(delimiter * at)
     cut = methodcaller("split", delimiter, at + 1) if at else methodcaller("partition", delimiter)
-    take, mine = itemgetter(at), index.__eq__
+    take, mine, split = itemgetter(at), index.__eq__, methodcaller("split", delimiter)
 
-    def pick(first: int, lines: list[str]) -> Iterator[tuple[int, str]]:
+    def pick(first: int, lines: list[str], suspect: bool) -> Iterator[tuple[int, list[Any]]]:
         cells = map(take, map(cut, map(add, lines, pad) if at else lines))
-        chosen = map(mine, map(count.__rmod__, map(hash, map(str.strip, cells))))
-        return compress(zip(itertools.count(first), lines), chosen)
+        chosen = list(map(mine, map(count.__rmod__, map(hash, map(str.strip, cells)))))
+        rows = map(split, compress(lines, chosen))
+        numbers = compress(itertools.count(first), chosen)
+        return zip(numbers, map(clean, rows) if suspect else rows, strict=True)
 
     return pick
