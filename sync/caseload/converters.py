@@ -172,7 +172,6 @@ def to_counsellor(raw: Any) -> str:
     return s
 
 
-_PLAIN_ID = re.compile(r"[\x20-\x7e]+")
 _NO_ID_CHARS = frozenset(("Cc", "Cf", "Cs", "Zl", "Zp"))
 
 
@@ -183,7 +182,7 @@ def to_case_id(raw: Any) -> str:
     s = to_text(raw)
     if len(s) > MAX_CASE_ID_CHARS:
         raise ValueError(f"case_id has {len(s)} characters, at most {MAX_CASE_ID_CHARS} are allowed")
-    if _PLAIN_ID.fullmatch(s):
+    if s.isascii() and s.isprintable():  # printable ASCII, U+0020 to U+007E: the common case
         return s
     bad = next((ch for ch in s if unicodedata.category(ch) in _NO_ID_CHARS), None)
     if bad is not None:
