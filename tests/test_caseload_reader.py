@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date
 
 import pytest
 from kontaktsync.rules.model import Channel, Outcome, Profile, Status, Team
 from kontaktsync.sync.caseload import SourceError, read_caseload
+from kontaktsync.sync.caseload.converters import to_case_id
 from openpyxl import Workbook
 
 from tests.builders import write_csv
@@ -425,3 +427,18 @@ def test_an_oversized_workbook_cell_is_a_row_error(tmp_path):
     )
     cl = read_caseload(p)
     assert [(e.row, e.column) for e in cl.errors] == [(2, "display_name")] and cl.held == {"1"}
+
+
+def test_a_case_id_may_hold_any_character_but_a_control_or_format_one() -> None:
+    """Every code point, inside a plain id and at its end: refused exactly where its Unicode
+    category is a control, format, surrogate or line/paragraph separator one."""
+    refused = {"Cc", "Cf", "Cs", "Zl", "Zp"}
+    for c in range(0x110000):
+        ch = chr(c)
+        # white space at the end is stripped, as around any cell
+        for text in (f"A{ch}B",) if ch.isspace() else (f"A{ch}B", f"A{ch}"):
+            try:
+                ok = to_case_id(text) == text
+            except ValueError:
+                ok = False
+            assert ok is (unicodedata.category(ch) not in refused), (hex(c), text)
