@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kontaktsync.sync.caseload import Share, read_caseload
@@ -28,12 +29,18 @@ CELLS = [
     "\u00a0N\u00a0",
     "L" * 300,
     "L" * 10_001,  # longer than a cell may be
+    # what str.splitlines would break a line at, and the csv module does not
+    "v\x0bf\x0c",
+    "\x1c\x1d\x1e",
+    "\x85",
+    "\u2028\u2029",
+    "\ufeff",
 ]
 
 
-def _parsed_share(path: Path, at: int, index: int, count: int) -> list[tuple[int, list[str]]]:
+def _parsed_share(path: Path, at: int, index: int, count: int, encoding: str) -> list[tuple[int, list[str]]]:
     """What the csv module reads, chosen and cleaned as the row loop does (blank rows left out)."""
-    raw = read_csv(path)
+    raw = read_csv(path, encoding)
     out = []
     for n, cells in raw.rows:
         if any(cells) and share_of(cells[at] if at < len(cells) else "", count) == index:
@@ -53,10 +60,13 @@ def _random_file(rnd: random.Random, path: Path, delimiter: str, end: str, encod
             cells = [rnd.choice(CELLS).replace(delimiter, "") for _ in range(rnd.randint(1, width + 2))]
             lines.append(delimiter.join(cells))
     text = end.join(lines) + (end if rnd.random() < 0.7 else "")
-    if encoding == "cp1252":
-        data = text.encode("cp1252", "replace") + (b"\x81" if rnd.random() < 0.5 else b"")  # a stray byte
-    else:
-        data = text.encode("utf-8")
+    data = text.encode(encoding, "replace")
+    if rnd.random() < 0.5:  # a byte its encoding does not know, somewhere in a line
+        at = rnd.randint(0, len(data))
+        at = data.rfind(b"\n", 0, at) + 1 if b"\n" in data[:at] else at
+        data = data[:at] + (b"\x81" if encoding == "cp1252" else b"\xff") + data[at:]
+    if rnd.random() < 0.2:
+        data = b"\xef\xbb\xbf" + data if encoding == "utf-8" else data  # a BOM
     path.write_bytes(data)
     return width
 
@@ -69,8 +79,10 @@ def test_the_rows_of_a_share_are_those_the_csv_module_parses(
     monkeypatch.setattr(csvfile, "BLOCK", rnd.choice([1, 2, 7, 50, csvfile.BLOCK]))  # blocks end anywhere
     path = tmp_path / "t.csv"
     delimiter = rnd.choice([",", ";"])
-    width = _random_file(rnd, path, delimiter, rnd.choice(["\n", "\r\n"]), rnd.choice(["utf-8", "cp1252"]))
-    raw = read_csv(path)
+    encoding = rnd.choice(["utf-8", "cp1252"])
+    width = _random_file(rnd, path, delimiter, rnd.choice(["\n", "\r\n"]), encoding)
+    read_as = rnd.choice(["auto", encoding])
+    raw = read_csv(path, read_as)
     assert raw.share_rows is not None
     for count in (1, 2, 3):
         for at in range(width):
@@ -78,7 +90,7 @@ def test_the_rows_of_a_share_are_those_the_csv_module_parses(
                 picked = raw.share_rows(at, index, count)
                 assert picked is not None
                 mine = [(n, cells) for n, cells in picked if any(cells)]
-                assert mine == _parsed_share(path, at, index, count), (count, at, index)
+                assert mine == _parsed_share(path, at, index, count, read_as), (count, at, index)
 
 
 @pytest.mark.parametrize(
@@ -109,3 +121,42 @@ def test_a_plain_file_is_read_line_by_line(tmp_path: Path) -> None:
     rows = [r for i in range(2) for r in raw.share_rows(1, i, 2)]  # type: ignore[union-attr]
     # blank lines (3, and 6 after the last line end) are the row loop's to leave out
     assert sorted(rows) == [(2, ["A", " 7 "]), (3, [""]), (4, ["B"]), (5, ["C", "8", "extra"]), (6, [""])]
+
+
+def test_a_share_of_a_plain_caseload_is_read_line_by_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`read_rows` takes the rows `share_rows` picks (the others are never parsed), and reads
+    the same share as from the csv module's rows."""
+    (tmp_path / "cases.csv").write_text(
+        "case_id,counsellor,status,profile,registration_date\r\n"
+        + "".join(f" {n} ,vfk001,arbeitslos,marktnah,2026-01-05\r\n" for n in range(100, 160)),
+        encoding="utf-8",
+    )
+    (tmp_path / "contacts.csv").write_text(
+        "date,channel,outcome,case_id\n"
+        + "".join(f"2026-10-01,persoenlich,erschienen,{n}\n" for n in range(100, 170)),
+        encoding="utf-8",
+    )
+    picked: list[int] = []  # blocks whose lines a share's rows were picked from
+    real = csvfile._picker
+
+    def counting(*args: Any) -> Any:
+        pick = real(*args)
+
+        def counted(*block: Any) -> Any:
+            picked.append(1)
+            return pick(*block)
+
+        return counted
+
+    shares = []
+    for share_rows in (True, False):
+        monkeypatch.setattr(csvfile, "_picker", counting)
+        if not share_rows:  # the csv module's rows, filtered by the row loop
+            monkeypatch.setattr(csvfile, "_share_rows", lambda *a: lambda *b: None)
+        shares.append([read_caseload(tmp_path, share=Share(i, 2)) for i in range(2)])
+    assert len(picked) == 4  # cases.csv and contacts.csv, each in two shares
+    assert shares[0] == shares[1]
+    assert sorted(len(s.cases) for s in shares[0]) != [0, 60]  # both shares hold cases
+    assert sum(len(s.errors) for s in shares[0]) == 10  # contacts of no case: each once

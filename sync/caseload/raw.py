@@ -28,8 +28,9 @@ class RawTable:
     # The rows of one share (validate.Share) without parsing the others', or None where the
     # format cannot find them so: given the case_id column, the share's index and the count of
     # shares, the rows of `rows` whose case id falls in that share (by `share_of`), in the same
-    # order, with the same numbers, their cells cleaned as `clean` does (formats/csvfile: a CSV
-    # file without quotes).
+    # order, with the same numbers, their cells cleaned as `clean` does. Blank rows may differ
+    # (`[""]` for `[]`, one more after the last line end): validation skips every blank row.
+    # formats/csvfile gives it for a CSV file without quotes whose lines all end alike.
     share_rows: Callable[[int, int, int], Iterator[tuple[int, list[Any]]] | None] | None = None
 
 
