@@ -48,7 +48,7 @@ def _parsed_share(path: Path, at: int, index: int, count: int, encoding: str) ->
     return out
 
 
-def _random_file(rnd: random.Random, path: Path, delimiter: str, end: str, encoding: str) -> int:
+def _random_file(rnd: random.Random, path: Path, delimiter: str, ends: list[str], encoding: str) -> int:
     """A CSV file without quotes: random cells, short and long rows, blank lines; the width."""
     width = rnd.randint(1, 6)
     lines = [delimiter.join(f"col{i}" for i in range(width))]
@@ -59,7 +59,8 @@ def _random_file(rnd: random.Random, path: Path, delimiter: str, end: str, encod
         else:
             cells = [rnd.choice(CELLS).replace(delimiter, "") for _ in range(rnd.randint(1, width + 2))]
             lines.append(delimiter.join(cells))
-    text = end.join(lines) + (end if rnd.random() < 0.7 else "")
+    text = "".join(line + rnd.choice(ends) for line in lines)
+    text = text if rnd.random() < 0.7 else text.rstrip("\r\n")
     data = text.encode(encoding, "replace")
     if rnd.random() < 0.5:  # a byte its encoding does not know, somewhere in a line
         at = rnd.randint(0, len(data))
@@ -80,7 +81,8 @@ def test_the_rows_of_a_share_are_those_the_csv_module_parses(
     path = tmp_path / "t.csv"
     delimiter = rnd.choice([",", ";"])
     encoding = rnd.choice(["utf-8", "cp1252"])
-    width = _random_file(rnd, path, delimiter, rnd.choice(["\n", "\r\n"]), encoding)
+    ends = rnd.choice([["\n"], ["\r\n"], ["\r\n"], ["\r"], ["\n", "\r\n"], ["\n", "\r\n", "\r"]])
+    width = _random_file(rnd, path, delimiter, ends, encoding)
     read_as = rnd.choice(["auto", encoding])
     raw = read_csv(path, read_as)
     assert raw.share_rows is not None
@@ -97,12 +99,10 @@ def test_the_rows_of_a_share_are_those_the_csv_module_parses(
     "body",
     [
         b'case_id,name\r\n1,"a, b"\r\n2,c\r\n',  # a quoted cell
-        b"case_id,name\r1,a\r2,b\r",  # lone CRs end records for the csv module
-        b"case_id,name\r\n1,a\n2,b\r\n",  # line ends mixed
-        b"case_id,name\n1,a\rb\n",  # a CR inside a line
+        b'case_id,name\n1,a "b" c\n',  # a quote inside a cell
     ],
 )
-def test_a_file_that_is_not_plain_lines_is_parsed_by_the_csv_module(tmp_path: Path, body: bytes) -> None:
+def test_a_file_with_quotes_is_parsed_by_the_csv_module(tmp_path: Path, body: bytes) -> None:
     path = tmp_path / "cases.csv"
     path.write_bytes(body)
     raw = read_csv(path)
@@ -112,6 +112,28 @@ def test_a_file_that_is_not_plain_lines_is_parsed_by_the_csv_module(tmp_path: Pa
     shares = [read_caseload(path, share=Share(i, 2)) for i in range(2)]
     assert Counter(e for s in shares for e in s.errors) == Counter(whole.errors)
     assert {e.row for e in whole.errors} == {n for n, _ in read_csv(path).rows}  # required columns missing
+
+
+@pytest.mark.parametrize(
+    ("body", "rows"),
+    [
+        (b"case_id,name\r1,a\r2,b\r", [(2, ["1", "a"]), (3, ["2", "b"]), (4, [""])]),  # lone CRs end records
+        (b"case_id,name\r\n1,a\n2,b\r\n", [(2, ["1", "a"]), (3, ["2", "b"]), (4, [""])]),  # line ends mixed
+        (b"case_id,name\n1,a\rb\n", [(2, ["1", "a"]), (3, ["b"]), (4, [""])]),  # a CR inside a line
+        (b"case_id,name\r\n1,a\r\r\n2\n\r", [(2, ["1", "a"]), (3, [""]), (4, ["2"]), (5, [""]), (6, [""])]),
+    ],
+)
+def test_every_line_end_the_csv_module_knows_ends_a_row(
+    tmp_path: Path, body: bytes, rows: list[tuple[int, list[str]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for block in (1, 3, csvfile.BLOCK):
+        monkeypatch.setattr(csvfile, "BLOCK", block)
+        path = tmp_path / "cases.csv"
+        path.write_bytes(body)
+        got = sorted(r for i in range(2) for r in read_csv(path).share_rows(0, i, 2))  # type: ignore[union-attr]
+        assert got == rows, block
+        parsed = [(n, cells or [""]) for n, cells in read_csv(path).rows]  # the csv module's [] is a blank
+        assert [r for r in got if r[0] <= len(parsed) + 1] == parsed
 
 
 def test_a_plain_file_is_read_line_by_line(tmp_path: Path) -> None:

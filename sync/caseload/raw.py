@@ -30,7 +30,7 @@ class RawTable:
     # shares, the rows of `rows` whose case id falls in that share (by `share_of`), in the same
     # order, with the same numbers, their cells cleaned as `clean` does. Blank rows may differ
     # (`[""]` for `[]`, one more after the last line end): validation skips every blank row.
-    # formats/csvfile gives it for a CSV file without quotes whose lines all end alike.
+    # formats/csvfile gives it for a CSV file without quotes.
     share_rows: Callable[[int, int, int], Iterator[tuple[int, list[Any]]] | None] | None = None
 
 

@@ -119,7 +119,7 @@ def read_csv(path: Path, encoding: str = "auto") -> RawTable:
     """The rows of a CSV file, separated by `;` or `,` (whichever the header holds more of)."""
     data = _read_bytes(path)
     text, encoding, escaped = decode(path, data, encoding)
-    first = text.split("\n", 1)[0]
+    first = text.split("\n", 1)[0].split("\r", 1)[0]  # the header row: a CR ends it too
     if "\x00" in first:
         raise SourceError(f"{path}: not a CSV file (it holds binary data)")
     delimiter = ";" if first.count(";") > first.count(",") else ","
@@ -159,48 +159,59 @@ def read_csv(path: Path, encoding: str = "auto") -> RawTable:
 def _share_rows(
     body: bytes, encoding: str, escaped: bool, delimiter: str
 ) -> Callable[[int, int, int], Iterator[tuple[int, list[Any]]] | None]:
-    """`RawTable.share_rows` of a CSV file. A file without quotes whose lines all end in LF, or
-    all in CR LF, is read line by line: there a record is a line and a cell what lies between
-    two separators, as the csv module reads it. The rows of one share are found by their
-    case_id cell, picked and hashed in C (`map`), and only those are split into cells, so that a
-    process of `plan --jobs` does not parse the other shares' rows. The file is decoded a block
-    of lines at a time (its bytes are kept anyway), so that its text is never held whole; the
-    bytes tested are ASCII, which mean the same in UTF-8 and Windows-1252. Other files: None
-    (their rows are parsed)."""
+    """`RawTable.share_rows` of a CSV file. A file without quotes is read line by line: there a
+    record is a line (ended by CR LF, CR or LF) and a cell what lies between two separators, as
+    the csv module reads it. The rows of one share are found by their case_id cell, picked and
+    hashed in C (`map`), and only those are split into cells, so that a process of `plan --jobs`
+    does not parse the other shares' rows. The file is decoded a block of lines at a time (its
+    bytes are kept anyway), so that its text is never held whole; the bytes it is cut at are
+    ASCII, which mean the same in UTF-8 and Windows-1252. A file with quotes: None (its rows
+    are parsed)."""
 
     def share_rows(at: int, index: int, count: int) -> Iterator[tuple[int, list[Any]]] | None:
         if b'"' in body:
             return None
-        end = b"\r\n" if b"\r" in body else b"\n"
-        if end == b"\r\n" and not body.count(b"\r") == body.count(b"\n") == body.count(end):
-            return None  # line ends mixed, or a lone CR
         pick = _picker(delimiter, at, index, count, cleaner(encoding, escaped))
-        blocks = _blocks(body, end, encoding, escaped)
+        blocks = _blocks(body, encoding, escaped)
         return chain.from_iterable(pick(n, lines, suspect) for n, lines, suspect in blocks)
 
     return share_rows
 
 
-def _blocks(body: bytes, end: bytes, encoding: str, escaped: bool) -> Iterator[tuple[int, list[str], bool]]:
-    """The lines after the header of `body` (ending in `end`) a block of about BLOCK bytes at a
-    time: the number of the block's first line, its lines, and whether a line may hold a cell
-    that cannot be read (a NUL, an undecodable byte, a line longer than a cell may be)."""
-    n, start, sep = 1, 0, end.decode()
+def _blocks(body: bytes, encoding: str, escaped: bool) -> Iterator[tuple[int, list[str], bool]]:
+    """The lines after the header of `body`, a block of about BLOCK bytes at a time: the number
+    of the block's first line, its lines, and whether a line may hold a cell that cannot be read
+    (a NUL, an undecodable byte, a line longer than a cell may be)."""
+    n, start = 1, 0
     errors = "surrogateescape" if escaped else "strict"
     while True:
-        stop = body.find(end, start + BLOCK)
-        text = body[start : len(body) if stop < 0 else stop].decode(encoding, errors)
-        lines = text.split(sep)
+        stop = body.find(b"\n", start + BLOCK)  # a block ends with a line's end
+        end = len(body) if stop < 0 else stop + 1
+        text = body[start:end].decode(encoding, errors)
+        lines = _lines(text)
+        if stop >= 0:
+            lines.pop()  # what follows the block's last line end: the next block's
         suspect = "\x00" in text or bool(escaped and _ESCAPED.search(text))
         del text
-        suspect = suspect or max(map(len, lines)) > MAX_CELL_CHARS
+        suspect = suspect or max(map(len, lines), default=0) > MAX_CELL_CHARS
         count = len(lines)
         if n == 1:
             del lines[0]  # the header
         yield n + 1 if n == 1 else n, lines, suspect
         if stop < 0:
             return
-        n, start = n + count, stop + len(end)
+        n, start = n + count, end
+
+
+def _lines(text: str) -> list[str]:
+    """`text` cut into lines where the csv module ends a record outside quotes: at CR LF, at a
+    lone CR and at a lone LF. All line ends alike (LF, or CR LF as Excel writes) is one split."""
+    if "\r" not in text:
+        return text.split("\n")
+    lines = text.split("\r\n")
+    if text.count("\r") == text.count("\n") == len(lines) - 1:
+        return lines
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
 def _picker(
