@@ -122,11 +122,14 @@ def plan_command(
 
 def _write_merged(merged: Merged, fmt: Format, strict: bool) -> None:
     """The output of a plan made in several processes: the same bytes as of one."""
-    if fmt is Format.json:
-        sys.stdout.flush()
-        write_json_items(sys.stdout.buffer, merged.head, merged.items)  # type: ignore[arg-type]
-    else:
-        write_csv_lines(sys.stdout, merged.items)  # type: ignore[arg-type]
+    try:
+        if fmt is Format.json:
+            sys.stdout.flush()
+            write_json_items(sys.stdout.buffer, merged.head, merged.items)  # type: ignore[arg-type]
+        else:
+            write_csv_lines(sys.stdout, merged.items)  # type: ignore[arg-type]
+    finally:
+        merged.end()
     _finish(merged.head, fmt, strict)
 
 

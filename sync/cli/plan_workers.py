@@ -198,11 +198,13 @@ class _Remote:
 class Merged:
     """The plan of all shares: `head` holds as_of, policy, unmatched and errors (its
     obligations are empty); `items` are the obligations' output items in plan order; `kept`
-    what the first process planned from (see `_Part`)."""
+    what the first process planned from (see `_Part`). `end` reaps the other processes, once
+    the output is written: their ends (6 ms) are not waited for in the middle of the merge."""
 
     head: Plan
     items: Iterator[Item]
     kept: object = None
+    end: Callable[[], None] = lambda: None
 
 
 def plan_in_processes(resolved: Resolved, jobs: int, kind: Kind) -> Merged:
@@ -234,9 +236,10 @@ def plan_in_processes(resolved: Resolved, jobs: int, kind: Kind) -> Merged:
     try:
         for remote, h in zip(remotes, heads[1:], strict=True):
             remote.items(h.count, keys, items)
-    finally:
+    except BaseException:
         close()
+        raise
     # Each share's keys are in plan order already: the sort merges those runs (in C). Equal
     # keys come from one case, so from one share, whose order the stable sort keeps.
     order = sorted(range(len(keys)), key=keys.__getitem__)
-    return Merged(head, map(items.__getitem__, order), kept)
+    return Merged(head, map(items.__getitem__, order), kept, close)
