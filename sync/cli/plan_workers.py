@@ -47,8 +47,9 @@ PIPE_BYTES = 1 << 20
 
 @dataclass(slots=True)
 class _Head:
-    unmatched: list[tuple[int, str, str]]  # (case row, case id, reason): merged by row; plain
-    errors: list[RowError]  # tuples, as thousands of them pickle in C
+    # (case row, case id, reason), merged by row: plain tuples, as thousands of them pickle in C
+    unmatched: list[tuple[int, str, str]]
+    errors: list[RowError]
     files: dict[str, str]
     count: int  # obligations to follow
 
