@@ -25,13 +25,13 @@ class RawTable:
     # (None: they are read as they are). Validation applies it to the rows it reads, once it
     # has chosen them: a row of another share (validate.Share) is never looked at closely.
     clean: Callable[[list[Any]], list[Any]] | None = None
-    # The rows of one share (validate.Share) without parsing the others', or None where the
-    # format cannot find them so: given the case_id column, the share's index and the count of
+    # The rows of one share (validate.Share) without parsing the others' (None where the format
+    # cannot find them so): given the case_id column, the share's index and the count of
     # shares, the rows of `rows` whose case id falls in that share (by `share_of`), in the same
     # order, with the same numbers, their cells cleaned as `clean` does. Blank rows may differ
     # (`[""]` for `[]`, one more after the last line end): validation skips every blank row.
     # formats/csvfile gives it for a CSV file without quotes.
-    share_rows: Callable[[int, int, int], Iterator[tuple[int, list[Any]]] | None] | None = None
+    share_rows: Callable[[int, int, int], Iterator[tuple[int, list[Any]]]] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -133,11 +133,9 @@ def read_rows(
     # reported. Where the format can pick the share's rows itself, the others are not parsed.
     index, count = (share.index, share.count) if share is not None else (0, 0)
     at, to_id = next((p[0], p[4]) for p in present if p[2] == "case_id")
-    clean = raw.clean
-    rows = raw.rows
-    picked = raw.share_rows(at, index, count) if count and raw.share_rows is not None else None
-    if picked is not None:  # the share's rows only, cleaned: no other is looked at
-        rows, count, clean = picked, 0, None
+    rows, clean = raw.rows, raw.clean
+    if count and raw.share_rows is not None:  # the share's rows only, cleaned: no other is looked at
+        rows, count, clean = raw.share_rows(at, index, count), 0, None
     for n, cells in rows:
         if not any(cells):
             continue  # blank line

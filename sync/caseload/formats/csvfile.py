@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 import re
 from collections.abc import Callable, Iterator
-from itertools import chain, compress, repeat
+from itertools import chain, compress, count, repeat
 from operator import add, itemgetter, methodcaller
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -133,8 +132,7 @@ def read_csv(path: Path, encoding: str = "auto") -> RawTable:
     # characters): an io.StringIO of `text` would hold the file a third time, at 4 bytes a
     # character. `text` itself is dropped when this function returns.
     body = data[len(_BOM) :] if data.startswith(_BOM) else data
-    errors = "surrogateescape" if escaped else "strict"
-    lines = io.TextIOWrapper(io.BytesIO(body), encoding=encoding, errors=errors, newline="")
+    lines = io.TextIOWrapper(io.BytesIO(body), encoding=encoding, errors=_errors(escaped), newline="")
     reader = csv.reader(lines, delimiter=delimiter)
     try:
         header = next(reader, None)
@@ -152,26 +150,30 @@ def read_csv(path: Path, encoding: str = "auto") -> RawTable:
         except csv.Error as exc:
             raise SourceError(f"{path}: row {n + 1} cannot be read as CSV ({exc})") from None
 
-    clean = cleaner(encoding, escaped) if check else None
-    return RawTable(path.name, header, rows(), clean, _share_rows(body, encoding, escaped, delimiter))
+    clean = cleaner(encoding, escaped)
+    # a file with quotes has no share_rows: its rows are parsed
+    share_rows = None if b'"' in body else _share_rows(body, encoding, escaped, delimiter, clean)
+    return RawTable(path.name, header, rows(), clean if check else None, share_rows)
+
+
+def _errors(escaped: bool) -> str:
+    """How a file's bytes are decoded: undecodable ones kept (`decode`), or none expected."""
+    return "surrogateescape" if escaped else "strict"
 
 
 def _share_rows(
-    body: bytes, encoding: str, escaped: bool, delimiter: str
-) -> Callable[[int, int, int], Iterator[tuple[int, list[Any]]] | None]:
-    """`RawTable.share_rows` of a CSV file. A file without quotes is read line by line: there a
+    body: bytes, encoding: str, escaped: bool, delimiter: str, clean: Callable[[list[str]], list[Any]]
+) -> Callable[[int, int, int], Iterator[tuple[int, list[Any]]]]:
+    """`RawTable.share_rows` of a CSV file without quotes. It is read line by line: there a
     record is a line (ended by CR LF, CR or LF) and a cell what lies between two separators, as
     the csv module reads it. The rows of one share are found by their case_id cell, picked and
     hashed in C (`map`), and only those are split into cells, so that a process of `plan --jobs`
     does not parse the other shares' rows. The file is decoded a block of lines at a time (its
     bytes are kept anyway), so that its text is never held whole; the bytes it is cut at are
-    ASCII, which mean the same in UTF-8 and Windows-1252. A file with quotes: None (its rows
-    are parsed)."""
+    ASCII, which mean the same in UTF-8 and Windows-1252."""
 
-    def share_rows(at: int, index: int, count: int) -> Iterator[tuple[int, list[Any]]] | None:
-        if b'"' in body:
-            return None
-        pick = _picker(delimiter, at, index, count, cleaner(encoding, escaped))
+    def share_rows(at: int, index: int, shares: int) -> Iterator[tuple[int, list[Any]]]:
+        pick = _picker(delimiter, at, index, shares, clean)
         blocks = _blocks(body, encoding, escaped)
         return chain.from_iterable(pick(n, lines, suspect) for n, lines, suspect in blocks)
 
@@ -182,8 +184,7 @@ def _blocks(body: bytes, encoding: str, escaped: bool) -> Iterator[tuple[int, li
     """The lines after the header of `body`, a block of about BLOCK bytes at a time: the number
     of the block's first line, its lines, and whether a line may hold a cell that cannot be read
     (a NUL, an undecodable byte, a line longer than a cell may be)."""
-    n, start = 1, 0
-    errors = "surrogateescape" if escaped else "strict"
+    n, start, errors = 1, 0, _errors(escaped)
     while True:
         stop = body.find(b"\n", start + BLOCK)  # a block ends with a line's end
         end = len(body) if stop < 0 else stop + 1
@@ -215,7 +216,7 @@ def _lines(text: str) -> list[str]:
 
 
 def _picker(
-    delimiter: str, at: int, index: int, count: int, clean: Callable[[list[str]], list[Any]]
+    delimiter: str, at: int, index: int, shares: int, clean: Callable[[list[str]], list[Any]]
 ) -> Callable[[int, list[str], bool], Iterator[tuple[int, list[Any]]]]:
     """(number, cells) of the lines of a block whose cell at `at` is in share `index`
     (`share_of`), each unreadable cell an `Unreadable` (`clean`), in C. Further right than the
@@ -227,9 +228,9 @@ def _picker(
 
     def pick(first: int, lines: list[str], suspect: bool) -> Iterator[tuple[int, list[Any]]]:
         cells = map(take, map(cut, map(add, lines, pad) if at else lines))
-        chosen = list(map(mine, map(count.__rmod__, map(hash, map(str.strip, cells)))))
+        chosen = list(map(mine, map(shares.__rmod__, map(hash, map(str.strip, cells)))))
         rows = map(split, compress(lines, chosen))
-        numbers = compress(itertools.count(first), chosen)
+        numbers = compress(count(first), chosen)
         return zip(numbers, map(clean, rows) if suspect else rows, strict=True)
 
     return pick
