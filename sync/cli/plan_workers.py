@@ -54,10 +54,10 @@ class _Head:
     count: int  # obligations to follow
 
 
-# A process's part: its head, its obligations' plan order keys and output items, and what they
-# were made from (its caseload and plan). That is kept until the process ends: freeing 50,000
-# cases and obligations object by object took ~0.02 s, in the middle of the merge.
-_Part = tuple[_Head, list[str], list[Item], object]
+# A process's part: its head, its obligations' plan order keys and output items, and the plan
+# they were made from. That is kept until the process ends: freeing 50,000 obligations object
+# by object took ~0.02 s, in the middle of the merge (the cases are freed while planning).
+_Part = tuple[_Head, list[str], list[Item], Plan]
 
 
 def usable_cpus() -> int:
@@ -102,7 +102,7 @@ def _plan_share(resolved: Resolved, share: Share, kind: Kind) -> _Part:
     obs = result.obligations
     items: list[Item] = [json_item(o) for o in obs] if kind == "json" else csv_lines(obs)  # type: ignore[assignment]
     unmatched = [(rows[u.case_id], u.case_id, u.reason) for u in result.unmatched]
-    return _Head(unmatched, result.errors, caseload.files, len(obs)), keys, items, (caseload, result)
+    return _Head(unmatched, result.errors, caseload.files, len(obs)), keys, items, result
 
 
 def _serve(out: BinaryIO, work: Callable[[], _Part]) -> _Part | None:
@@ -190,7 +190,7 @@ class _Remote:
         self.stream.close()
         if self.pid:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)  # when the merge stopped early
+                os.kill(self.pid, signal.SIGKILL)  # done already, or stopped by a failed merge
             os.waitpid(self.pid, 0)
             self.pid = 0
 
@@ -199,13 +199,13 @@ class _Remote:
 class Merged:
     """The plan of all shares: `head` holds as_of, policy, unmatched and errors (its
     obligations are empty); `items` are the obligations' output items in plan order; `kept`
-    what the first process planned from (see `_Part`). `end` reaps the other processes, once
+    the first process's own plan (see `_Part`). `end` reaps the other processes, once
     the output is written: their ends (6 ms) are not waited for in the middle of the merge."""
 
     head: Plan
     items: Iterator[Item]
-    kept: object = None
-    end: Callable[[], None] = lambda: None
+    kept: Plan
+    end: Callable[[], None]
 
 
 def plan_in_processes(resolved: Resolved, jobs: int, kind: Kind) -> Merged:
@@ -226,20 +226,15 @@ def plan_in_processes(resolved: Resolved, jobs: int, kind: Kind) -> Merged:
             remotes.append(_Remote(index, pid, fd))
         own, keys, items, kept = _plan_share(resolved, Share(0, jobs), kind)
         heads = [own] + [remote.head() for remote in remotes]
-    except BaseException:
-        close()
-        raise
-    files = own.files
-    head = Plan(resolved.day, resolved.policy.id)
-    unmatched = sorted(chain(*(h.unmatched for h in heads)), key=itemgetter(0))
-    head.unmatched = [Unmatched(case_id, reason) for _, case_id, reason in unmatched]
-    head.errors = sorted(chain(*(h.errors for h in heads)), key=error_order(files))
-    try:
         for remote, h in zip(remotes, heads[1:], strict=True):
             remote.items(h.count, keys, items)
     except BaseException:
         close()
         raise
+    head = Plan(resolved.day, resolved.policy.id)
+    unmatched = sorted(chain(*(h.unmatched for h in heads)), key=itemgetter(0))
+    head.unmatched = [Unmatched(case_id, reason) for _, case_id, reason in unmatched]
+    head.errors = sorted(chain(*(h.errors for h in heads)), key=error_order(own.files))
     # Each share's keys are in plan order already: the sort merges those runs (in C). Equal
     # keys come from one case, so from one share, whose order the stable sort keeps.
     order = sorted(range(len(keys)), key=keys.__getitem__)
