@@ -159,12 +159,10 @@ def _plan(
         )
     if release:
         cases.clear()
-    if keys is None:
-        obligations.sort(key=plan_order)
-    else:  # the same stable sort, by the keys made once
-        made = list(map(plan_order, obligations))
-        order = sorted(range(len(made)), key=made.__getitem__)
-        obligations[:] = map(obligations.__getitem__, order)
+    made = list(map(plan_order, obligations))  # a stable sort by the keys, made once
+    order = sorted(range(len(made)), key=made.__getitem__)
+    obligations[:] = map(obligations.__getitem__, order)
+    if keys is not None:
         keys[:] = map(made.__getitem__, order)
     errors.sort(key=error_order(caseload.files))
     result.errors = errors
