@@ -7,6 +7,8 @@ say exactly what it said when each problem read the files again.
 
 from __future__ import annotations
 
+import builtins
+import io
 import os
 from collections import Counter
 from pathlib import Path
@@ -144,19 +146,21 @@ def in_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 
 def _problems_and_reads(tmp: Path, toml: str) -> tuple[list[Any], Counter]:
-    """Load `toml` (and ./.env), counting Path.read_text of the files in `tmp`."""
+    """Load `toml` (and ./.env), counting the files in `tmp` opened for reading (by `open`,
+    which python-dotenv calls, and `io.open`, which pathlib calls)."""
     config = tmp / "kontaktsync.toml"
     config.write_text(toml, encoding="utf-8")
     reads: Counter = Counter()
-    read_text = Path.read_text
+    real_open = io.open
 
-    def counting(self: Path, *args: Any, **kwargs: Any) -> str:
-        if self.resolve().parent == tmp.resolve():
-            reads[self.name] += 1
-        return read_text(self, *args, **kwargs)
+    def counting(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if isinstance(file, str | Path) and "w" not in mode and Path(file).resolve().parent == tmp.resolve():
+            reads[Path(file).name] += 1
+        return real_open(file, mode, *args, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch, pytest.raises(ConfigError) as raised:
-        patch.setattr(Path, "read_text", counting)
+        patch.setattr(io, "open", counting)
+        patch.setattr(builtins, "open", counting)
         load_settings(config)
     found = [(p.setting, p.message, p.fix, p.origin) for p in raised.value.problems]
     return [tuple(str(x).replace(str(tmp), "TMP") if x else x for x in p) for p in found], reads
@@ -176,7 +180,6 @@ def test_invalid_settings_from_every_source_read_each_file_once(
     problems, reads = _problems_and_reads(in_tmp, INVALID_TOML)
 
     assert problems == INVALID_PROBLEMS
-    # pydantic-settings reads .env with open(); read_text of it is the provenance's alone.
     assert reads == {"kontaktsync.toml": 1, ".env": 1}
 
 

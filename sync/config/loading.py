@@ -131,8 +131,11 @@ def settings_warnings(files: ConfigFiles) -> list[str]:
     return secrets_warnings(files, Settings)
 
 
-def _settings_class(files: ConfigFiles, toml_data: dict[str, Any] | None) -> type[models.Settings]:
-    """`Settings` reading exactly the sources of `files` (public pydantic-settings hook)."""
+def _settings_class(
+    files: ConfigFiles, toml_data: dict[str, Any] | None, dotenv: DotEnvSource | None
+) -> type[models.Settings]:
+    """`Settings` reading exactly the sources of `files`, the TOML file and the .env file as
+    the load read them (public pydantic-settings hook)."""
 
     class LoadedSettings(models.Settings):
         @classmethod
@@ -145,8 +148,8 @@ def _settings_class(files: ConfigFiles, toml_data: dict[str, Any] | None) -> typ
             file_secret_settings: PydanticBaseSettingsSource,
         ) -> tuple[PydanticBaseSettingsSource, ...]:
             sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-            if files.env_file is not None:
-                sources.append(DotEnvSource(settings_cls, files.env_file))
+            if dotenv is not None:
+                sources.append(dotenv)
             if files.secrets_dir is not None:
                 sources.append(secrets_source(settings_cls, files.secrets_dir))
             if toml_data is not None:
@@ -158,7 +161,8 @@ def _settings_class(files: ConfigFiles, toml_data: dict[str, Any] | None) -> typ
 
 
 def _file_problem(files: ConfigFiles, exc: Exception) -> ConfigError:
-    """The TOML file cannot be read or parsed."""
+    """A config file cannot be read (the TOML file, the .env file, a secret file) or the TOML
+    file cannot be parsed."""
     if isinstance(exc, tomllib.TOMLDecodeError):
         problem = Problem(
             "config file",
@@ -200,12 +204,16 @@ def load_settings(
     files = resolve_files(config_path, secrets_dir=secrets_dir, env_file=env_file)
     try:
         toml_data = read_toml(files.toml) if files.toml is not None else None
+        # the .env file, read when its source is made: for the settings and for the provenance
+        dotenv = DotEnvSource(Settings, files.env_file) if files.env_file is not None else None
     except (tomllib.TOMLDecodeError, OSError) as exc:
         raise _file_problem(files, exc) from None
-    provenance = Provenance(files, toml_data)  # explains every problem below, each file read once
+    # explains every problem below, each file read once
+    names = [k.upper() for k in dotenv.env_vars] if dotenv is not None else []  # read in lower case
+    provenance = Provenance(files, toml_data, names)
     try:
-        settings = _settings_class(files, toml_data)(**(overrides or {}))
-    except OSError as exc:  # the .env file or a secret file cannot be read
+        settings = _settings_class(files, toml_data, dotenv)(**(overrides or {}))
+    except OSError as exc:  # a secret file cannot be read
         raise _file_problem(files, exc) from None
     except SettingsError as exc:
         raise _settings_error(provenance, exc) from None

@@ -25,27 +25,14 @@ from pydantic import BaseModel
 
 @dataclass
 class Provenance:
-    """The sources of one load. `toml_data` is the TOML file as the load parsed it (None: no
-    file), so the file is not read again; the .env file and the secrets directory are read
-    here, once, when a problem first needs them."""
+    """The sources of one load, as the load read them: `toml_data` is the TOML file as parsed
+    (None: no file) and `env_file_names` the variables of the .env file as pydantic-settings'
+    .env source parsed them, so neither is read again; the secrets directory is listed here,
+    once, when a problem first needs it."""
 
     files: ConfigFiles
-    toml_data: dict[str, Any] | None = None
-
-    @cached_property
-    def env_file_names(self) -> list[str]:
-        """The variable names set in the .env file (comments and blank lines skipped)."""
-        if self.files.env_file is None:
-            return []
-        try:
-            text = self.files.env_file.read_text(encoding="utf-8")
-        except OSError:
-            return []
-        names = []
-        for line in text.splitlines():
-            if "=" in line and not line.lstrip().startswith("#"):
-                names.append(line.split("=", 1)[0].strip().removeprefix("export ").strip())
-        return names
+    toml_data: dict[str, Any] | None
+    env_file_names: list[str]
 
     @cached_property
     def secret_file_names(self) -> list[str]:
