@@ -6,18 +6,13 @@ from kontaktsync.sync.config.models import Settings
 from kontaktsync.sync.core.runner import run_sync
 
 from tests.builders import AS_OF, caseload
-from tests.calendars import request
+from tests.calendars import read_calendar
 from tests.cli import run_cli
 from tests.configs import write_settings as write_config
 from tests.servers import start_radicale, stop
 
 PASSWORD = "Geheim-7f3a-Passwort"
 WRONG = "Falsch-91c2-Passwort"
-REPORT_ALL = (
-    b'<?xml version="1.0"?><c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">'
-    b'<d:prop><c:calendar-data/></d:prop><c:filter><c:comp-filter name="VCALENDAR"/></c:filter>'
-    b"</c:calendar-query>"
-)
 
 
 def _settings(url: str, tmp, src, password: str) -> Settings:
@@ -56,12 +51,9 @@ def test_credentials_are_used_and_never_shown(tmp_path):
         )
         assert out.returncode == 5 and "refused the credentials" in out.stderr  # outage exit
         assert WRONG not in out.stdout + out.stderr
-        # items never carry credentials (read back with the right password via the state's URLs)
         # nor do the items: read them back as the counsellor's client would
         who = sorted(report.per_calendar)[0]
-        headers = {"Depth": "1", "Content-Type": "application/xml"}
-        url = f"{server.url}{who}/kontaktdichte/"
-        everything = request(url, "REPORT", REPORT_ALL, headers, ("sync", PASSWORD))[1]
+        everything = b"".join(read_calendar(f"{server.url}{who}/kontaktdichte/", ("sync", PASSWORD)).values())
         assert b"BEGIN:VTODO" in everything and PASSWORD.encode() not in everything
     finally:
         stop(server)

@@ -613,7 +613,7 @@ def start_cyrus(folder: Path) -> RealServer:
         homes = f"http://127.0.0.1:{http_port}/dav/calendars/user/"
         for c in counsellors:  # the owner's first request provisions the home; then the calendar
             _wait_dav(f"{homes}{c}/", c, users[c], proc, log)
-            status = _mkcalendar(f"{homes}{c}/{CALENDAR}/", c, users[c])
+            status = answer(f"{homes}{c}/{CALENDAR}/", "MKCALENDAR", auth=(c, users[c]))[0]
             if status != 201:
                 raise RuntimeError(
                     f"cyrus: MKCALENDAR as {c}: HTTP {status}: {_tail(folder / 'cyrus-syslog.log')}"
@@ -628,11 +628,6 @@ def start_cyrus(folder: Path) -> RealServer:
         return server
 
     return _guarded(start)
-
-
-def _mkcalendar(url: str, user: str, password: str) -> int:
-    """MKCALENDAR as `user`: the HTTP status."""
-    return answer(url, "MKCALENDAR", auth=(user, password))[0]
 
 
 def _cyradm(cyradm: str, port: int, admin_pw: str, script: str) -> None:
