@@ -11,9 +11,11 @@ passwords starts its own with `tests.servers.start_radicale`.
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -110,3 +112,14 @@ def _servers_probed_anew() -> None:
     from kontaktsync.sync.targets.caldav.guard import forget_preconditions
 
     forget_preconditions()
+
+
+@pytest.fixture
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No KONTAKTSYNC_* from outside, no /run/secrets, cwd in a tmp folder (so ./.env is its)."""
+    for name in list(os.environ):
+        if name.startswith("KONTAKTSYNC_") or name == "CREDENTIALS_DIRECTORY":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("KONTAKTSYNC_SECRETS_DIR", str(tmp_path / "no-secrets"))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

@@ -31,19 +31,6 @@ def base_config(tmp_path: Path, **extra: dict) -> dict:
     return data
 
 
-@pytest.fixture
-def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """No KONTAKTSYNC_* from outside, no /run/secrets, cwd in a tmp folder."""
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("KONTAKTSYNC_") or name == "CREDENTIALS_DIRECTORY":
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("KONTAKTSYNC_SECRETS_DIR", str(tmp_path / "no-secrets"))
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
 def test_precedence_env_over_dotenv_over_secrets_over_toml(isolated_env: Path, monkeypatch) -> None:
     tmp = isolated_env
     config = write_config(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import builtins
 import io
-import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -135,16 +134,6 @@ INCONSISTENT_PROBLEMS = [
 ]
 
 
-@pytest.fixture
-def in_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """No KONTAKTSYNC_* from outside, cwd in a tmp folder (the .env file is ./.env)."""
-    for name in list(os.environ):
-        if name.startswith("KONTAKTSYNC_") or name == "CREDENTIALS_DIRECTORY":
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
 def _problems_and_reads(tmp: Path, toml: str) -> tuple[list[Any], Counter]:
     """Load `toml` (and ./.env), counting the files in `tmp` opened for reading (by `open`,
     which python-dotenv calls, and `io.open`, which pathlib calls)."""
@@ -167,38 +156,40 @@ def _problems_and_reads(tmp: Path, toml: str) -> tuple[list[Any], Counter]:
 
 
 def test_invalid_settings_from_every_source_read_each_file_once(
-    in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dotenv = "KONTAKTSYNC_ITEMS__TALKS_PER_DAY=five\nKONTAKTSYNC_PRIVACY__SHOW_NAME=true\n"
-    (in_tmp / ".env").write_text(dotenv)
-    secrets = in_tmp / "secrets"
+    (isolated_env / ".env").write_text(dotenv)
+    secrets = isolated_env / "secrets"
     secrets.mkdir()
     (secrets / "kontaktsync_observability__listen").write_text("localhost")
     monkeypatch.setenv("KONTAKTSYNC_SECRETS_DIR", str(secrets))
     monkeypatch.setenv("KONTAKTSYNC_ITEMS__BUFFER_MINUTES", "-x")
 
-    problems, reads = _problems_and_reads(in_tmp, INVALID_TOML)
+    problems, reads = _problems_and_reads(isolated_env, INVALID_TOML)
 
     assert problems == INVALID_PROBLEMS
     assert reads == {"kontaktsync.toml": 1, ".env": 1}
 
 
-def test_inconsistent_settings_read_each_file_once(in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (in_tmp / ".env").write_text("KONTAKTSYNC_PRIVACY__SHOW_NAME=true\n")
-    monkeypatch.setenv("KONTAKTSYNC_SECRETS_DIR", str(in_tmp / "no-secrets"))
+def test_inconsistent_settings_read_each_file_once(
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (isolated_env / ".env").write_text("KONTAKTSYNC_PRIVACY__SHOW_NAME=true\n")
 
-    problems, reads = _problems_and_reads(in_tmp, INCONSISTENT_TOML)
+    problems, reads = _problems_and_reads(isolated_env, INCONSISTENT_TOML)
 
     assert problems == INCONSISTENT_PROBLEMS
     assert reads == {"kontaktsync.toml": 1, ".env": 1}
 
 
-def test_a_changed_file_is_read_again_at_the_next_load(in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_changed_file_is_read_again_at_the_next_load(
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The daemon loads again at each start; nothing is kept by path from one load to the next."""
-    monkeypatch.setenv("KONTAKTSYNC_SECRETS_DIR", str(in_tmp / "no-secrets"))
-    problems, _ = _problems_and_reads(in_tmp, INCONSISTENT_TOML)
+    problems, _ = _problems_and_reads(isolated_env, INCONSISTENT_TOML)
     assert UNKNOWN_RETIRES in problems
-    problems, reads = _problems_and_reads(in_tmp, INCONSISTENT_TOML.replace("retires", "retris"))
+    problems, reads = _problems_and_reads(isolated_env, INCONSISTENT_TOML.replace("retires", "retris"))
     assert UNKNOWN_RETIRES not in problems
     assert ("sync.retris", "is not a known setting") in [p[:2] for p in problems]
     assert reads == {"kontaktsync.toml": 1}
