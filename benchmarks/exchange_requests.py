@@ -44,6 +44,7 @@ def main() -> None:
     parser.add_argument("--find-count-limit", type=int, default=None, metavar="N")
     args = parser.parse_args()
     counsellors = tuple(f"berater{i}" for i in range(args.mailboxes))
+    first = mailbox_of(counsellors[0])  # the mailbox whose GetItem answers are counted
     plan = make_plan(args.cases, counsellors)
     left = [str(100000 + i) for i in range(args.cases) if i // args.mailboxes % 3 == 0]  # in each mailbox
     shrunk = make_plan(args.cases, counsellors, drop=left)
@@ -68,21 +69,16 @@ def main() -> None:
             report = run(settings, this_plan, allow_mass_delete=True)  # a third is above the guard
             seconds = time.perf_counter() - started
             per_mailbox = {mailbox_of(c): fake.counts_by_operation(mailbox_of(c)) for c in counsellors}
-            first = mailbox_of(counsellors[0]).lower()
             figures[label] = {
                 "seconds": round(seconds, 3),
                 "writes": report.writes,
                 "failed": report.failed,
                 "refused": len(fake.find_count_refusals),
-                "get_item_answer_bytes": sum(
-                    r.answer_bytes
-                    for r in fake.requests
-                    if r.operation == "GetItem" and (r.mailbox or "").lower() == first
-                ),
+                "get_item_answer_bytes": fake.answer_bytes(mailbox=first, operation="GetItem"),
                 "requests_without_mailbox": fake.count(mailbox=None)
                 - sum(sum(v.values()) for v in per_mailbox.values()),
-                "per_mailbox": per_mailbox[mailbox_of(counsellors[0])],
-                "per_mailbox_total": sum(per_mailbox[mailbox_of(counsellors[0])].values()),
+                "per_mailbox": per_mailbox[first],
+                "per_mailbox_total": sum(per_mailbox[first].values()),
             }
     print(json.dumps(figures, indent=2))
 

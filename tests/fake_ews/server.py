@@ -406,22 +406,28 @@ class FakeEWS:
         with self._lock:
             self.faults.clear()
 
-    def count(self, *, mailbox: str | None = None, operation: str | None = None) -> int:
+    def _requests(self, mailbox: str | None, operation: str | None) -> list[RequestRecord]:
+        """The requests so far, of `mailbox` and of `operation` where given."""
         with self._lock:
-            return sum(
-                1
+            return [
+                r
                 for r in self.requests
                 if (mailbox is None or (r.mailbox or "").lower() == mailbox.lower())
                 and (operation is None or r.operation == operation)
-            )
+            ]
+
+    def count(self, *, mailbox: str | None = None, operation: str | None = None) -> int:
+        return len(self._requests(mailbox, operation))
 
     def counts_by_operation(self, mailbox: str | None = None) -> dict[str, int]:
         out: dict[str, int] = {}
-        with self._lock:
-            for r in self.requests:
-                if mailbox is None or (r.mailbox or "").lower() == mailbox.lower():
-                    out[r.operation] = out.get(r.operation, 0) + 1
+        for r in self._requests(mailbox, None):
+            out[r.operation] = out.get(r.operation, 0) + 1
         return out
+
+    def answer_bytes(self, *, mailbox: str | None = None, operation: str | None = None) -> int:
+        """The bytes the server answered to those requests."""
+        return sum(r.answer_bytes for r in self._requests(mailbox, operation))
 
     def reset_counts(self) -> None:
         with self._lock:
