@@ -360,7 +360,7 @@ def test_a_find_count_limit_met_before_creating_is_where_the_listing_starts(
     assert "looking up 7 UIDs at a time" in caplog.text  # FindItem before creating: 30 -> 15 -> 7
     assert exchange.find_count_refusals == [30, 15]  # no size asked for again once refused
 
-    listing = target.list_ours("anna", None, {})  # starts from the 8 accepted
+    listing = target.list_ours("anna", None, {})  # starts from the 7 accepted
     results = list(target.create("ben", list(desired["ben"].values())))  # another mailbox
     target.close()
     assert exchange.find_count_refusals == [30, 15]

@@ -25,7 +25,6 @@ gives `Busy.failed` (fail closed).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -34,6 +33,7 @@ from kontaktsync.sync.config.masking import mask_userinfo
 from kontaktsync.sync.targets.base import BUSY_MARGIN, Busy, Interval, TargetError, window_error
 from kontaktsync.sync.targets.caldav.busy_ical import Unusable, event_intervals, freebusy_intervals
 from kontaktsync.sync.targets.caldav.webdav import multistatus, origin, path, without_userinfo
+from kontaktsync.sync.targets.learned import Learned
 from kontaktsync.sync.targets.transport import calendar_url
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ NOT_SUPPORTED = frozenset({400, 403, 404, 405, 415, 501})
 
 class BusyReader:
     """Reads busy time for the CalDAV target; remembers for the run, per server, whether it
-    answers free-busy-query (the counsellors are read by several threads at once)."""
+    answers free-busy-query (the counsellors are read by several threads at once: `Learned` locks)."""
 
     def __init__(
         self, http: DavSession, cfg: CalDAVSettings, ns_tag: str, own_url: Callable[[str], str]
@@ -71,19 +71,16 @@ class BusyReader:
         self.ns_tag = ns_tag
         self.own_url = own_url
         self.forced: bool | None = {"free-busy": True, "events": False}.get(cfg.busy_method)
-        self._learned: dict[str, bool] = {}  # origin -> answers free-busy-query
-        self._lock = threading.Lock()
+        self._learned: Learned[bool] = Learned()  # origin -> answers free-busy-query, this run
 
     def _free_busy(self, url: str) -> bool | None:
         """Does the server of `url` answer free-busy-query (None: not tried yet)?"""
         if self.forced is not None:
             return self.forced
-        with self._lock:
-            return self._learned.get(origin(url))
+        return self._learned.get(origin(url))
 
     def _learn(self, url: str, answers: bool) -> None:
-        with self._lock:
-            self._learned[origin(url)] = answers
+        self._learned.put(origin(url), answers)
 
     def busy(self, calendar: str, start: datetime, end: datetime) -> Busy:
         """See `Target.busy`: never raises."""

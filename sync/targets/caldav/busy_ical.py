@@ -40,8 +40,9 @@ def event_intervals(body: bytes | str, start: datetime, end: datetime, ns_tag: s
     cal = _calendar(body)
     zone = start.tzinfo
     assert zone is not None, "an aware window (Target.busy checks it)"
-    out = []  # all-day and floating events are placed in `zone` below, whatever zone the
-    # expansion assumed for them: it looks a margin further (BUSY_MARGIN), Busy.of clips
+    out = []
+    # all-day and floating events are placed in `zone` below, whatever zone the expansion
+    # assumed for them: it looks a margin further (BUSY_MARGIN), Busy.of clips
     for occ in recurring_ical_events.of(cal).between(start - BUSY_MARGIN, end + BUSY_MARGIN):
         if _text(occ, "TRANSP") == "TRANSPARENT" or _text(occ, "STATUS") == "CANCELLED":
             continue
