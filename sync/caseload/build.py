@@ -5,7 +5,7 @@ before its start) and put together into `Case`s. Rows left out for an error hold
 from __future__ import annotations
 
 import contextlib
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +17,9 @@ from kontaktsync.sync.caseload.columns import TABLES, columns
 from kontaktsync.sync.caseload.errors import SourceError
 from kontaktsync.sync.caseload.formats import SourceOptions, Workbooks, is_workbook, open_table
 from kontaktsync.sync.caseload.raw import RawTable
-from kontaktsync.sync.caseload.validate import Memos, Share, fields_up_to_row, read_rows
+from kontaktsync.sync.caseload.validate import Memos, Segment, Share, fields_up_to_row, read_rows
 
-# Field positions in the positional arguments `read_rows` yields.
+# Field positions in the values of a segment `read_rows` yields.
 _CASE_FIELDS = [f.name for f in fields_up_to_row(Case)]
 _EXTENSION_MONTHS = _CASE_FIELDS.index("extension_months")
 _EXTENSION_REASON = _CASE_FIELDS.index("extension_reason")
@@ -52,8 +52,8 @@ class _Reading:
 
     def rows(
         self, raw: RawTable, table: str, target: type, bad_ids: set[str | None] | None = None
-    ) -> Iterator[tuple[int, list[Any]]]:
-        """The valid rows of `raw` as positional arguments of `target` (see `read_rows`)."""
+    ) -> Iterator[Segment]:
+        """The valid rows of `raw`, a segment at a time (see `read_rows`)."""
         return read_rows(
             raw, columns(table), target, self.header_map, self.errors, self.memos, bad_ids, self.share
         )
@@ -133,21 +133,31 @@ def _read_cases(reading: _Reading, path: Path) -> tuple[CaseRows, set[str | None
     label, errors = raw.label, reading.errors
     case_rows: CaseRows = {}
     left_out: dict[str, int] = {}  # first row of a case left out for its extension
-    for n, args in reading.rows(raw, "cases", Case, bad_ids):
-        cid = args[0]
-        first = case_rows.get(cid)
-        first_row = first.row if first is not None else left_out.get(cid)
-        if first_row is not None:
-            message = f"case {cid} appears twice (first in row {first_row})"
-            errors.append(RowError(label, n, "case_id", message))
+    for numbers, values in reading.rows(raw, "cases", Case, bad_ids):
+        ids, months = values[0], values[_EXTENSION_MONTHS]
+        made = map(Case, *values, numbers)
+        if (
+            len(set(ids)) == len(ids)
+            and case_rows.keys().isdisjoint(ids)
+            and left_out.keys().isdisjoint(ids)
+            and months.count(None) == len(months)
+        ):  # the common segment: no case twice, no extension
+            case_rows.update(zip(ids, made, strict=True))
             continue
-        if args[_EXTENSION_MONTHS] is not None and not args[_EXTENSION_REASON]:
-            message = "an extension needs its documented reason (extension_reason is empty)"
-            errors.append(RowError(label, n, "extension_reason", message))
-            bad_ids.add(cid)
-            left_out[cid] = n
-            continue
-        case_rows[cid] = Case(*args, n)
+        for n, cid, case in zip(numbers, ids, made, strict=True):
+            first = case_rows.get(cid)
+            first_row = first.row if first is not None else left_out.get(cid)
+            if first_row is not None:
+                message = f"case {cid} appears twice (first in row {first_row})"
+                errors.append(RowError(label, n, "case_id", message))
+                continue
+            if case.extension_months is not None and not case.extension_reason:
+                message = "an extension needs its documented reason (extension_reason is empty)"
+                errors.append(RowError(label, n, "extension_reason", message))
+                bad_ids.add(cid)
+                left_out[cid] = n
+                continue
+            case_rows[cid] = case
     return case_rows, bad_ids, label
 
 
@@ -167,16 +177,19 @@ def _read_children(
         return {}
     label, errors = raw.label, reading.errors
     by_case: defaultdict[str, list[Any]] = defaultdict(list)
-    for n, args in reading.rows(raw, table, target):
-        cid = args[0]
-        if cid not in case_rows:
-            if cid not in bad_ids:
-                errors.append(RowError(label, n, "case_id", f"no case {cid} in {cases_label}"))
+    for numbers, values in reading.rows(raw, table, target):
+        ids = values[0]
+        if target is Contact and all(map(case_rows.__contains__, ids)):
+            # the common segment: each contact appended to its case's list, in C
+            deque(map(list.append, map(by_case.__getitem__, ids), map(Contact, *values, numbers)), 0)
             continue
-        if target is Contact:
-            by_case[cid].append(Contact(*args, n))
-        else:
-            item = _measure(n, args, label, errors)
+        for n, args in zip(numbers, zip(*values, strict=True), strict=True):
+            cid = args[0]
+            if cid not in case_rows:
+                if cid not in bad_ids:
+                    errors.append(RowError(label, n, "case_id", f"no case {cid} in {cases_label}"))
+                continue
+            item = Contact(*args, n) if target is Contact else _measure(n, args, label, errors)
             if item is not None:
                 by_case[cid].append(item)
     return by_case
@@ -199,7 +212,7 @@ def _build_cases(cases: CaseRows, children: dict[str, dict[str, list[Any]]]) -> 
     return list(cases.values())
 
 
-def _measure(n: int, args: list[Any], label: str, errors: list[RowError]) -> Measure | None:
+def _measure(n: int, args: tuple[Any, ...], label: str, errors: list[RowError]) -> Measure | None:
     """A measure, or None (and a row error) when it ends before it starts."""
     start, end, ae = args[_START], args[_END], args[_ACTUAL_END]
     if end < start:

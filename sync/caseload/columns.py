@@ -9,7 +9,9 @@ from typing import Any
 
 from kontaktsync.rules.model import Channel, Outcome, Profile, Status, Team
 from kontaktsync.sync.caseload.converters import (
+    case_ids,
     date_converter,
+    iso_dates,
     lookup,
     norm_key,
     to_bool,
@@ -58,50 +60,64 @@ class Column:
     name: str
     convert: Callable[[Any], Any]
     required: bool = False
+    # `convert` of many cells at once, in C: their values, or None when a cell needs `convert`
+    # itself (a blank, an uncommon or a bad value). validate.read_rows converts with it the
+    # texts a column has not seen yet, and the whole column where its texts do not `repeat`.
+    many: Callable[[list[Any]], list[Any] | None] | None = None
+    # Whether the column's texts repeat (dates, statuses): then each distinct one is converted
+    # once and looked up after. Case ids do not: looking each up would cost more than `many`.
+    repeats: bool = True
+
+
+_CASE_ID = Column("case_id", to_case_id, True, case_ids, repeats=False)
 
 
 def columns(table: str) -> list[Column]:
     """The columns of `table`. Fresh converters per read, so the per-column caches never outlive
     one caseload."""
     d = date_converter()
+
+    def date_column(name: str, required: bool = False) -> Column:
+        return Column(name, d, required, iso_dates)
+
     if table == "cases":
         return [
-            Column("case_id", to_case_id, True),
+            _CASE_ID,
             Column("counsellor", to_counsellor, True),
-            Column("birth_date", d),
+            date_column("birth_date"),
             Column("status", lookup(_STATUS, "status"), True),
             Column("profile", lookup(_PROFILE, "profile"), True),
             Column("team", lookup(_TEAM, "team")),
-            Column("registration_date", d),
-            Column("last_contact", d),
-            Column("non_activation_end", d),
-            Column("profile_since", d),
+            date_column("registration_date"),
+            date_column("last_contact"),
+            date_column("non_activation_end"),
+            date_column("profile_since"),
             Column("buergerarbeit", to_bool),
             Column("umschueler", to_bool),
             Column("individual_interval", to_duration),
             Column("extension_months", to_months),
             Column("extension_reason", to_text),
-            Column("care_plan_created", d),
-            Column("care_plan_valid_until", d),
+            date_column("care_plan_created"),
+            date_column("care_plan_valid_until"),
             Column("needs_interpreter", to_bool),
             Column("display_name", to_text),
         ]
     if table == "measures":
         return [
-            Column("case_id", to_case_id, True),
+            _CASE_ID,
             Column("measure_id", to_text),
             Column("kind", to_text),
-            Column("start", d, True),
-            Column("end", d, True),
-            Column("actual_end", d),
+            date_column("start", True),
+            date_column("end", True),
+            date_column("actual_end"),
             Column("qualifying", to_bool),
             Column("follow_up_measure", to_bool),
             Column("job_start", to_bool),
-            Column("completion_date", d),
+            date_column("completion_date"),
         ]
     return [
-        Column("case_id", to_case_id, True),
-        Column("date", d, True),
+        _CASE_ID,
+        date_column("date", True),
         Column("channel", lookup(_CHANNEL, "channel"), True),
         Column("outcome", lookup(_OUTCOME, "outcome")),
     ]

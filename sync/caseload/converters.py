@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Callable
 from datetime import date, datetime
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
 from kontaktsync.rules.dates import parse_duration
@@ -188,6 +189,37 @@ def to_case_id(raw: Any) -> str:
     if bad is not None:
         raise ValueError(f"case_id holds {describe_char(bad)}; a customer number cannot hold it")
     return s
+
+
+def case_ids(cells: list[Any]) -> list[str] | None:
+    """`to_case_id` of each cell, in C, when each is a common one: text that is printable ASCII
+    of 1 to MAX_CASE_ID_CHARS characters once stripped. None when one is not."""
+    try:
+        ids = list(map(str.strip, cells))
+    except TypeError:  # a cell that is no text (from Excel, or unreadable)
+        return None
+    joined = "".join(ids)
+    if not (joined.isascii() and joined.isprintable()) or not ids:
+        return None
+    lengths = set(map(len, ids))
+    return ids if min(lengths) > 0 and max(lengths) <= MAX_CASE_ID_CHARS else None
+
+
+def iso_dates(texts: list[Any]) -> list[date] | None:
+    """`date_converter` of each text, in C, when each is a date written YYYY-MM-DD (nothing
+    around it) between EARLIEST and LATEST. None when one is not."""
+    try:
+        if list(map(str.strip, texts)) != texts or set(map(len, texts)) != {10}:
+            return None
+    except TypeError:  # a cell that is no text
+        return None
+    if set(map(itemgetter(4), texts)) != {"-"}:
+        return None
+    try:
+        dates = list(map(date.fromisoformat, texts))
+    except ValueError:
+        return None
+    return dates if min(dates) >= EARLIEST and max(dates) <= LATEST else None
 
 
 @cache
