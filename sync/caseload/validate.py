@@ -141,9 +141,10 @@ def _id_text(cell: Any, convert: Callable[[Any], Any]) -> str:
         return ""
 
 
-# Rows converted at a time, a column at a time: large enough for C to do the work, small
-# enough that a batch's cells are a small part of the memory a read takes.
-BATCH = 2048
+# Rows converted at a time, a column at a time: enough for C to do the work, and few enough
+# that a batch's cells stay in the CPU's cache while its columns are read (2048 rows read a
+# share's cases 15-25 % slower than 64-512 when the machine was busy; benchmarks/README.md).
+BATCH = 256
 
 # The valid rows of a table in their order, a run of them at a time: (their spreadsheet row
 # numbers, one list per field of the target class up to its `row`: the values of those rows).
