@@ -8,6 +8,7 @@ import contextlib
 from collections import defaultdict, deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ _EXTENSION_REASON = _CASE_FIELDS.index("extension_reason")
 _MEASURE_FIELDS = [f.name for f in fields_up_to_row(Measure)]
 _START, _END = _MEASURE_FIELDS.index("start"), _MEASURE_FIELDS.index("end")
 _ACTUAL_END = _MEASURE_FIELDS.index("actual_end")
+
+_case_id = attrgetter("case_id")
 
 CaseRows = dict[str, Case]  # the valid cases by id, their measures and contacts still to come
 
@@ -178,11 +181,17 @@ def _read_children(
     label, errors = raw.label, reading.errors
     by_case: defaultdict[str, list[Any]] = defaultdict(list)
     for numbers, values in reading.rows(raw, table, target):
-        ids = values[0]
-        if target is Contact and all(map(case_rows.__contains__, ids)):
-            # the common segment: each contact appended to its case's list, in C
-            deque(map(list.append, map(by_case.__getitem__, ids), map(Contact, *values, numbers)), 0)
-            continue
+        try:
+            # Each row's case id replaced by its case's own: the rows' copies would add a string
+            # per measure and contact (~150 MB at a million cases).
+            values[0] = list(map(_case_id, map(case_rows.__getitem__, values[0])))
+        except KeyError:  # a row of an unknown case: the segment's rows are taken one by one
+            pass
+        else:
+            if target is Contact:  # the common segment: each contact appended to its case's list, in C
+                ids = values[0]
+                deque(map(list.append, map(by_case.__getitem__, ids), map(Contact, *values, numbers)), 0)
+                continue
         for n, args in zip(numbers, zip(*values, strict=True), strict=True):
             cid = args[0]
             if cid not in case_rows:
